@@ -1,0 +1,48 @@
+# The newcomer's two commands: `make run` and `make test`. Each does all of its own set-up.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The newest Python 3.12+ found on PATH or in pyenv's versions (a pyenv shim that cannot run is skipped).
+PYTHON := $(shell for v in 3.14 3.13 3.12; do \
+	for c in $$(command -v python$$v 2>/dev/null) $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null | sort -V -r); do \
+		if "$$c" -c 'import sys, venv; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
+	done; done)
+
+.PHONY: run test venv migrate seed worker beat clean
+
+$(BIN)/.installed: requirements.txt
+	@if [ ! -x $(BIN)/python ]; then \
+		if [ -z "$(PYTHON)" ]; then echo "Python 3.12 or newer is needed (Django 6.1): install python3.13 (or 3.12) and run make again."; exit 1; fi; \
+		echo "Building $(VENV) with $(PYTHON)"; \
+		"$(PYTHON)" -m venv $(VENV); \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(BIN)/.installed
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: seed
+	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/, API docs at /api/docs/)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+worker: venv
+	$(BIN)/celery -A config worker --loglevel=info
+
+beat: venv
+	$(BIN)/celery -A config beat --loglevel=info
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache

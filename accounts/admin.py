@@ -1,0 +1,217 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+
+from accounts import services
+from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client
+from core.exceptions import RuleRefused
+
+
+def report(modeladmin, request, done: int, verb: str, refused: list[str]) -> None:
+    if done:
+        modeladmin.message_user(request, f"{verb}: {done}.", messages.SUCCESS)
+    for sentence in refused:
+        modeladmin.message_user(request, sentence, messages.ERROR)
+
+
+class ClientCreationForm(BaseUserCreationForm):
+    class Meta:
+        model = Client
+        fields = ("email", "name")
+
+
+class ClientChangeForm(UserChangeForm):
+    class Meta:
+        model = Client
+        fields = "__all__"
+
+
+class ClientActionForm(ActionForm):
+    """The block action's reason, end and note, shown beside the action menu."""
+
+    reason = forms.ChoiceField(choices=[("", "block reason…"), *Client.BlockReason.choices], required=False)
+    until = forms.DateTimeField(required=False, help_text="empty: for good", widget=forms.DateTimeInput(attrs={"placeholder": "until YYYY-MM-DD HH:MM"}))
+    note = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "note for the history"}))
+
+
+class StateChangeInline(admin.TabularInline):
+    model = AccountStateChange
+    fk_name = "client"
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "from_status", "to_status", "reason", "until", "actor", "note"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    verbose_name_plural = "state history"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ["name", "prefix", "rate_limit_per_minute", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Client)
+class ClientAdmin(UserAdmin):
+    form = ClientChangeForm
+    add_form = ClientCreationForm
+    action_form = ClientActionForm
+    list_display = ["email", "name", "status", "tariff", "block_reason", "blocked_until", "email_verified_at", "date_joined", "is_staff"]
+    list_filter = ["status", "tariff", "block_reason", "is_staff", "date_joined"]
+    search_fields = ["email", "name"]
+    ordering = ["-date_joined"]
+    show_full_result_count = False
+    # State, blocks and tariff change only through services (history and audit): read-only here.
+    readonly_fields = ["status", "block_reason", "blocked_until", "tariff", "email_verified_at", "age_confirmed_at", "last_login", "date_joined"]
+    fieldsets = [
+        (None, {"fields": ["email", "name", "password"]}),
+        ("State", {"fields": ["status", "block_reason", "blocked_until", "tariff"]}),
+        ("Consents", {"fields": ["email_verified_at", "age_confirmed_at"]}),
+        ("Staff access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
+    filter_horizontal = ["groups", "user_permissions"]
+    inlines = [StateChangeInline, ApiKeyInline]
+    actions = ["block_clients", "unblock_clients", "turn_off_two_factor"]
+
+    def has_block_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.block_client")
+
+    def has_reset_two_factor_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.reset_two_factor")
+
+    @admin.action(description="Block selected clients (reason, until, note beside)", permissions=["block"])
+    def block_clients(self, request, queryset):
+        form = ClientActionForm(request.POST)
+        if not form.is_valid() or not form.cleaned_data["reason"]:
+            self.message_user(request, "Choose a block reason (and an end, or none for good).", messages.ERROR)
+            return
+        done, refused = 0, []
+        for client in queryset:
+            try:
+                services.block(client=client, reason=form.cleaned_data["reason"], until=form.cleaned_data["until"], actor=request.user, note=form.cleaned_data["note"])
+                done += 1
+            except (RuleRefused, ValidationError) as exc:
+                refused.append(f"{client}: {getattr(exc, 'detail', None) or ' '.join(exc.messages)}")
+        report(self, request, done, "Blocked", refused)
+
+    @admin.action(description="Unblock selected clients", permissions=["block"])
+    def unblock_clients(self, request, queryset):
+        note = request.POST.get("note", "")
+        done = 0
+        for client in queryset.filter(status=Client.Status.BLOCKED):
+            services.unblock(client=client, actor=request.user, note=note)
+            done += 1
+        report(self, request, done, "Unblocked", [])
+
+    @admin.action(description="Turn off two-factor authentication (on the client's request)", permissions=["reset_two_factor"])
+    def turn_off_two_factor(self, request, queryset):
+        note = request.POST.get("note", "")
+        done = sum(services.turn_off_two_factor(client=client, actor=request.user, note=note) for client in queryset)
+        report(self, request, done, "Two-factor authentication turned off", [])
+
+
+@admin.register(AccountStateChange)
+class AccountStateChangeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "client", "from_status", "to_status", "reason", "until", "actor"]
+    list_filter = ["to_status", "reason"]
+    search_fields = ["client__email", "note"]
+    list_select_related = ["client", "actor"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "client", "rate_limit_per_minute", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=prefix", "client__email", "name"]
+    list_select_related = ["client"]
+    raw_id_fields = ["client"]
+    readonly_fields = ["client", "name", "prefix", "digest", "created_at", "last_used_at", "revoked_at"]
+    fields = ["client", "name", "prefix", "rate_limit_per_minute", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_keys"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are made by their clients, who alone see the secret
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke_keys(self, request, queryset):
+        done = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            services.revoke_api_key(api_key=api_key, actor=request.user)
+            done += 1
+        report(self, request, done, "Revoked", [])
+
+
+@admin.register(AccessRecoveryRequest)
+class AccessRecoveryRequestAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "account_email", "contact_email", "client", "status", "handled_by", "handled_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["account_email", "contact_email", "client__email"]
+    list_select_related = ["client", "handled_by"]
+    readonly_fields = ["account_email", "contact_email", "proof", "client", "status", "created_at", "handled_by", "handled_at", "ip"]
+    fields = [*readonly_fields, "staff_note"]
+    actions = ["approve", "refuse"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_decide_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.decide_accessrecoveryrequest")
+
+    def _decide(self, request, queryset, approve: bool):
+        done, refused = 0, []
+        for recovery in queryset:
+            try:
+                if approve:
+                    services.approve_access_recovery(
+                        recovery=recovery, actor=request.user, note=recovery.staff_note, base_url=request.build_absolute_uri("/")
+                    )
+                else:
+                    services.refuse_access_recovery(recovery=recovery, actor=request.user, note=recovery.staff_note)
+                done += 1
+            except RuleRefused as exc:
+                refused.append(f"{recovery}: {exc.detail}")
+        report(self, request, done, "Approved" if approve else "Refused", refused)
+
+    @admin.action(description="Approve: restore access and mail a password link", permissions=["decide"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Refuse: the proof does not suffice", permissions=["decide"])
+    def refuse(self, request, queryset):
+        self._decide(request, queryset, approve=False)

@@ -1,0 +1,193 @@
+"""REST endpoints for accounts (API.md "Accounts"). Each view translates and calls one service."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.models import ApiKey, Client
+from core.pagination import CursorPagination
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class RegisterApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "register"
+
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=150)
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
+        accept_terms = serializers.BooleanField(help_text="Must be true: the current Terms of Use and Privacy Policy.")
+        age_confirmed = serializers.BooleanField(help_text="Must be true: the person is 16 or older.")
+
+    class Output(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        name = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_register",
+        request=Input,
+        responses={201: Output, 400: OpenApiResponse(description="Invalid input, field by field")},
+        auth=[],
+    )
+    def post(self, request):
+        """Open an account (ACC-1). Mails a link that verifies the address."""
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        client = services.register_client(**data.validated_data)
+        services.send_email_verification(request=request._request, client=client)
+        return Response(self.Output(client).data, status=status.HTTP_201_CREATED)
+
+
+class TokenApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+    class Input(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+        otp = serializers.CharField(required=False, allow_blank=True, help_text="The TOTP or a recovery code, when 2FA is on.")
+
+    class Output(serializers.Serializer):
+        token = serializers.CharField(help_text="A new API key named `token`; send it as `Authorization: Bearer <token>`.")
+
+    @extend_schema(
+        operation_id="auth_token",
+        request=Input,
+        responses={200: Output, 401: ErrorSerializer, 429: ErrorSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        """Sign in with email and password (and a code with 2FA on) for an API key (ACC-2, ACC-5)."""
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        _, secret = services.issue_token(request=request._request, **data.validated_data)
+        return Response(self.Output({"token": secret}).data)
+
+
+class MeApi(APIView):
+    class Output(serializers.ModelSerializer):
+        status = serializers.SerializerMethodField()
+        block_reason = serializers.SerializerMethodField()
+        blocked_until = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Client
+            fields = ["id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff"]
+
+        # A timed block whose end has passed reads as lifted even before the task records it.
+        def get_status(self, client) -> str:
+            if client.status == Client.Status.BLOCKED and not client.is_blocked():
+                return Client.Status.ACTIVE
+            return client.status
+
+        def get_block_reason(self, client) -> str | None:
+            return client.block_reason if client.is_blocked() else None
+
+        def get_blocked_until(self, client) -> str | None:
+            if client.is_blocked() and client.blocked_until is not None:
+                return serializers.DateTimeField().to_representation(client.blocked_until)
+            return None
+
+    class DeleteInput(serializers.Serializer):
+        password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+    @extend_schema(operation_id="me_retrieve", responses=Output)
+    def get(self, request):
+        """The signed-in client's account."""
+        return Response(self.Output(request.user).data)
+
+    @extend_schema(operation_id="me_delete", request=DeleteInput, responses={204: None, 400: OpenApiResponse(description="Wrong password")})
+    def delete(self, request):
+        """Delete the account (DEA-5); the password confirms it."""
+        data = self.DeleteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.delete_account(client=request.user, password=data.validated_data["password"], actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiKeyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "prefix", "rate_limit_per_minute", "created_at", "last_used_at"]
+
+
+class ApiKeyListApi(APIView):
+    class Input(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+
+    class CreatedOutput(ApiKeyOutput):
+        key = serializers.SerializerMethodField(help_text="The full key. Shown this once: only a hash is kept.")
+
+        class Meta(ApiKeyOutput.Meta):
+            fields = [*ApiKeyOutput.Meta.fields, "key"]
+
+        def get_key(self, api_key) -> str:
+            return self.context["secret"]
+
+    @extend_schema(operation_id="api_keys_list", responses=ApiKeyOutput(many=True))
+    def get(self, request):
+        """The client's live API keys, newest first; never their secrets."""
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(selectors.live_api_keys(client=request.user), request, view=self)
+        return paginator.get_paginated_response(ApiKeyOutput(page, many=True).data)
+
+    @extend_schema(operation_id="api_keys_create", request=Input, responses={201: CreatedOutput})
+    def post(self, request):
+        """Make a named key (ACC-5). The answer holds the secret `key`, which is never shown again."""
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        api_key, secret = services.create_api_key(client=request.user, name=data.validated_data["name"], actor=request.user)
+        return Response(self.CreatedOutput(api_key, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(APIView):
+    @extend_schema(operation_id="api_keys_revoke", request=None, responses={204: None, 404: ErrorSerializer})
+    def delete(self, request, pk: int):
+        """Revoke a key: from the next request on it answers 401."""
+        try:
+            api_key = selectors.live_api_key(client=request.user, pk=pk)
+        except ApiKey.DoesNotExist:
+            raise Http404 from None
+        services.revoke_api_key(api_key=api_key, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccessRecoveryApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "recovery"
+
+    class Input(serializers.Serializer):
+        account_email = serializers.EmailField()
+        contact_email = serializers.EmailField()
+        proof = serializers.CharField(max_length=5000)
+
+    class Output(serializers.Serializer):
+        id = serializers.IntegerField()
+        status = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(operation_id="auth_access_recovery", request=Input, responses={202: Output}, auth=[])
+    def post(self, request):
+        """Ask staff to restore access without the password (ACC-4)."""
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        recovery = services.request_access_recovery(**data.validated_data)
+        return Response(self.Output(recovery).data, status=status.HTTP_202_ACCEPTED)
+

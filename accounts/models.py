@@ -1,0 +1,203 @@
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from compliance.models import AppendOnlyModel
+
+
+def normalize_email(email: str) -> str:
+    """One spelling per address: emails are unique case-insensitively, so we keep them lower-case."""
+    return (email or "").strip().lower()
+
+
+class ClientManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email=normalize_email(username))
+
+    def _create(self, email: str, password: str | None, **fields):
+        if not email:
+            raise ValueError("An email is required.")
+        client = self.model(email=normalize_email(email), **fields)
+        client.set_password(password)
+        client.save(using=self._db)
+        return client
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.setdefault("is_staff", True)
+        fields.setdefault("is_superuser", True)
+        return self._create(email, password, **fields)
+
+
+class Client(AbstractBaseUser, PermissionsMixin):
+    """A person with an account: a client of the platform, or staff (is_staff)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        BLOCKED = "blocked", "Blocked"
+        DELETED = "deleted", "Deleted"
+
+    class BlockReason(models.TextChoices):
+        BILLING = "billing", "Unpaid fees"
+        FREE_LIMIT = "free_limit", "Free tariff limit passed"
+        FUNNEL_LOOP = "funnel_loop", "Funnel loop"
+        ABUSE = "abuse", "Abuse"
+        STAFF = "staff", "Staff decision"
+
+    class Tariff(models.TextChoices):
+        FREE = "free", "Free"
+        PRO = "pro", "PRO"
+
+    email = models.EmailField("email", max_length=254, unique=True)
+    name = models.CharField(max_length=150)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    block_reason = models.CharField(max_length=12, choices=BlockReason.choices, blank=True)
+    blocked_until = models.DateTimeField(null=True, blank=True, help_text="Empty while blocked means for good.")
+    # Kept current by billing (DESIGN.md: the right app keeps the left one's fact up to date).
+    tariff = models.CharField(max_length=8, choices=Tariff.choices, default=Tariff.FREE, db_index=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    age_confirmed_at = models.DateTimeField(null=True, blank=True)
+    is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
+    is_active = models.BooleanField(default=True, help_text="Off once the account is deleted.")
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = ClientManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        verbose_name = "client"
+        permissions = [
+            ("block_client", "Can block and unblock clients"),
+            ("reset_two_factor", "Can turn off a client's two-factor authentication"),
+        ]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="client_email_ci_unique"),
+            models.CheckConstraint(
+                condition=models.Q(status="blocked") | models.Q(block_reason="", blocked_until__isnull=True),
+                name="client_block_fields_only_when_blocked",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="blocked") | ~models.Q(block_reason=""),
+                name="client_blocked_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "blocked_until"], name="client_status_until")]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = normalize_email(self.email)
+
+    def get_full_name(self) -> str:
+        return self.name
+
+    def get_short_name(self) -> str:
+        return self.name
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def is_blocked(self, now=None) -> bool:
+        """Blocked right now: a timed block whose end has passed no longer counts, even before
+        the task that lifts it has run."""
+        if self.status != self.Status.BLOCKED:
+            return False
+        return self.blocked_until is None or self.blocked_until > (now or timezone.now())
+
+
+class AccountStateChange(AppendOnlyModel):
+    """The history of a client's state (ACC-3): who changed it, when and why."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="state_changes")
+    from_status = models.CharField(max_length=12, choices=Client.Status.choices)
+    to_status = models.CharField(max_length=12, choices=Client.Status.choices)
+    reason = models.CharField(max_length=12, choices=Client.BlockReason.choices, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="state_change_client_time")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.from_status} → {self.to_status}"
+
+
+def default_rate_limit() -> int:
+    return settings.API_KEY_RATE_LIMIT_PER_MINUTE
+
+
+class ApiKey(models.Model):
+    """A named API key (ACC-5). Only a lookup prefix and an HMAC digest of the secret are stored:
+    the full key is shown once, when it is made."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    rate_limit_per_minute = models.PositiveIntegerField(default=default_rate_limit)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["client", "-created_at"], name="api_key_client_time")]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class AccessRecoveryRequest(models.Model):
+    """A request to regain an account without its password (ACC-4), decided by staff on the proof
+    of ownership it carries."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+
+    account_email = models.EmailField(help_text="The email of the account to recover.")
+    contact_email = models.EmailField(help_text="Where the requester can be reached now.")
+    proof = models.TextField(help_text="What the requester offers as proof of ownership.")
+    client = models.ForeignKey(
+        Client, null=True, blank=True, on_delete=models.PROTECT, related_name="recovery_requests",
+        help_text="The account the email matched when the request arrived.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    handled_by = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    handled_at = models.DateTimeField(null=True, blank=True)
+    staff_note = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "access recovery request"
+        permissions = [("decide_accessrecoveryrequest", "Can approve or refuse access recovery requests")]
+
+    def __str__(self) -> str:
+        return f"Recovery of {self.account_email} ({self.get_status_display()})"

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from accounts import services
+
+
+@shared_task(acks_late=True)
+def lift_expired_blocks() -> int:
+    return services.lift_expired_blocks()

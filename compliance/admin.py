@@ -1,0 +1,46 @@
+from django.contrib import admin
+
+from compliance.models import AuditLog, LegalAcceptance, LegalDocument
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff read; nobody, superusers included, adds, changes or deletes here."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        return {}
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor_label", "action", "target_label", "client", "ip"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor_label", "client__email", "action", "target_label", "=target_id"]
+    list_select_related = ["client"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    readonly_fields = [f.name for f in AuditLog._meta.fields]
+
+
+@admin.register(LegalDocument)
+class LegalDocumentAdmin(admin.ModelAdmin):
+    list_display = ["kind", "version", "title", "published_at"]
+    list_filter = ["kind"]
+    search_fields = ["title", "version"]
+
+
+@admin.register(LegalAcceptance)
+class LegalAcceptanceAdmin(ReadOnlyAdmin):
+    list_display = ["client", "document", "accepted_at", "ip"]
+    list_filter = ["document__kind"]
+    search_fields = ["client__email"]
+    list_select_related = ["client", "document"]
+    raw_id_fields = ["client"]

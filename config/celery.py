@@ -1,0 +1,22 @@
+"""The Celery app. Without CELERY_BROKER_URL tasks run inline (eager); with Redis, workers and beat
+run as their own processes (`make worker`, `make beat`). The beat schedule is kept here in code:
+django-celery-beat does not support Django 6.1."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("platform")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Timed blocks (ACC-3) end on time even between nights.
+    "lift-expired-blocks": {
+        "task": "accounts.tasks.lift_expired_blocks",
+        "schedule": crontab(minute="*/5"),
+    },
+}

@@ -1,0 +1,41 @@
+"""The one exception handler of the API: every error in the shape API.md gives."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.exceptions import RuleRefused
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, RuleRefused):
+        response = Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, DjangoValidationError):
+        # Services refuse bad input with Django's ValidationError; the API shows it field by field.
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(detail=detail)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        # Field by field (`{"email": ["..."]}`); a bare list becomes non_field_errors.
+        if not isinstance(response.data, dict):
+            response.data = {"non_field_errors": response.data}
+        return response
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        response.data = {"code": codes if isinstance(codes, str) else "error", "detail": str(exc.detail)}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            response.status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    return response

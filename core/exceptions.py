@@ -1,0 +1,14 @@
+class RuleRefused(Exception):
+    """A business rule refuses the action. Raised by services before anything is written.
+
+    `code` is the rule's snake_case name (API.md: 409 `{"code", "detail"}`); `detail` is a sentence
+    for a person, shown as it is by the API, the dashboard and the admin.
+    """
+
+    def __init__(self, code: str, detail: str, *, status: int = 409, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        # A few refusals are not conflicts: a blocked account is 403, a lockout 429 (API.md).
+        self.status = status
+        self.retry_after = retry_after

@@ -1,0 +1,1 @@
+# Projects, participants, subscribers and webhooks arrive with the projects issue.
