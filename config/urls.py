@@ -13,3 +13,5 @@ urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("", include("accounts.dashboard_urls")),
 ]
+
+handler404 = "core.views.not_found"

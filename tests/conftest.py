@@ -1,0 +1,72 @@
+import os
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+
+from tests.factories import make_client
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    from config.celery import app
+
+    # Fast hashing: the tests check who may sign in, not how hard the hash is to break.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Each xdist worker gets its own Redis database, so clearing the cache in one test never
+    # touches another worker's rate-limit or lockout counters.
+    cache_conf = settings.CACHES["default"]
+    if "redis" in cache_conf["BACKEND"].lower():
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        index = 1 + int(worker.removeprefix("gw") or 0)
+        cache_conf["LOCATION"] = cache_conf["LOCATION"].rsplit("/", 1)[0] + f"/{index}"
+    # Tasks run inline in the suite; the round-trip test turns this off for its worker.
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def require_service(name: str, available: bool) -> None:
+    """Skip a test whose outside service is missing, except in CI, where that is a failure."""
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI and is not configured.")
+    pytest.skip(f"{name} is not configured here.")
+
+
+@pytest.fixture
+def client_account(db):
+    return make_client(email="ada@example.com", name="Ada Client")
+
+
+@pytest.fixture
+def other_account(db):
+    return make_client(email="bo@example.com", name="Bo Other")
+
+
+@pytest.fixture
+def staff(db):
+    from accounts.models import Client
+
+    return Client.objects.create_superuser(email="staff@example.com", password="staff-pass-12345", name="Staff")
+
+
+@pytest.fixture
+def api():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def mailbox():
+    mail.outbox.clear()
+    return mail.outbox
