@@ -29,12 +29,16 @@ class ClientChangeForm(UserChangeForm):
         fields = "__all__"
 
 
-class ClientActionForm(ActionForm):
-    """The block action's reason, end and note, shown beside the action menu."""
+class BlockDetailsForm(forms.Form):
+    """The block action's reason, end and note."""
 
     reason = forms.ChoiceField(choices=[("", "block reason…"), *Client.BlockReason.choices], required=False)
     until = forms.DateTimeField(required=False, help_text="empty: for good", widget=forms.DateTimeInput(attrs={"placeholder": "until YYYY-MM-DD HH:MM"}))
     note = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "note for the history"}))
+
+
+class ClientActionForm(ActionForm, BlockDetailsForm):
+    """Shows the block details beside the action menu."""
 
 
 class StateChangeInline(admin.TabularInline):
@@ -100,7 +104,7 @@ class ClientAdmin(UserAdmin):
 
     @admin.action(description="Block selected clients (reason, until, note beside)", permissions=["block"])
     def block_clients(self, request, queryset):
-        form = ClientActionForm(request.POST)
+        form = BlockDetailsForm(request.POST)
         if not form.is_valid() or not form.cleaned_data["reason"]:
             self.message_user(request, "Choose a block reason (and an end, or none for good).", messages.ERROR)
             return

@@ -5,6 +5,7 @@ Each service runs in one transaction, writes its audit entry in it (CMP-5) and r
 """
 
 import hashlib
+import math
 import hmac
 import secrets
 from datetime import datetime
@@ -263,7 +264,7 @@ def api_key_request_wait(api_key: ApiKey) -> int:
     now = timezone.now().timestamp()
     lock_key = f"apikey-lock:{api_key.pk}"
     if (locked_until := cache.get(lock_key)) is not None and locked_until > now:
-        return int(locked_until - now) + 1
+        return math.ceil(locked_until - now)
     window = int(now // 60)
     count_key = f"apikey-count:{api_key.pk}:{window}"
     cache.add(count_key, 0, timeout=120)
@@ -274,7 +275,7 @@ def api_key_request_wait(api_key: ApiKey) -> int:
         count = 1
     if count <= api_key.rate_limit_per_minute:
         return 0
-    window_wait = int((window + 1) * 60 - now) + 1
+    window_wait = math.ceil((window + 1) * 60 - now)
     if count > api_key.rate_limit_per_minute + 1:
         return window_wait  # still in the minute it overran
     strikes_key = f"apikey-strikes:{api_key.pk}"
@@ -284,6 +285,7 @@ def api_key_request_wait(api_key: ApiKey) -> int:
     except ValueError:
         cache.set(strikes_key, 1, timeout=3600)
         strikes = 1
+    cache.touch(strikes_key, 3600)  # a key is forgiven an hour after its last overrun, not its first
     if strikes == 1:
         return window_wait
     lock_seconds = min(settings.API_KEY_LOCK_STEP_SECONDS * (strikes - 1), settings.API_KEY_LOCK_MAX_SECONDS)

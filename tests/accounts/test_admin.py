@@ -1,0 +1,147 @@
+"""The staff console for clients (ACC-3, ACC-2, ACC-4) and the staff groups."""
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.contrib.auth.models import Group
+
+from accounts import services
+from accounts.models import AccessRecoveryRequest, Client
+from compliance.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/accounts/client/"
+
+
+@pytest.fixture
+def staff_browser(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def test_acc3_admin_block_action_blocks_through_the_service(staff_browser, client_account, staff):
+    response = staff_browser.post(
+        CHANGELIST,
+        {"action": "block_clients", "_selected_action": [client_account.pk], "reason": "abuse", "until": "", "note": "spam"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    client_account.refresh_from_db()
+    assert client_account.status == "blocked" and client_account.block_reason == "abuse" and client_account.blocked_until is None
+    assert AuditLog.objects.filter(action="account.blocked", actor=staff, client=client_account).exists()
+
+
+def test_acc3_admin_block_without_reason_changes_nothing(staff_browser, client_account):
+    response = staff_browser.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "reason": ""}, follow=True)
+    assert b"Choose a block reason" in response.content
+    client_account.refresh_from_db()
+    assert client_account.status == "active"
+
+
+def test_acc3_admin_unblock_action(staff_browser, client_account, staff):
+    services.block(client=client_account, reason="staff")
+    staff_browser.post(CHANGELIST, {"action": "unblock_clients", "_selected_action": [client_account.pk]})
+    client_account.refresh_from_db()
+    assert client_account.status == "active"
+    assert AuditLog.objects.filter(action="account.reactivated", actor=staff).exists()
+
+
+def test_acc2_staff_turn_off_2fa_on_request(staff_browser, client_account, staff):
+    TOTP.activate(client_account, generate_totp_secret())
+    staff_browser.post(CHANGELIST, {"action": "turn_off_two_factor", "_selected_action": [client_account.pk]})
+    assert not Authenticator.objects.filter(user=client_account).exists()
+    assert AuditLog.objects.filter(action="account.2fa_disabled", actor=staff, client=client_account).exists()
+
+
+def test_admin_client_list_filters_and_search(staff_browser, client_account, other_account):
+    services.block(client=other_account, reason="billing")
+    assert staff_browser.get(CHANGELIST, {"q": "ada@"}).context["cl"].result_count == 1
+    filtered = staff_browser.get(CHANGELIST, {"status__exact": "blocked"}).context["cl"]
+    assert [c.email for c in filtered.result_list] == ["bo@example.com"]
+    page = staff_browser.get(f"{CHANGELIST}{other_account.pk}/change/")
+    assert page.status_code == 200 and b"state history" in page.content.lower()
+
+
+def test_admin_state_fields_cannot_be_edited_on_the_form(staff_browser, client_account):
+    form = staff_browser.get(f"{CHANGELIST}{client_account.pk}/change/").context["adminform"].form
+    assert "status" not in form.fields and "tariff" not in form.fields and "block_reason" not in form.fields
+
+
+def test_staff_groups_exist_with_their_permissions(db):
+    support = Group.objects.get(name="support")
+    assert support.permissions.filter(codename="block_client").exists()
+    assert support.permissions.filter(codename="view_auditlog").exists()
+    assert not Group.objects.get(name="billing").permissions.filter(codename="block_client").exists()
+    assert Group.objects.get(name="compliance").permissions.filter(codename="add_legaldocument").exists()
+
+
+def _staff_in(group: str, email: str) -> Client:
+    member = Client.objects.create_user(email=email, password="x-pass-12345", name=group, is_staff=True)
+    member.groups.add(Group.objects.get(name=group))
+    return member
+
+
+def test_support_may_block_and_billing_may_not(client, client_account):
+    client.force_login(_staff_in("support", "support@example.com"))
+    client.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "reason": "abuse"})
+    client_account.refresh_from_db()
+    assert client_account.status == "blocked"
+
+    services.unblock(client=client_account)
+    client.force_login(_staff_in("billing", "billing@example.com"))
+    page = client.get(CHANGELIST)
+    assert page.status_code == 200
+    assert b"block_clients" not in page.content
+    client.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "reason": "abuse"})
+    client_account.refresh_from_db()
+    assert client_account.status == "active"
+
+
+def test_acc4_recovery_request_by_api_then_staff_approve(api, mailbox, client_account, staff_browser, staff, django_capture_on_commit_callbacks):
+    TOTP.activate(client_account, generate_totp_secret())
+    response = api.post(
+        "/api/v1/auth/access-recovery/",
+        {"account_email": "ada@example.com", "contact_email": "ada.new@example.com", "proof": "Passport scan on request; last payment 12 USD"},
+        format="json",
+    )
+    assert response.status_code == 202
+    recovery = AccessRecoveryRequest.objects.get()
+    assert recovery.client == client_account and recovery.status == "open"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_browser.post("/admin/accounts/accessrecoveryrequest/", {"action": "approve", "_selected_action": [recovery.pk]})
+
+    recovery.refresh_from_db()
+    client_account.refresh_from_db()
+    assert recovery.status == "approved" and recovery.handled_by == staff
+    assert client_account.email == "ada.new@example.com" and not client_account.email_verified
+    assert not Authenticator.objects.filter(user=client_account).exists()
+    assert mailbox[-1].to == ["ada.new@example.com"]
+    assert "/accounts/password/reset/key/" in mailbox[-1].body
+    assert AuditLog.objects.filter(action="access_recovery.approved", actor=staff).exists()
+
+
+def test_acc4_a_decided_request_cannot_be_decided_again(client_account, staff):
+    recovery = services.request_access_recovery(account_email="ada@example.com", contact_email="ada@example.com", proof="proof")
+    services.refuse_access_recovery(recovery=recovery, actor=staff, note="not enough")
+    from core.exceptions import RuleRefused
+
+    with pytest.raises(RuleRefused) as refused:
+        services.approve_access_recovery(recovery=recovery, actor=staff, base_url="http://testserver/")
+    assert refused.value.code == "recovery_already_decided"
+    recovery.refresh_from_db()
+    assert recovery.status == "refused"
+
+
+def test_acc4_recovery_without_proof_is_400_and_stores_nothing(api, db):
+    response = api.post("/api/v1/auth/access-recovery/", {"account_email": "a@example.com", "contact_email": "b@example.com", "proof": ""}, format="json")
+    assert response.status_code == 400
+    assert not AccessRecoveryRequest.objects.exists()
+
+
+def test_acc4_dashboard_recovery_form(client, client_account):
+    assert client.get("/access-recovery/").status_code == 200
+    response = client.post("/access-recovery/", {"account_email": "ada@example.com", "contact_email": "ada@else.example", "proof": "I can name my projects"})
+    assert response.status_code == 200 and b"Request received" in response.content
+    assert AccessRecoveryRequest.objects.get().client == client_account
