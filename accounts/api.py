@@ -2,7 +2,7 @@
 
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -24,31 +24,31 @@ class RegisterApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "register"
 
-    class Input(serializers.Serializer):
+    class RegisterInput(serializers.Serializer):
         name = serializers.CharField(max_length=150)
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
         accept_terms = serializers.BooleanField(help_text="Must be true: the current Terms of Use and Privacy Policy.")
         age_confirmed = serializers.BooleanField(help_text="Must be true: the person is 16 or older.")
 
-    class Output(serializers.Serializer):
+    class RegisterOutput(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()
         name = serializers.CharField()
 
     @extend_schema(
         operation_id="auth_register",
-        request=Input,
-        responses={201: Output, 400: OpenApiResponse(description="Invalid input, field by field")},
+        request=RegisterInput,
+        responses={201: RegisterOutput, 400: OpenApiResponse(description="Invalid input, field by field")},
         auth=[],
     )
     def post(self, request):
         """Open an account (ACC-1). Mails a link that verifies the address."""
-        data = self.Input(data=request.data)
+        data = self.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         client = services.register_client(**data.validated_data)
         services.send_email_verification(request=request._request, client=client)
-        return Response(self.Output(client).data, status=status.HTTP_201_CREATED)
+        return Response(self.RegisterOutput(client).data, status=status.HTTP_201_CREATED)
 
 
 class TokenApi(APIView):
@@ -57,30 +57,30 @@ class TokenApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 
-    class Input(serializers.Serializer):
+    class TokenInput(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
         otp = serializers.CharField(required=False, allow_blank=True, help_text="The TOTP or a recovery code, when 2FA is on.")
 
-    class Output(serializers.Serializer):
+    class TokenOutput(serializers.Serializer):
         token = serializers.CharField(help_text="A new API key named `token`; send it as `Authorization: Bearer <token>`.")
 
     @extend_schema(
         operation_id="auth_token",
-        request=Input,
-        responses={200: Output, 401: ErrorSerializer, 429: ErrorSerializer},
+        request=TokenInput,
+        responses={200: TokenOutput, 401: ErrorSerializer, 429: ErrorSerializer},
         auth=[],
     )
     def post(self, request):
         """Sign in with email and password (and a code with 2FA on) for an API key (ACC-2, ACC-5)."""
-        data = self.Input(data=request.data)
+        data = self.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
         _, secret = services.issue_token(request=request._request, **data.validated_data)
-        return Response(self.Output({"token": secret}).data)
+        return Response(self.TokenOutput({"token": secret}).data)
 
 
 class MeApi(APIView):
-    class Output(serializers.ModelSerializer):
+    class MeOutput(serializers.ModelSerializer):
         status = serializers.SerializerMethodField()
         block_reason = serializers.SerializerMethodField()
         blocked_until = serializers.SerializerMethodField()
@@ -103,18 +103,18 @@ class MeApi(APIView):
                 return serializers.DateTimeField().to_representation(client.blocked_until)
             return None
 
-    class DeleteInput(serializers.Serializer):
+    class MeDeleteInput(serializers.Serializer):
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
 
-    @extend_schema(operation_id="me_retrieve", responses=Output)
+    @extend_schema(operation_id="me_retrieve", responses=MeOutput)
     def get(self, request):
         """The signed-in client's account."""
-        return Response(self.Output(request.user).data)
+        return Response(self.MeOutput(request.user).data)
 
-    @extend_schema(operation_id="me_delete", request=DeleteInput, responses={204: None, 400: OpenApiResponse(description="Wrong password")})
+    @extend_schema(operation_id="me_delete", request=MeDeleteInput, responses={204: None, 400: OpenApiResponse(description="Wrong password")})
     def delete(self, request):
         """Delete the account (DEA-5); the password confirms it."""
-        data = self.DeleteInput(data=request.data)
+        data = self.MeDeleteInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.delete_account(client=request.user, password=data.validated_data["password"], actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -126,11 +126,19 @@ class ApiKeyOutput(serializers.ModelSerializer):
         fields = ["id", "name", "prefix", "rate_limit_per_minute", "created_at", "last_used_at"]
 
 
-class ApiKeyListApi(APIView):
-    class Input(serializers.Serializer):
+class ApiKeyListApi(generics.GenericAPIView):
+    serializer_class = ApiKeyOutput
+    pagination_class = CursorPagination
+
+    queryset = ApiKey.objects.none()  # for the schema; requests use get_queryset
+
+    def get_queryset(self):
+        return selectors.live_api_keys(client=self.request.user)
+
+    class ApiKeyCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=100)
 
-    class CreatedOutput(ApiKeyOutput):
+    class ApiKeyCreatedOutput(ApiKeyOutput):
         key = serializers.SerializerMethodField(help_text="The full key. Shown this once: only a hash is kept.")
 
         class Meta(ApiKeyOutput.Meta):
@@ -142,25 +150,24 @@ class ApiKeyListApi(APIView):
     @extend_schema(operation_id="api_keys_list", responses=ApiKeyOutput(many=True))
     def get(self, request):
         """The client's live API keys, newest first; never their secrets."""
-        paginator = CursorPagination()
-        page = paginator.paginate_queryset(selectors.live_api_keys(client=request.user), request, view=self)
-        return paginator.get_paginated_response(ApiKeyOutput(page, many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApiKeyOutput(page, many=True).data)
 
-    @extend_schema(operation_id="api_keys_create", request=Input, responses={201: CreatedOutput})
+    @extend_schema(operation_id="api_keys_create", request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput})
     def post(self, request):
         """Make a named key (ACC-5). The answer holds the secret `key`, which is never shown again."""
-        data = self.Input(data=request.data)
+        data = self.ApiKeyCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, secret = services.create_api_key(client=request.user, name=data.validated_data["name"], actor=request.user)
-        return Response(self.CreatedOutput(api_key, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
+        return Response(self.ApiKeyCreatedOutput(api_key, context={"secret": secret}).data, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyDetailApi(APIView):
     @extend_schema(operation_id="api_keys_revoke", request=None, responses={204: None, 404: ErrorSerializer})
-    def delete(self, request, pk: int):
+    def delete(self, request, id: int):  # noqa: A002 (the path's name in API.md)
         """Revoke a key: from the next request on it answers 401."""
         try:
-            api_key = selectors.live_api_key(client=request.user, pk=pk)
+            api_key = selectors.live_api_key(client=request.user, pk=id)
         except ApiKey.DoesNotExist:
             raise Http404 from None
         services.revoke_api_key(api_key=api_key, actor=request.user)
@@ -173,21 +180,21 @@ class AccessRecoveryApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "recovery"
 
-    class Input(serializers.Serializer):
+    class AccessRecoveryInput(serializers.Serializer):
         account_email = serializers.EmailField()
         contact_email = serializers.EmailField()
         proof = serializers.CharField(max_length=5000)
 
-    class Output(serializers.Serializer):
+    class AccessRecoveryOutput(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(operation_id="auth_access_recovery", request=Input, responses={202: Output}, auth=[])
+    @extend_schema(operation_id="auth_access_recovery", request=AccessRecoveryInput, responses={202: AccessRecoveryOutput}, auth=[])
     def post(self, request):
         """Ask staff to restore access without the password (ACC-4)."""
-        data = self.Input(data=request.data)
+        data = self.AccessRecoveryInput(data=request.data)
         data.is_valid(raise_exception=True)
         recovery = services.request_access_recovery(**data.validated_data)
-        return Response(self.Output(recovery).data, status=status.HTTP_202_ACCEPTED)
+        return Response(self.AccessRecoveryOutput(recovery).data, status=status.HTTP_202_ACCEPTED)
 

@@ -8,5 +8,5 @@ urlpatterns = [
     path("auth/access-recovery/", api.AccessRecoveryApi.as_view(), name="api-access-recovery"),
     path("me/", api.MeApi.as_view(), name="api-me"),
     path("api-keys/", api.ApiKeyListApi.as_view(), name="api-keys"),
-    path("api-keys/<int:pk>/", api.ApiKeyDetailApi.as_view(), name="api-key-detail"),
+    path("api-keys/<int:id>/", api.ApiKeyDetailApi.as_view(), name="api-key-detail"),
 ]
