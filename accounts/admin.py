@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client
+from core.admin import ReadOnlyAdmin
 from core.exceptions import RuleRefused
 
 
@@ -134,21 +135,12 @@ class ClientAdmin(UserAdmin):
 
 
 @admin.register(AccountStateChange)
-class AccountStateChangeAdmin(admin.ModelAdmin):
+class AccountStateChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "client", "from_status", "to_status", "reason", "until", "actor"]
     list_filter = ["to_status", "reason"]
     search_fields = ["client__email", "note"]
     list_select_related = ["client", "actor"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiKey)

@@ -1,22 +1,7 @@
 from django.contrib import admin
 
 from compliance.models import AuditLog, LegalAcceptance, LegalDocument
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff read; nobody, superusers included, adds, changes or deletes here."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_actions(self, request):
-        return {}
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditLog)
