@@ -4,6 +4,8 @@ from django.contrib import admin
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Staff read; nobody, superusers included, adds, changes or deletes here (append-only data)."""
 
+    actions = None  # no bulk delete either
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -12,6 +14,3 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def get_actions(self, request):
-        return {}
