@@ -81,27 +81,13 @@ class TokenApi(APIView):
 
 class MeApi(APIView):
     class MeOutput(serializers.ModelSerializer):
-        status = serializers.SerializerMethodField()
-        block_reason = serializers.SerializerMethodField()
-        blocked_until = serializers.SerializerMethodField()
+        status = serializers.ChoiceField(choices=Client.Status.choices, source="current_status")
+        block_reason = serializers.ChoiceField(choices=Client.BlockReason.choices, source="current_block_reason", allow_null=True)
+        blocked_until = serializers.DateTimeField(source="current_blocked_until", allow_null=True)
 
         class Meta:
             model = Client
             fields = ["id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff"]
-
-        # A timed block whose end has passed reads as lifted even before the task records it.
-        def get_status(self, client) -> str:
-            if client.status == Client.Status.BLOCKED and not client.is_blocked():
-                return Client.Status.ACTIVE
-            return client.status
-
-        def get_block_reason(self, client) -> str | None:
-            return client.block_reason if client.is_blocked() else None
-
-        def get_blocked_until(self, client) -> str | None:
-            if client.is_blocked() and client.blocked_until is not None:
-                return serializers.DateTimeField().to_representation(client.blocked_until)
-            return None
 
     class MeDeleteInput(serializers.Serializer):
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})

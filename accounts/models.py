@@ -113,6 +113,21 @@ class Client(AbstractBaseUser, PermissionsMixin):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
+    @property
+    def current_status(self) -> str:
+        """The state as the client sees it now: a timed block past its end reads as lifted."""
+        if self.status == self.Status.BLOCKED and not self.is_blocked():
+            return self.Status.ACTIVE
+        return self.status
+
+    @property
+    def current_block_reason(self) -> str | None:
+        return self.block_reason if self.is_blocked() else None
+
+    @property
+    def current_blocked_until(self):
+        return self.blocked_until if self.is_blocked() else None
+
     def is_blocked(self, now=None) -> bool:
         """Blocked right now: a timed block whose end has passed no longer counts, even before
         the task that lifts it has run."""
