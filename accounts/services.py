@@ -259,25 +259,24 @@ def revoke_api_key(*, api_key: ApiKey, actor: Client | None) -> ApiKey:
 
 def api_key_request_wait(api_key: ApiKey) -> int:
     """Count one request of this key against its per-minute limit (ACC-5). Returns 0 when it may
-    go ahead, else the seconds to wait. The first time a key passes its limit it waits for the
-    minute to end; each further time within the hour it is locked for 60 s more, up to 720 s."""
-    now = timezone.now().timestamp()
+    go ahead, else the seconds to wait.
+
+    The limit holds over any 60 seconds, not per clock minute (a generic cell rate: a key may
+    spend its whole minute at once, then one request per 60/limit seconds), so a burst across a
+    minute boundary cannot pass twice the limit. The first time a key is refused it waits for its
+    next slot; each further refusal within the hour locks it for 60 s more, up to 720 s."""
+    now_us = int(timezone.now().timestamp() * 1_000_000)
     lock_key = f"apikey-lock:{api_key.pk}"
-    if (locked_until := cache.get(lock_key)) is not None and locked_until > now:
-        return math.ceil(locked_until - now)
-    window = int(now // 60)
-    count_key = f"apikey-count:{api_key.pk}:{window}"
-    cache.add(count_key, 0, timeout=120)
-    try:
-        count = cache.incr(count_key)
-    except ValueError:
-        cache.set(count_key, 1, timeout=120)
-        count = 1
-    if count <= api_key.rate_limit_per_minute:
+    if (locked_until := cache.get(lock_key)) is not None and locked_until > now_us:
+        return math.ceil((locked_until - now_us) / 1_000_000)
+    window_us = 60_000_000
+    interval_us = window_us // max(1, api_key.rate_limit_per_minute)
+    tat_key = f"apikey-tat:{api_key.pk}"  # the theoretical arrival time of the next request
+    tat = max(cache.get(tat_key) or now_us, now_us)
+    allowed_at = tat + interval_us - window_us
+    if now_us >= allowed_at:
+        cache.set(tat_key, tat + interval_us, timeout=120)
         return 0
-    window_wait = math.ceil((window + 1) * 60 - now)
-    if count > api_key.rate_limit_per_minute + 1:
-        return window_wait  # still in the minute it overran
     strikes_key = f"apikey-strikes:{api_key.pk}"
     cache.add(strikes_key, 0, timeout=3600)
     try:
@@ -287,9 +286,9 @@ def api_key_request_wait(api_key: ApiKey) -> int:
         strikes = 1
     cache.touch(strikes_key, 3600)  # a key is forgiven an hour after its last overrun, not its first
     if strikes == 1:
-        return window_wait
+        return max(1, math.ceil((allowed_at - now_us) / 1_000_000))
     lock_seconds = min(settings.API_KEY_LOCK_STEP_SECONDS * (strikes - 1), settings.API_KEY_LOCK_MAX_SECONDS)
-    cache.set(lock_key, now + lock_seconds, timeout=lock_seconds)
+    cache.set(lock_key, now_us + lock_seconds * 1_000_000, timeout=lock_seconds)
     record(
         action="api_key.locked", target=api_key, client=api_key.client,
         details={"seconds": lock_seconds, "limit_per_minute": api_key.rate_limit_per_minute},

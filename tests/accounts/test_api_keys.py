@@ -103,10 +103,21 @@ def test_acc5_rate_limit_answers_429_with_retry_after(client_account, api):
         assert [api.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
         limited = api.get("/api/v1/me/")
         assert limited.status_code == 429
-        assert limited["Retry-After"] == "50"  # until the minute ends
+        assert limited["Retry-After"] == "20"  # the next of 3 slots a minute
         assert limited.json()["code"] == "throttled"
-        traveller.shift(timedelta(seconds=50))
+        traveller.shift(timedelta(seconds=20))
         assert api.get("/api/v1/me/").status_code == 200
+
+
+def test_acc5_the_default_limit_is_180_a_minute_even_across_a_minute_boundary(client_account, api):
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key_for(client_account)}")
+    start = timezone.now().replace(second=59, microsecond=500_000)
+    with time_machine.travel(start, tick=False) as traveller:
+        before = [api.get("/api/v1/me/").status_code for _ in range(181)]
+        traveller.shift(timedelta(seconds=1))  # the clock minute turns: no fresh 180
+        after = [api.get("/api/v1/me/").status_code for _ in range(4)]
+    assert before == [200] * 180 + [429]
+    assert after == [200, 200, 200, 429]  # one second earns 180/60 = 3 requests
 
 
 def test_acc5_key_that_keeps_exceeding_is_locked_longer_each_time_up_to_720s(client_account, api):
