@@ -5,8 +5,8 @@ Each service runs in one transaction, writes its audit entry in it (CMP-5) and r
 """
 
 import hashlib
-import math
 import hmac
+import math
 import secrets
 from datetime import datetime
 
@@ -24,7 +24,13 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, normalize_email
+from accounts.models import (
+    AccessRecoveryRequest,
+    AccountStateChange,
+    ApiKey,
+    Client,
+    normalize_email,
+)
 from compliance.models import LegalDocument
 from compliance.selectors import current_documents
 from compliance.services import accept_documents, record

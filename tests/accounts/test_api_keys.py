@@ -153,7 +153,7 @@ def test_acc5_sessions_are_not_limited_by_key_limits(client, client_account):
 
 def test_acc5_key_list_query_count_is_constant(client_account, django_assert_max_num_queries):
     api = api_as(client_account)
-    for n in range(20):
+    for _ in range(20):
         key_for(client_account)
     with django_assert_max_num_queries(4):
         response = api.get(KEYS)
