@@ -114,6 +114,16 @@ def mark_email_verified(*, client: Client, email: str) -> None:
 # --- sign-in and lockout (ACC-2) ----------------------------------------------------------------
 
 
+def _count(key: str, *, timeout: int) -> int:
+    """Add one to a shared counter (atomic on Redis) that starts at 0 and expires after timeout."""
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=timeout)
+        return 1
+
+
 def _lockout_keys(email: str) -> tuple[str, str]:
     digest = hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
     return f"signin-failures:{digest}", f"signin-lock:{digest}"
@@ -132,12 +142,7 @@ def note_failed_sign_in(*, email: str) -> None:
     """Count a failed sign-in; the LOGIN_FAILURE_LIMIT-th within the window locks the email."""
     failures_key, lock_key = _lockout_keys(email)
     window = settings.LOGIN_LOCKOUT_SECONDS
-    cache.add(failures_key, 0, timeout=window)
-    try:
-        failures = cache.incr(failures_key)
-    except ValueError:  # expired between add and incr
-        cache.set(failures_key, 1, timeout=window)
-        failures = 1
+    failures = _count(failures_key, timeout=window)
     if failures >= settings.LOGIN_FAILURE_LIMIT:
         cache.set(lock_key, timezone.now().timestamp() + window, timeout=window)
         cache.delete(failures_key)
@@ -284,12 +289,7 @@ def api_key_request_wait(api_key: ApiKey) -> int:
         cache.set(tat_key, tat + interval_us, timeout=120)
         return 0
     strikes_key = f"apikey-strikes:{api_key.pk}"
-    cache.add(strikes_key, 0, timeout=3600)
-    try:
-        strikes = cache.incr(strikes_key)
-    except ValueError:
-        cache.set(strikes_key, 1, timeout=3600)
-        strikes = 1
+    strikes = _count(strikes_key, timeout=3600)
     cache.touch(strikes_key, 3600)  # a key is forgiven an hour after its last overrun, not its first
     if strikes == 1:
         return max(1, math.ceil((allowed_at - now_us) / 1_000_000))
@@ -454,6 +454,14 @@ def _open_recovery(recovery: AccessRecoveryRequest) -> AccessRecoveryRequest:
     return recovery
 
 
+def _mark_decided(recovery: AccessRecoveryRequest, *, status: str, actor: Client, note: str) -> None:
+    recovery.status = status
+    recovery.handled_by = actor
+    recovery.handled_at = timezone.now()
+    recovery.staff_note = note
+    recovery.save(update_fields=["status", "handled_by", "handled_at", "staff_note"])
+
+
 @transaction.atomic
 def approve_access_recovery(
     *, recovery: AccessRecoveryRequest, actor: Client, note: str = "", base_url: str, turn_off_2fa: bool = True
@@ -478,11 +486,7 @@ def approve_access_recovery(
         record(action="account.email_changed", actor=actor, target=client, client=client, details={"from": old_email, "to": client.email})
     if turn_off_2fa:
         turn_off_two_factor(client=client, actor=actor, note=f"Access recovery #{recovery.pk}")
-    recovery.status = AccessRecoveryRequest.Status.APPROVED
-    recovery.handled_by = actor
-    recovery.handled_at = timezone.now()
-    recovery.staff_note = note
-    recovery.save(update_fields=["status", "handled_by", "handled_at", "staff_note"])
+    _mark_decided(recovery, status=AccessRecoveryRequest.Status.APPROVED, actor=actor, note=note)
     record(action="access_recovery.approved", actor=actor, target=recovery, client=client, details={"note": note})
     link = base_url.rstrip("/") + reverse(
         "account_reset_password_from_key",
@@ -502,11 +506,7 @@ def approve_access_recovery(
 @transaction.atomic
 def refuse_access_recovery(*, recovery: AccessRecoveryRequest, actor: Client, note: str = "") -> AccessRecoveryRequest:
     recovery = _open_recovery(recovery)
-    recovery.status = AccessRecoveryRequest.Status.REFUSED
-    recovery.handled_by = actor
-    recovery.handled_at = timezone.now()
-    recovery.staff_note = note
-    recovery.save(update_fields=["status", "handled_by", "handled_at", "staff_note"])
+    _mark_decided(recovery, status=AccessRecoveryRequest.Status.REFUSED, actor=actor, note=note)
     record(action="access_recovery.refused", actor=actor, target=recovery, client=recovery.client, details={"note": note})
     transaction.on_commit(
         lambda: send_mail(
