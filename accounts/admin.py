@@ -7,15 +7,8 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, report
 from core.exceptions import RuleRefused
-
-
-def report(modeladmin, request, done: int, verb: str, refused: list[str]) -> None:
-    if done:
-        modeladmin.message_user(request, f"{verb}: {done}.", messages.SUCCESS)
-    for sentence in refused:
-        modeladmin.message_user(request, sentence, messages.ERROR)
 
 
 class ClientCreationForm(BaseUserCreationForm):

@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from core.throttling import PerIpThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -21,7 +21,7 @@ class ErrorSerializer(serializers.Serializer):
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [PerIpThrottle]
     throttle_scope = "register"
 
     class RegisterInput(serializers.Serializer):
@@ -54,7 +54,7 @@ class RegisterApi(APIView):
 class TokenApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [PerIpThrottle]
     throttle_scope = "token"
 
     class TokenInput(serializers.Serializer):
@@ -163,7 +163,7 @@ class ApiKeyDetailApi(APIView):
 class AccessRecoveryApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [PerIpThrottle]
     throttle_scope = "recovery"
 
     class AccessRecoveryInput(serializers.Serializer):

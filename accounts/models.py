@@ -65,6 +65,8 @@ class Client(AbstractBaseUser, PermissionsMixin):
     blocked_until = models.DateTimeField(null=True, blank=True, help_text="Empty while blocked means for good.")
     # Kept current by billing (DESIGN.md: the right app keeps the left one's fact up to date).
     tariff = models.CharField(max_length=8, choices=Tariff.choices, default=Tariff.FREE, db_index=True)
+    # When the current tariff began: a Free stint's project count runs from here (TAR-2).
+    tariff_since = models.DateTimeField(default=timezone.now)
     email_verified_at = models.DateTimeField(null=True, blank=True)
     age_confirmed_at = models.DateTimeField(null=True, blank=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")

@@ -217,6 +217,8 @@ REST_FRAMEWORK = {
         "register": env.str("THROTTLE_REGISTER", default="30/hour" if PRODUCTION else "1000/hour"),
         "token": env.str("THROTTLE_TOKEN", default="60/min" if PRODUCTION else "1000/min"),
         "recovery": env.str("THROTTLE_RECOVERY", default="10/hour" if PRODUCTION else "1000/hour"),
+        # The pop-up subscription form on clients' sites (issue 4).
+        "popup": env.str("THROTTLE_POPUP", default="20/min" if PRODUCTION else "1000/min"),
     },
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
     "PAGE_SIZE": 50,

@@ -11,6 +11,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
+    path("api/v1/", include("projects.urls")),
+    path("webhooks/", include("projects.webhook_urls")),
     path("", include("accounts.dashboard_urls")),
 ]
 

@@ -1,4 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -14,3 +16,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def report(modeladmin, request, done: int, verb: str, refused: list[str]) -> None:
+    """An admin action's outcome: how many were done, and each refusal's sentence."""
+    if done:
+        modeladmin.message_user(request, f"{verb}: {done}.", messages.SUCCESS)
+    for sentence in refused:
+        modeladmin.message_user(request, sentence, messages.ERROR)
+
+
+class CappedCountPaginator(Paginator):
+    """For change lists of millions of rows: counts at most `cap` rows (a LIMITed subquery), so a
+    page never waits for a full COUNT(*). Past the cap, the last page shown is the cap's."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: self.cap].count()

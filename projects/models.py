@@ -1,1 +1,261 @@
-# Projects, participants, subscribers and webhooks arrive with the projects issue.
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from projects.access import SECTIONS, Level
+
+# A module name: ProjectMember has a field called `settings` (the section), which would shadow it.
+CLIENT_MODEL = settings.AUTH_USER_MODEL
+
+
+class Industry(models.TextChoices):
+    OTHER = "other", "Other"
+    ECOMMERCE = "ecommerce", "Online shop"
+    EDUCATION = "education", "Education"
+    MEDIA = "media", "Media and entertainment"
+    SERVICES = "services", "Local services"
+    SOFTWARE = "software", "Software and SaaS"
+    TRAVEL = "travel", "Travel and hospitality"
+    HEALTH = "health", "Health and fitness"
+    NON_PROFIT = "non_profit", "Non-profit"
+    # ToU 21.6: industries that draw more spam complaints than usual (PRJ-7: staff review first).
+    ESCORT_DATING = "escort_dating", "Escort and dating services"
+    MALWARE = "malware", "Malware and viruses"
+    PHARMACEUTICALS = "pharmaceuticals", "Pharmaceutical products"
+    WORK_FROM_HOME = "work_from_home", "Work from home, making money online"
+    ONLINE_TRADING = "online_trading", "Online trading and stock tips"
+    MLM = "mlm", "Financial pyramids and network marketing"
+    AFFILIATE_MARKETING = "affiliate_marketing", "Affiliate marketing"
+    DEBT_COLLECTION = "debt_collection", "Debt collection and debt relief"
+    MORTGAGES_LOANS = "mortgages_loans", "Mortgages and loans"
+    SUPPLEMENTS = "supplements", "Food, herbal and vitamin supplements"
+    ADULT = "adult", "Adult products"
+    BROKER_LISTS = "broker_lists", "Lists of brokers or rental services"
+    ILLEGAL_GOODS = "illegal_goods", "Illegal goods, pirated software or media"
+    GAMBLING = "gambling", "Betting and gambling"
+    POLITICS = "politics", "Political parties and organizations"
+    TOBACCO = "tobacco", "Tobacco products"
+    ALCOHOL = "alcohol", "Alcoholic beverages"
+    RELIGION = "religion", "Religious content"
+
+
+REVIEWED_INDUSTRIES = frozenset(
+    {
+        Industry.ESCORT_DATING, Industry.MALWARE, Industry.PHARMACEUTICALS, Industry.WORK_FROM_HOME,
+        Industry.ONLINE_TRADING, Industry.MLM, Industry.AFFILIATE_MARKETING, Industry.DEBT_COLLECTION,
+        Industry.MORTGAGES_LOANS, Industry.SUPPLEMENTS, Industry.ADULT, Industry.BROKER_LISTS,
+        Industry.ILLEGAL_GOODS, Industry.GAMBLING, Industry.POLITICS, Industry.TOBACCO, Industry.ALCOHOL,
+        Industry.RELIGION,
+    }
+)
+
+
+def new_public_key() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+def new_webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_telegram_secret() -> str:
+    # Telegram allows 1-256 characters of A-Z, a-z, 0-9, _ and - in the secret token.
+    return secrets.token_urlsafe(32)
+
+
+class Project(models.Model):
+    """A chatbot with one owner, who pays for it (PRJ-1, TAR-7), and its participants."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"  # DUN-2, a spam complaint
+        LOCKED = "locked", "Locked"  # DUN-3
+        ARCHIVED = "archived", "Archived"  # DEA-2, or deleted by its owner
+
+    class Review(models.TextChoices):
+        NOT_NEEDED = "not_needed", "Not needed"
+        PENDING = "pending", "Waiting for staff"
+        CLEARED = "cleared", "Cleared to send"
+        REFUSED = "refused", "Refused"
+
+    owner = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="owned_projects")
+    name = models.CharField(max_length=120)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    industry = models.CharField(max_length=24, choices=Industry.choices, default=Industry.OTHER)
+    review = models.CharField(max_length=10, choices=Review.choices, default=Review.NOT_NEEDED)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The pop-up form on the client's own site names the project by this key; it is public.
+    public_key = models.CharField(max_length=40, unique=True, default=new_public_key)
+    telegram_webhook_token = models.CharField(max_length=40, unique=True, default=new_webhook_token)
+    telegram_secret = models.CharField(max_length=64, default=new_telegram_secret)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Deleted by the owner: the row stays, so that a deleted project still used its Free slot (TAR-2).
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("review_project", "Can clear or refuse a project's industry for sending")]
+        indexes = [
+            models.Index(fields=["owner", "created_at"], name="project_owner_created"),
+            models.Index(fields=["review"], name="project_review_pending", condition=Q(review="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def telegram_webhook_path(self) -> str:
+        return f"/webhooks/telegram/{self.telegram_webhook_token}/"
+
+    @property
+    def may_send(self) -> bool:
+        """Only active projects send (PRJ-2), and a reviewed industry only once staff cleared it (PRJ-7)."""
+        return self.status == self.Status.ACTIVE and self.review in (self.Review.NOT_NEEDED, self.Review.CLEARED)
+
+
+def _level_field(section: str) -> models.CharField:
+    return models.CharField(max_length=4, choices=Level.choices, default=Level.NONE, verbose_name=section.replace("_", " "))
+
+
+class ProjectMember(models.Model):
+    """A participant of someone else's project and its level in each section (PRJ-1). The owner
+    is never a member: its rights are whole by being the owner."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    funnels = _level_field("funnels")
+    subscribers = _level_field("subscribers")
+    address_books = _level_field("address_books")
+    messages = _level_field("messages")
+    statistics = _level_field("statistics")
+    settings = _level_field("settings")
+    access_control = _level_field("access_control")
+    granted_by = models.ForeignKey(
+        CLIENT_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "client"], name="project_member_once")]
+        indexes = [models.Index(fields=["client", "project"], name="member_client_project")]
+
+    def __str__(self) -> str:
+        return f"{self.client} in {self.project}"
+
+    @property
+    def access(self) -> dict[str, str]:
+        return {section: getattr(self, section) for section in SECTIONS}
+
+
+class Subscriber(models.Model):
+    """A person subscribed to a project through a messenger, the pop-up form, the API or an
+    import (PRJ-3). The messenger user ID stays inside the platform (PRJ-4)."""
+
+    class Messenger(models.TextChoices):
+        NONE = "", "None"
+        TELEGRAM = "telegram", "Telegram"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Subscribed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+    class Source(models.TextChoices):
+        TELEGRAM = "telegram", "Telegram /start"
+        POPUP = "popup", "Pop-up form"
+        API = "api", "Added by the client"
+        IMPORT = "import", "Imported by the client"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscribers")
+    messenger = models.CharField(max_length=12, choices=Messenger.choices, blank=True, default="")
+    messenger_user_id = models.CharField(max_length=64, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    email = models.EmailField(max_length=254, blank=True, default="")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164, e.g. +4915112345678.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    consent_at = models.DateTimeField()
+    consent_source = models.CharField(max_length=200, help_text="How the person consented (PRJ-3).")
+    subscribed_at = models.DateTimeField()
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "messenger", "messenger_user_id"], name="subscriber_messenger_user_once",
+                condition=~Q(messenger_user_id=""),
+            ),
+            models.UniqueConstraint(fields=["project", "email"], name="subscriber_email_once", condition=~Q(email="")),
+            models.UniqueConstraint(fields=["project", "phone"], name="subscriber_phone_once", condition=~Q(phone="")),
+            models.CheckConstraint(
+                condition=Q(status="active", unsubscribed_at__isnull=True) | Q(status="unsubscribed", unsubscribed_at__isnull=False),
+                name="subscriber_unsubscribed_has_time",
+            ),
+        ]
+        indexes = [
+            # The night counts active subscribers per project (and so per owner) from this index alone.
+            models.Index(fields=["project"], name="subscriber_active_by_project", condition=Q(status="active")),
+            # Staff search across every project by exact email or phone.
+            models.Index(fields=["email"], name="subscriber_email", condition=~Q(email="")),
+            models.Index(fields=["phone"], name="subscriber_phone", condition=~Q(phone="")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"subscriber {self.pk}"
+
+
+class TelegramUpdate(models.Model):
+    """An update_id already taken in, so that Telegram's re-delivery changes nothing. Telegram
+    keeps an undelivered update for 24 hours; older rows only guard against nothing."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    update_id = models.BigIntegerField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "update_id"], name="telegram_update_once")]
+        indexes = [models.Index(fields=["received_at"], name="telegram_update_received")]
+
+
+class AddressBook(models.Model):
+    """Contacts a client uploads, each upload with the client's statement that they consented (PRJ-5)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="address_books")
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    address_book = models.ForeignKey(AddressBook, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200, blank=True, default="")
+    email = models.EmailField(max_length=254, blank=True, default="")
+    phone = models.CharField(max_length=20, blank=True, default="")
+    consent_source = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["address_book", "email"], name="contact_email_once", condition=~Q(email="")),
+            models.UniqueConstraint(fields=["address_book", "phone"], name="contact_phone_once", condition=~Q(phone="")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone

@@ -1,0 +1,141 @@
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from accounts.models import normalize_email
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, report
+from core.exceptions import RuleRefused
+from projects import selectors, services
+from projects.access import SECTIONS
+from projects.contacts import clean_phone
+from projects.models import AddressBook, Contact, Project, ProjectMember, Subscriber
+
+
+class ProjectMemberInline(admin.TabularInline):
+    """Participants are managed by the project's own people (PRJ-1); staff see them."""
+
+    model = ProjectMember
+    fields = ["client", *SECTIONS, "granted_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("client", "granted_by")
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "status", "industry", "review", "active_subscribers", "created_at", "deleted_at"]
+    list_filter = ["status", "review", "industry", ("deleted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "owner__email", "=public_key"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    readonly_fields = [
+        "name", "owner", "status", "industry", "review", "reviewed_at", "reviewed_by", "public_key",
+        "telegram_webhook_token", "created_at", "deleted_at", "active_subscribers",
+    ]
+    fields = readonly_fields
+    inlines = [ProjectMemberInline]
+    actions = ["clear_for_sending", "refuse_sending"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # A correlated count, run for the rows of the page only, from the partial index.
+        return super().get_queryset(request).annotate(active_subscribers=selectors.active_subscribers_of_project())
+
+    @admin.display(description="active subscribers")
+    def active_subscribers(self, project) -> int:
+        return project.active_subscribers
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a project is its owner's: clients create them
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the owner deletes; archived projects go by the retention window (DEA-2)
+
+    def has_review_permission(self, request) -> bool:
+        return request.user.has_perm("projects.review_project")
+
+    def _review(self, request, queryset, cleared: bool):
+        done, refused = 0, []
+        for project in queryset:
+            try:
+                services.review_project(project=project, actor=request.user, cleared=cleared)
+                done += 1
+            except RuleRefused as exc:
+                refused.append(f"{project}: {exc.detail}")
+        report(self, request, done, "Cleared for sending" if cleared else "Refused sending", refused)
+
+    @admin.action(description="Clear the industry for sending (PRJ-7)", permissions=["review"])
+    def clear_for_sending(self, request, queryset):
+        self._review(request, queryset, cleared=True)
+
+    @admin.action(description="Refuse sending for the industry (PRJ-7)", permissions=["review"])
+    def refuse_sending(self, request, queryset):
+        self._review(request, queryset, cleared=False)
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(ReadOnlyAdmin):
+    """Usable at a million rows: no full count, exact search on indexed columns only, raw IDs.
+    Messenger user IDs appear here, to staff, and in no answer a participant gets (PRJ-4)."""
+
+    list_display = ["id", "project", "name", "email", "phone", "messenger", "messenger_user_id", "status", "source", "subscribed_at"]
+    list_filter = ["status", "source", "messenger"]
+    search_fields = ["email", "phone", "messenger_user_id"]
+    search_help_text = "An exact email, an international phone number (+49…), or a messenger user ID."
+    list_select_related = ["project"]
+    raw_id_fields = ["project"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["unsubscribe"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("projects.change_subscriber")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Subscriber._meta.fields]
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact matches on indexed columns, never LIKE over a million rows.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(email=normalize_email(term)), False
+        if term.startswith("+"):
+            try:
+                return queryset.filter(phone=clean_phone(term)), False
+            except ValidationError:
+                return queryset.none(), False
+        return queryset.filter(messenger_user_id=term), False
+
+    @admin.action(description="Unsubscribe the selected subscribers", permissions=["change"])
+    def unsubscribe(self, request, queryset):
+        done = 0
+        for subscriber in queryset.filter(status=Subscriber.Status.ACTIVE):
+            services.unsubscribe(subscriber=subscriber, actor=request.user)
+            done += 1
+        report(self, request, done, "Unsubscribed", [])
+
+
+@admin.register(AddressBook)
+class AddressBookAdmin(ReadOnlyAdmin):
+    list_display = ["name", "project", "created_at"]
+    search_fields = ["name", "project__name"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project"]
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyAdmin):
+    list_display = ["id", "address_book", "name", "email", "phone", "created_at"]
+    search_fields = ["=email", "=phone"]
+    list_select_related = ["address_book"]
+    raw_id_fields = ["address_book"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False

@@ -1,0 +1,43 @@
+"""The one place where a request's access to a project is decided (PRJ-1, ACC-3)."""
+
+from django.http import Http404
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from core.exceptions import RuleRefused
+from projects import selectors, services
+
+ANY_ACCESS = "any"  # any section at view or more: the project itself is visible
+OWNER = "owner"  # only the owner, whatever a participant holds
+
+
+class ProjectAccessPermission(BasePermission):
+    """Resolves the project of the URL (`project_id`) for the signed-in client and checks the
+    section and level that the view declares for the method in `access_rules`:
+    `{"GET": ("subscribers", "view"), "POST": ("subscribers", "full")}`, or ANY_ACCESS, or OWNER.
+
+    No access at all → 404 (the project does not exist for the caller). Too low a level → 403
+    `permission_denied`. A write (any unsafe method) also passes the projects' write guard:
+    a blocked owner's project → 403 `account_blocked`, an archived one → 409 `project_archived`.
+    The view finds the result in `view.project_access`."""
+
+    def has_permission(self, request, view) -> bool:
+        access = selectors.project_access(client=request.user, project_id=view.kwargs["project_id"])
+        if access is None:
+            raise Http404
+        view.project_access = access
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        rule = view.access_rules.get(method)
+        if rule is None:
+            return True  # no handler for the method either: DRF answers 405
+        if rule == OWNER:
+            allowed = access.is_owner
+        elif rule == ANY_ACCESS:
+            allowed = True
+        else:
+            allowed = access.allows(*rule)
+        if not allowed:
+            what = "the owner" if rule == OWNER else f"{rule[1]} access to {rule[0].replace('_', ' ')}"
+            raise RuleRefused("permission_denied", f"This needs {what} in this project.", status=403)
+        if request.method not in SAFE_METHODS:
+            services.check_project_writable(project=access.project, actor=request.user)
+        return True

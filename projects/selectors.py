@@ -1,0 +1,124 @@
+"""Reads of projects, shared by the API, the admin and (later) the dashboard and the night."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from projects import access as access_rules
+from projects.access import OWNER_ACCESS, SECTIONS, Level
+from projects.models import AddressBook, Contact, Project, ProjectMember, Subscriber
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    """What one client may do in one project: the owner holds every section in full (PRJ-1)."""
+
+    project: Project
+    client_id: int
+    is_owner: bool
+    access: dict[str, str]
+    member: ProjectMember | None = None
+
+    def allows(self, section: str, level: str) -> bool:
+        return access_rules.allows(self.access, section, level)
+
+
+def _member_sees_something() -> Q:
+    return Q(*[~Q(**{section: Level.NONE}) for section in SECTIONS], _connector=Q.OR)
+
+
+def project_access(*, client, project_id: int) -> ProjectAccess | None:
+    """The client's access to a live project, or None when it has none: then the project does not
+    exist for it (404, never 403, so that nobody learns of another client's project)."""
+    project = Project.objects.select_related("owner").filter(pk=project_id, deleted_at__isnull=True).first()
+    if project is None:
+        return None
+    if project.owner_id == client.pk:
+        return ProjectAccess(project=project, client_id=client.pk, is_owner=True, access=dict(OWNER_ACCESS))
+    member = ProjectMember.objects.filter(project=project, client_id=client.pk).first()
+    if member is None or not access_rules.sees_anything(member.access):
+        return None
+    return ProjectAccess(project=project, client_id=client.pk, is_owner=False, access=member.access, member=member)
+
+
+def active_subscribers_of_project() -> Subquery:
+    """A correlated count for an annotation: evaluated only for the rows a page shows, from the
+    partial index of active subscribers."""
+    counted = (
+        Subscriber.objects.filter(project=OuterRef("pk"), status=Subscriber.Status.ACTIVE)
+        .order_by()
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def visible_projects(*, client) -> QuerySet[Project]:
+    """The live projects a client owns or takes part in, with their active-subscriber count and
+    the client's own membership prefetched (`my_membership`): two queries for any number of rows."""
+    takes_part = ProjectMember.objects.filter(_member_sees_something(), project=OuterRef("pk"), client_id=client.pk)
+    return (
+        Project.objects.filter(Q(owner_id=client.pk) | Q(Exists(takes_part)), deleted_at__isnull=True)
+        .annotate(active_subscribers=active_subscribers_of_project())
+        .prefetch_related(Prefetch("members", queryset=ProjectMember.objects.filter(client_id=client.pk), to_attr="my_membership"))
+    )
+
+
+def access_in_listing(project: Project, *, client) -> ProjectAccess:
+    """The access of a project row from `visible_projects`, without another query."""
+    if project.owner_id == client.pk:
+        return ProjectAccess(project=project, client_id=client.pk, is_owner=True, access=dict(OWNER_ACCESS))
+    member = project.my_membership[0]
+    return ProjectAccess(project=project, client_id=client.pk, is_owner=False, access=member.access, member=member)
+
+
+def project_with_count(*, project_id: int) -> Project:
+    return Project.objects.annotate(active_subscribers=active_subscribers_of_project()).get(pk=project_id)
+
+
+def members_of(*, project: Project) -> QuerySet[ProjectMember]:
+    return ProjectMember.objects.filter(project=project).select_related("client")
+
+
+def subscribers_of(*, project: Project) -> QuerySet[Subscriber]:
+    return Subscriber.objects.filter(project=project)
+
+
+def address_books_of(*, project: Project) -> QuerySet[AddressBook]:
+    return AddressBook.objects.filter(project=project).annotate(contact_count=Count("contacts"))
+
+
+def contacts_of(*, address_book: AddressBook) -> QuerySet[Contact]:
+    return Contact.objects.filter(address_book=address_book)
+
+
+def project_statistics(*, project: Project) -> dict:
+    """Subscriber figures of one project, in one aggregate query."""
+    return Subscriber.objects.filter(project=project).aggregate(
+        active_subscribers=Count("pk", filter=Q(status=Subscriber.Status.ACTIVE)),
+        unsubscribed=Count("pk", filter=Q(status=Subscriber.Status.UNSUBSCRIBED)),
+        telegram=Count("pk", filter=Q(status=Subscriber.Status.ACTIVE, messenger=Subscriber.Messenger.TELEGRAM)),
+    )
+
+
+def active_subscribers_by_owner() -> dict[int, int]:
+    """Active subscribers (TAR-1, TAR-3) per owning client over all its projects, in one aggregate
+    query on the partial index; clients with none are absent. Deleted projects count for nothing."""
+    rows = (
+        Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, project__deleted_at__isnull=True)
+        .order_by()
+        .values("project__owner_id")
+        .annotate(n=Count("pk"))
+        .values_list("project__owner_id", "n")
+    )
+    return dict(rows)
+
+
+def project_for_webhook(*, token: str) -> Project | None:
+    return Project.objects.select_related("owner").filter(telegram_webhook_token=token).first()
+
+
+def project_for_public_key(*, public_key: str) -> Project | None:
+    return Project.objects.select_related("owner").filter(public_key=public_key, deleted_at__isnull=True).first()
