@@ -5,12 +5,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from core.throttling import PerIpThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import ApiKey, Client
 from core.pagination import CursorPagination
+from core.throttling import PerIpThrottle
 
 
 class ErrorSerializer(serializers.Serializer):
