@@ -5,16 +5,21 @@ from django.core.management import call_command
 
 from accounts.models import AccountStateChange, Client
 from compliance.models import AuditLog
+from projects.models import Project, Subscriber
 
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_makes_staff_and_verified_clients_and_is_safe_twice(capsys):
+def test_seed_demo_makes_staff_clients_projects_and_is_safe_twice(capsys):
     call_command("seed_demo")
-    counts = (Client.objects.count(), AccountStateChange.objects.count(), AuditLog.objects.count())
+    counts = (Client.objects.count(), AccountStateChange.objects.count(), AuditLog.objects.count(), Project.objects.count(), Subscriber.objects.count())
     call_command("seed_demo")
 
-    assert (Client.objects.count(), AccountStateChange.objects.count(), AuditLog.objects.count()) == counts
+    assert (Client.objects.count(), AccountStateChange.objects.count(), AuditLog.objects.count(), Project.objects.count(), Subscriber.objects.count()) == counts
+    alice = Client.objects.get(email="alice@example.com")
+    assert Project.objects.filter(owner=alice).count() == 2
+    assert Project.objects.filter(owner=alice, review="pending").exists()
+    assert Subscriber.objects.filter(project__owner=alice, status="active").count() > 0
     admin = Client.objects.get(email="admin@example.com")
     assert admin.is_staff and admin.is_superuser and admin.check_password("admin-demo-pass")
     clients = Client.objects.filter(is_staff=False)
