@@ -1,10 +1,14 @@
 """Reads of projects, shared by the API, the admin and (later) the dashboard and the night."""
 
+import datetime
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
+from accounts.models import Client
 from projects import access as access_rules
 from projects.access import OWNER_ACCESS, SECTIONS, Level
 from projects.models import AddressBook, Contact, Project, ProjectMember, Subscriber
@@ -116,8 +120,27 @@ def active_subscribers_by_owner() -> dict[int, int]:
     return dict(rows)
 
 
+_WEBHOOK_LOOKUP = (
+    f"SELECT p.id, p.owner_id, p.status, p.telegram_secret, p.deleted_at, c.status, c.is_active "
+    f"FROM {Project._meta.db_table} p JOIN {Client._meta.db_table} c ON c.id = p.owner_id WHERE p.telegram_webhook_token = %s"
+)
+
+
 def project_for_webhook(*, token: str) -> Project | None:
-    return Project.objects.select_related("owner").filter(telegram_webhook_token=token).first()
+    """The project of a webhook path with what the webhook needs of it and of its owner, in one
+    query written out: on this hot path the ORM's compiling costs more than the query. The
+    instances hold only those fields (in model order); any other loads on access, as `.only()`."""
+    with connection.cursor() as cursor:
+        cursor.execute(_WEBHOOK_LOOKUP, [token])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    project_id, owner_id, status, secret, deleted_at, owner_status, owner_active = row
+    if deleted_at is not None and timezone.is_naive(deleted_at):  # SQLite keeps UTC without an offset
+        deleted_at = timezone.make_aware(deleted_at, datetime.UTC)
+    project = Project.from_db(connection.alias, ["id", "owner_id", "status", "telegram_secret", "deleted_at"], [project_id, owner_id, status, secret, deleted_at])
+    project.owner = Client.from_db(connection.alias, ["id", "status", "is_active"], [owner_id, owner_status, bool(owner_active)])
+    return project
 
 
 def project_for_public_key(*, public_key: str) -> Project | None:
