@@ -36,6 +36,25 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"Skipped in CI, where nothing may be skipped: {report.longrepr}"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    # A transactional test ends by flushing the database, data migrations' rows with it (legal
+    # documents, staff groups). xdist hands a worker its files in any order, so the tests after it
+    # would find them gone: put them back from the copy taken when the test database was made.
+    yield
+    marker = item.get_closest_marker("django_db")
+    if nextitem is None or marker is None or not marker.kwargs.get("transaction"):
+        return  # (after the last test the test database is gone already)
+    from django.db import connections
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        for connection in connections.all(initialized_only=True):
+            contents = getattr(connection, "_test_serialized_contents", None)
+            if contents:
+                connection.creation.deserialize_db_from_string(contents)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()

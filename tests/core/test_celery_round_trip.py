@@ -53,7 +53,7 @@ def worker(tmp_path):
 
 
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_celery_worker_on_redis_runs_a_task_enqueued_on_commit(worker):
     client = make_client(email="timed@example.com")
     services.block(client=client, reason="funnel_loop", until=timezone.now() + timedelta(hours=1))
