@@ -228,3 +228,39 @@ def test_prj1_a_participant_sees_the_owners_subscribers_but_not_anothers(project
     make_subscriber(project=project, email="a@example.org")
     listed = api_as(member).get(path(project)).json()["results"]
     assert [s["email"] for s in listed] == ["a@example.org"]
+
+
+def _fill(kind: str, project, book, n: int) -> None:
+    now = project.created_at
+    if kind == "members":
+        from projects.models import ProjectMember
+
+        start = ProjectMember.objects.count()
+        for i in range(start, start + n):
+            ProjectMember.objects.create(project=project, client=make_client(email=f"m{i}@example.com"), statistics="view")
+    elif kind == "address-books":
+        AddressBook.objects.bulk_create([AddressBook(project=project, name=f"B{i}") for i in range(n)])
+    elif kind == "contacts":
+        start = Contact.objects.count()
+        Contact.objects.bulk_create(
+            [Contact(address_book=book, email=f"c{i}@example.org", consent_source="t", created_at=now) for i in range(start, start + n)]
+        )
+
+
+@pytest.mark.parametrize("kind", ["members", "address-books", "contacts"])
+def test_list_endpoints_run_the_same_queries_for_1_and_50_rows(api, project, kind):
+    book = AddressBook.objects.create(project=project, name="Main")
+    url = {
+        "members": f"/api/v1/projects/{project.pk}/members/",
+        "address-books": f"/api/v1/projects/{project.pk}/address-books/",
+        "contacts": f"/api/v1/projects/{project.pk}/address-books/{book.pk}/contacts/",
+    }[kind]
+    if kind != "address-books":
+        _fill(kind, project, book, 1)
+    api.get("/api/v1/me/")
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get(url).json()["results"]) == 1
+    _fill(kind, project, book, 49)
+    with CaptureQueriesContext(connection) as fifty:
+        assert len(api.get(url).json()["results"]) == 50
+    assert len(one) == len(fifty)
