@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = "Billing"
+
+    def ready(self) -> None:
+        from allauth.account.signals import email_confirmed
+
+        def flag_shared_email(sender, request, email_address, **kwargs):
+            from billing import services
+
+            services.flag_shared_email(client=email_address.user, email=email_address.email)
+
+        email_confirmed.connect(flag_shared_email, dispatch_uid="billing.flag_shared_email", weak=False)

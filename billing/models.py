@@ -1,1 +1,351 @@
-# Tariffs, the PRO subscription, the wallet ledger, cards and invoices arrive with the billing issue.
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from compliance.models import AppendOnlyError, AppendOnlyModel
+from core.clock import add_months
+
+CLIENT_MODEL = settings.AUTH_USER_MODEL
+MINIMUM_PACKAGE_CENTS = 1_000  # TAR-4, ToU 3.5: never below $10
+
+
+class Period(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    YEARLY = "yearly", "Yearly"
+
+
+PERIOD_MONTHS = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}
+
+
+class PolicySettings(AppendOnlyModel):
+    """The operator's prices and policy, one row per version (TAR-4, DEA-1, DEA-3, WAL-6): the
+    newest row is in force; older rows are the history. A change is a new row, never an edit, and
+    applies from the next period on: a period keeps the price it was paid at."""
+
+    package_monthly_cents = models.PositiveIntegerField(default=1_000, help_text="One package for one month; at least $10.00.")
+    quarterly_discount_percent = models.PositiveSmallIntegerField(default=10)
+    yearly_discount_percent = models.PositiveSmallIntegerField(default=20)
+    setup_fee_cents = models.PositiveIntegerField(default=0, help_text="Charged once in a client's life, at the first activation.")
+    prorate_on_cancel = models.BooleanField(default=True, help_text="Credit the unused part of the period on deactivation (DEA-1).")
+    cancel_notice_business_days = models.PositiveSmallIntegerField(default=0, help_text="DEA-3; the refund policy uses 5.")
+    late_fee_cents = models.PositiveIntegerField(default=0, help_text="On an overdue invoice (WAL-6); none by default.")
+    retention_days = models.PositiveSmallIntegerField(default=30, help_text="Archived projects are kept this long (DEA-2).")
+    refund_window_days = models.PositiveSmallIntegerField(default=7, help_text="Staff refunds to the card within this window (WAL-3).")
+    note = models.CharField(max_length=300, blank=True, help_text="Why it changed.")
+    created_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "price and policy version"
+        verbose_name_plural = "prices and policy"
+        constraints = [
+            models.CheckConstraint(condition=Q(package_monthly_cents__gte=MINIMUM_PACKAGE_CENTS), name="policy_package_at_least_10_dollars"),
+            models.CheckConstraint(condition=Q(quarterly_discount_percent__lt=100, yearly_discount_percent__lt=100), name="policy_discount_below_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M}: package ${self.package_monthly_cents / 100:.2f}/month"
+
+    def package_cents(self, period: str) -> int:
+        """One package for one whole period, its discount applied, rounded half up to the cent."""
+        months = PERIOD_MONTHS[period]
+        discount = {Period.MONTHLY: 0, Period.QUARTERLY: self.quarterly_discount_percent, Period.YEARLY: self.yearly_discount_percent}[period]
+        return (2 * self.package_monthly_cents * months * (100 - discount) + 100) // 200
+
+
+class Wallet(models.Model):
+    """The client's personal count (WAL-1). Its balance is the sum of its ledger, always; the row
+    exists to be locked while an entry is added."""
+
+    client = models.OneToOneField(CLIENT_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"wallet of {self.client}"
+
+
+class Card(models.Model):
+    """A payment card as the gateway knows it (CARD-1): its token, brand, last four digits,
+    expiry and fingerprint; never its number or CVV."""
+
+    class Role(models.TextChoices):
+        MAIN = "main", "Main card"
+        BACKUP = "backup", "Backup card"
+
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="cards")
+    role = models.CharField(max_length=6, choices=Role.choices)
+    gateway = models.CharField(max_length=20)
+    token = models.CharField(max_length=120)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "role"], condition=Q(removed_at__isnull=True, verified_at__isnull=False), name="card_one_live_per_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} •••• {self.last4}"
+
+
+class Subscription(models.Model):
+    """The client's PRO subscription (PER-1..7). Periods are anchored on `anchor_date`: the k-th
+    period ends on anchor + k periods (31 January → 28 February → 31 March) and the next starts
+    the day after; it is renewed by the night of that day (PER-3)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DEACTIVATED = "deactivated", "Deactivated"
+
+    client = models.OneToOneField(CLIENT_MODEL, on_delete=models.PROTECT, related_name="subscription")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    period = models.CharField(max_length=10, choices=Period.choices)
+    packages = models.PositiveIntegerField(default=1)
+    anchor_date = models.DateField(help_text="The day the current run of periods began.")
+    period_index = models.PositiveIntegerField(default=1, help_text="Which period since the anchor this is (from 1).")
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="The last day of the period, included.")
+    package_price_cents = models.PositiveIntegerField(help_text="One package for this period, as paid: price changes apply from the next.")
+    setup_fee_charged_at = models.DateTimeField(null=True, blank=True, help_text="Once in a client's life (DEA-4).")
+    ends_after = models.DateField(null=True, blank=True, help_text="DEA-3: a late deactivation ends PRO after this day.")
+    activations = models.PositiveIntegerField(default=0, help_text="How many times PRO was activated (keys the activation charge).")
+    activated_at = models.DateTimeField(default=timezone.now)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(packages__gte=1), name="subscription_at_least_one_package"),
+            models.CheckConstraint(condition=Q(period_end__gte=models.F("period_start")), name="subscription_period_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["status", "period_end"], name="subscription_due")]
+
+    def __str__(self) -> str:
+        return f"{self.client}: {self.packages} × {self.period} until {self.period_end}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def period_days(self) -> int:
+        return (self.period_end - self.period_start).days + 1
+
+    def days_left(self, day: datetime.date) -> int:
+        """Days of the period from `day` to its end, both included (0 once it has ended)."""
+        return max(0, min((self.period_end - day).days + 1, self.period_days))
+
+
+def period_bounds(*, anchor: datetime.date, period: str, index: int) -> tuple[datetime.date, datetime.date]:
+    """Start and last day of the `index`-th period (from 1) anchored on `anchor` (PER-1)."""
+    months = PERIOD_MONTHS[period]
+    start = anchor if index == 1 else add_months(anchor, months * (index - 1)) + datetime.timedelta(days=1)
+    return start, add_months(anchor, months * index)
+
+
+class NeverDeletedQuerySet(models.QuerySet):
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are never deleted.")
+
+
+class Invoice(models.Model):
+    """An invoice or credit note (WAL-6), numbered gaplessly per series and year. Never deleted
+    nor edited: a mistake is undone by a credit note that refers to it. The party is copied in."""
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    class Status(models.TextChoices):
+        PAID = "paid", "Paid"
+        OPEN = "open", "Open"  # not (fully) collected: its amount is debt
+
+    number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    series = models.CharField(max_length=3)
+    year = models.PositiveSmallIntegerField()
+    sequence = models.PositiveIntegerField()
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="invoices")
+    client_name = models.CharField(max_length=150)
+    client_email = models.EmailField()
+    issued_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    total_cents = models.IntegerField()
+    status = models.CharField(max_length=6, choices=Status.choices, default=Status.PAID)
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
+    reference = models.CharField(max_length=120, help_text="What it is for, e.g. activation:12:1.")
+
+    objects = NeverDeletedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["series", "year", "sequence"], name="invoice_gapless_number")]
+        indexes = [models.Index(fields=["client", "-issued_at"], name="invoice_client_time")]
+
+    def __str__(self) -> str:
+        return self.number
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Invoices are never deleted: issue a credit note.")
+
+
+class InvoiceLine(AppendOnlyModel):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    description = models.CharField(max_length=300)
+    amount_cents = models.IntegerField()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class InvoiceSequence(models.Model):
+    """The last number taken per series and year: locked while a number is taken, in the same
+    transaction as the invoice, so that numbers are gapless whatever runs at once."""
+
+    series = models.CharField(max_length=3)
+    year = models.PositiveSmallIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="invoice_sequence_once")]
+
+
+class PaymentAttempt(models.Model):
+    """Every call to the gateway that moves money (CARD-3): kept with its idempotency key, amount,
+    outcome and failure code. An attempt whose outcome is unknown (a timeout) is reconciled by its
+    key, never sent as a new charge."""
+
+    class Kind(models.TextChoices):
+        VERIFICATION = "verification", "Card verification"
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Sent"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Outcome unknown"
+
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="payment_attempts")
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount_cents = models.PositiveIntegerField()
+    purpose = models.CharField(max_length=200)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    failure_code = models.CharField(max_length=60, blank=True)
+    gateway = models.CharField(max_length=20)
+    gateway_reference = models.CharField(max_length=120, blank=True)
+    refunds = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunded_by")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Whether the money has reached the ledger (a credit), so that reconciling twice credits once.
+    booked = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status"], name="payment_attempt_unsettled", condition=Q(status__in=["pending", "unknown"]))]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_cents}¢ {self.status}"
+
+
+class LedgerEntry(AppendOnlyModel):
+    """One movement of the wallet (WAL-1): credits positive, debits negative, each with its kind,
+    a description in the client's words, a reference to its cause and a unique idempotency key."""
+
+    class Kind(models.TextChoices):
+        CARD_PAYMENT = "card_payment", "Paid by card"
+        TOP_UP = "top_up", "Top-up"
+        VERIFICATION = "verification", "Card verification credit"
+        FEE = "fee", "PRO fee"
+        SETUP_FEE = "setup_fee", "Set-up fee"
+        PACKAGE_CHANGE = "package_change", "Packages added"
+        UNUSED_CREDIT = "unused_credit", "Unused time credited"
+        DUPLICATE_CREDIT = "duplicate_credit", "Duplicate payment credited"
+        STAFF_CREDIT = "staff_credit", "Credit by staff"
+        STAFF_REFUND = "staff_refund", "Refunded to the card"
+        LATE_FEE = "late_fee", "Late fee"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    amount_cents = models.IntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    description = models.CharField(max_length=300)
+    reference = models.CharField(max_length=120)
+    idempotency_key = models.CharField(max_length=160, unique=True)
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    payment = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    actor = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["wallet", "-created_at"], name="ledger_wallet_time")]
+        constraints = [models.CheckConstraint(condition=~Q(amount_cents=0), name="ledger_entry_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.amount_cents:+}¢ {self.kind}"
+
+
+class PeriodChangeRequest(models.Model):
+    """A client's request for a shorter period, for staff to approve or refuse (PER-5)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for staff"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="period_requests")
+    from_period = models.CharField(max_length=10, choices=Period.choices)
+    to_period = models.CharField(max_length=10, choices=Period.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    staff_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client"], condition=Q(status="pending"), name="period_request_one_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client}: {self.from_period} → {self.to_period} ({self.status})"
+
+
+class FreeAccountFlag(models.Model):
+    """TAR-6: two Free accounts that look like one person, for staff to look at."""
+
+    class Match(models.TextChoices):
+        EMAIL = "email", "Verified email"
+        PHONE = "phone", "Phone number"
+        CARD = "card", "Card fingerprint"
+
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="free_flags")
+    other = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="+")
+    matched_on = models.CharField(max_length=5, choices=Match.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["client", "other", "matched_on"], name="free_flag_once")]
+
+    def __str__(self) -> str:
+        return f"{self.client} ~ {self.other} ({self.matched_on})"

@@ -234,6 +234,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"PeriodEnum": "billing.models.Period"},
 }
 
 # API keys (ACC-5): the operator's published limit, and the lock for keys that keep exceeding it.
@@ -254,6 +255,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Payments (CARD-3): the sandbox behaves like a real gateway in test mode.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox")
+STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # another address for the API (tests)
 
 LOGGING = {
     "version": 1,

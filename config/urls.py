@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("projects.urls")),
+    path("api/v1/", include("billing.urls")),
     path("webhooks/", include("projects.webhook_urls")),
     path("", include("accounts.dashboard_urls")),
 ]

@@ -95,6 +95,7 @@ class Project(models.Model):
     telegram_webhook_token = models.CharField(max_length=40, unique=True, default=new_webhook_token)
     telegram_secret = models.CharField(max_length=64, default=new_telegram_secret)
     created_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="When PRO ended and the project was archived (DEA-2).")
     # Deleted by the owner: the row stays, so that a deleted project still used its Free slot (TAR-2).
     deleted_at = models.DateTimeField(null=True, blank=True)
 

@@ -107,6 +107,13 @@ def project_statistics(*, project: Project) -> dict:
     )
 
 
+def active_subscribers_of_owner(*, owner_id: int) -> int:
+    """Active subscribers over all live projects of one owner (TAR-3: whatever their number)."""
+    return Subscriber.objects.filter(
+        status=Subscriber.Status.ACTIVE, project__owner_id=owner_id, project__deleted_at__isnull=True
+    ).count()
+
+
 def active_subscribers_by_owner() -> dict[int, int]:
     """Active subscribers (TAR-1, TAR-3) per owning client over all its projects, in one aggregate
     query on the partial index; clients with none are absent. Deleted projects count for nothing."""

@@ -138,6 +138,29 @@ def purge_project_data(*, project_id: int, batch: int = 5_000) -> int:
     return removed
 
 
+def archive_owner_projects(*, owner: Client, actor: Client | None = None) -> int:
+    """Return to Free (DEA-2): the owner's live projects are archived and stop running; they are
+    deleted with their subscribers once the retention window has passed (the night's retention)."""
+    ids = list(Project.objects.filter(owner=owner, deleted_at__isnull=True).exclude(status=Project.Status.ARCHIVED).values_list("pk", flat=True))
+    if ids:
+        Project.objects.filter(pk__in=ids).update(status=Project.Status.ARCHIVED, archived_at=timezone.now())
+        record(action="projects.archived", actor=actor, client=owner, details={"projects": ids})
+    return len(ids)
+
+
+def restore_owner_projects(*, owner: Client, actor: Client | None = None, since=None) -> int:
+    """PRO again within the retention window (DEA-4): the projects archived at deactivation run
+    again. Only those archived since `since` (the window's start); older ones are left for retention."""
+    archived = Project.objects.filter(owner=owner, deleted_at__isnull=True, status=Project.Status.ARCHIVED)
+    if since is not None:
+        archived = archived.filter(archived_at__gte=since)
+    ids = list(archived.values_list("pk", flat=True))
+    if ids:
+        Project.objects.filter(pk__in=ids).update(status=Project.Status.ACTIVE, archived_at=None)
+        record(action="projects.restored", actor=actor, client=owner, details={"projects": ids})
+    return len(ids)
+
+
 @transaction.atomic
 def review_project(*, project: Project, actor: Client, cleared: bool, note: str = "") -> Project:
     """Staff clear a project of a reviewed industry for sending, or refuse it (PRJ-7)."""

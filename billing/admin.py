@@ -1,0 +1,274 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
+from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from billing import services
+from billing.models import (
+    Card,
+    FreeAccountFlag,
+    Invoice,
+    InvoiceLine,
+    LedgerEntry,
+    PaymentAttempt,
+    PeriodChangeRequest,
+    PolicySettings,
+    Subscription,
+    Wallet,
+)
+from billing.pdf import invoice_pdf
+from core.admin import ReadOnlyAdmin, report
+from core.exceptions import RuleRefused
+from core.money import dollars
+
+
+def _refusal(exc: Exception) -> str:
+    return getattr(exc, "detail", None) or " ".join(getattr(exc, "messages", [str(exc)]))
+
+
+class MoneyActionForm(ActionForm):
+    amount_cents = forms.IntegerField(required=False, min_value=1, label="Amount (cents)")
+    reason = forms.CharField(required=False, max_length=300)
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = PolicySettings
+        fields = [*services.POLICY_FIELDS, "note"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.check_policy_changes({name: cleaned[name] for name in services.POLICY_FIELDS if name in cleaned})
+        except RuleRefused as exc:
+            raise ValidationError(exc.detail) from None
+        return cleaned
+
+
+@admin.register(PolicySettings)
+class PolicySettingsAdmin(admin.ModelAdmin):
+    """Prices and policy with their history: 'add' makes the new version, in force from now on for
+    periods that start from now (TAR-4). Versions are never edited."""
+
+    form = PolicyForm
+    list_display = ["created_at", "package_monthly_cents", "quarterly_discount_percent", "yearly_discount_percent", "setup_fee_cents",
+                    "prorate_on_cancel", "cancel_notice_business_days", "retention_days", "created_by", "note"]
+    list_select_related = ["created_by"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_changeform_initial_data(self, request):
+        policy = services.current_policy()
+        return {name: getattr(policy, name) for name in services.POLICY_FIELDS}
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in services.POLICY_FIELDS}
+        saved = services.change_policy(actor=request.user, note=form.cleaned_data.get("note", ""), **changes)
+        obj.pk, obj._state.adding = saved.pk, False
+
+
+class LedgerInline(admin.TabularInline):
+    model = LedgerEntry
+    fields = ["created_at", "amount_cents", "kind", "description", "reference", "actor"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at", "-id"]
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    list_display = ["client", "balance"]
+    search_fields = ["client__email"]
+    list_select_related = ["client"]
+    inlines = [LedgerInline]
+    action_form = MoneyActionForm
+    actions = ["credit_wallets"]
+
+    def get_queryset(self, request):
+        total = LedgerEntry.objects.filter(wallet=OuterRef("pk")).order_by().values("wallet").annotate(t=Sum("amount_cents")).values("t")
+        return super().get_queryset(request).annotate(balance_cents=Coalesce(Subquery(total, output_field=IntegerField()), Value(0)))
+
+    @admin.display(description="balance", ordering="balance_cents")
+    def balance(self, wallet) -> str:
+        return dollars(wallet.balance_cents)
+
+    def has_credit_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_wallet")
+
+    @admin.action(description="Credit the amount to the selected wallets (reason required)", permissions=["credit"])
+    def credit_wallets(self, request, queryset):
+        amount, reason = request.POST.get("amount_cents", ""), request.POST.get("reason", "")
+        done, refused = 0, []
+        for wallet in queryset.select_related("client"):
+            try:
+                services.staff_credit(client=wallet.client, amount_cents=int(amount or 0), reason=reason, actor=request.user)
+                done += 1
+            except (RuleRefused, ValidationError, ValueError) as exc:
+                refused.append(f"{wallet.client}: {_refusal(exc)}")
+        report(self, request, done, "Credited", refused)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "wallet", "amount_cents", "kind", "description", "reference"]
+    list_filter = ["kind"]
+    search_fields = ["wallet__client__email", "=reference", "=idempotency_key"]
+    list_select_related = ["wallet__client"]
+    show_full_result_count = False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ["client", "status", "period", "packages", "period_start", "period_end", "package_price_cents", "ends_after"]
+    list_filter = ["status", "period"]
+    search_fields = ["client__email"]
+    list_select_related = ["client"]
+
+
+@admin.register(Card)
+class CardAdmin(ReadOnlyAdmin):
+    list_display = ["client", "role", "brand", "last4", "exp_month", "exp_year", "verified_at", "removed_at"]
+    list_filter = ["role", "brand", ("removed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["client__email", "=last4", "=fingerprint"]
+    list_select_related = ["client"]
+    exclude = ["token"]
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    fields = ["description", "amount_cents"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = ["number", "kind", "client", "issued_at", "total_cents", "status", "pdf"]
+    list_filter = ["kind", "status", "year"]
+    search_fields = ["=number", "client__email", "=reference"]
+    list_select_related = ["client"]
+    inlines = [InvoiceLineInline]
+
+    def get_urls(self):
+        return [path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_invoice_pdf"), *super().get_urls()]
+
+    def pdf_view(self, request, pk: int):
+        invoice = get_object_or_404(Invoice, pk=pk)
+        return HttpResponse(invoice_pdf(invoice, operator=settings.SITE_NAME), content_type="application/pdf")
+
+    @admin.display(description="PDF")
+    def pdf(self, invoice) -> str:
+        return format_html('<a href="{}">PDF</a>', reverse("admin:billing_invoice_pdf", args=[invoice.pk]))
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "client", "kind", "amount_cents", "status", "failure_code", "purpose", "booked"]
+    list_filter = ["status", "kind", "gateway"]
+    search_fields = ["client__email", "=idempotency_key", "=gateway_reference"]
+    list_select_related = ["client"]
+    action_form = MoneyActionForm
+    actions = ["reconcile", "refund"]
+    show_full_result_count = False
+
+    def has_settle_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_paymentattempt")
+
+    @admin.action(description="Reconcile unknown outcomes with the gateway", permissions=["settle"])
+    def reconcile(self, request, queryset):
+        done = 0
+        for attempt in queryset.filter(status__in=[PaymentAttempt.Status.UNKNOWN, PaymentAttempt.Status.PENDING]):
+            services.reconcile_attempt(attempt=attempt)
+            done += 1
+        report(self, request, done, "Reconciled", [])
+
+    @admin.action(description="Refund the amount to the card (reason required, WAL-3)", permissions=["settle"])
+    def refund(self, request, queryset):
+        amount, reason = request.POST.get("amount_cents", ""), request.POST.get("reason", "")
+        done, refused = 0, []
+        for attempt in queryset.select_related("client", "card"):
+            try:
+                services.staff_refund(payment=attempt, amount_cents=int(amount or 0), reason=reason, actor=request.user)
+                done += 1
+            except (RuleRefused, ValidationError, ValueError) as exc:
+                refused.append(f"{attempt}: {_refusal(exc)}")
+        report(self, request, done, "Refunded", refused)
+
+
+@admin.register(PeriodChangeRequest)
+class PeriodChangeRequestAdmin(admin.ModelAdmin):
+    list_display = ["requested_at", "client", "from_period", "to_period", "status", "decided_by", "decided_at"]
+    list_filter = ["status"]
+    search_fields = ["client__email"]
+    list_select_related = ["client", "decided_by"]
+    readonly_fields = ["client", "from_period", "to_period", "status", "requested_at", "decided_at", "decided_by"]
+    fields = [*readonly_fields, "staff_note"]
+    actions = ["approve", "refuse"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _decide(self, request, queryset, approve: bool):
+        done, refused = 0, []
+        for change in queryset.select_related("client"):
+            try:
+                if approve:
+                    services.approve_period_change(request=change, actor=request.user, note=change.staff_note)
+                else:
+                    services.refuse_period_change(request=change, actor=request.user, note=change.staff_note)
+                done += 1
+            except (RuleRefused, ValidationError) as exc:
+                refused.append(f"{change}: {_refusal(exc)}")
+        report(self, request, done, "Approved" if approve else "Refused", refused)
+
+    @admin.action(description="Approve the shorter period (PER-5)", permissions=["change"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Refuse the shorter period", permissions=["change"])
+    def refuse(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+
+@admin.register(FreeAccountFlag)
+class FreeAccountFlagAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "client", "other", "matched_on", "resolved_at", "resolved_by"]
+    list_filter = ["matched_on", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["client__email", "other__email"]
+    list_select_related = ["client", "other", "resolved_by"]
+    actions = ["resolve"]
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_freeaccountflag")
+
+    @admin.action(description="Mark as looked at", permissions=["resolve"])
+    def resolve(self, request, queryset):
+        done = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now(), resolved_by=request.user)
+        report(self, request, done, "Marked as looked at", [])

@@ -1,0 +1,113 @@
+"""Reads of billing, shared by the API, the admin and the night."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from billing import services
+from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
+from core.clock import billing_date, billing_zone, night_of
+from core.money import prorate_formula
+from projects import selectors as projects_selectors
+
+
+def summary(*, client) -> dict:
+    """What `GET /api/v1/billing/` shows."""
+    subscription = Subscription.objects.filter(client=client).first()
+    active = subscription is not None and subscription.is_active
+    wallet = services.wallet_of(client)
+    balance = services.balance_cents(wallet)
+    pending = PeriodChangeRequest.objects.filter(client=client, status=PeriodChangeRequest.Status.PENDING).first()
+    return {
+        "tariff": client.tariff,
+        "period": subscription.period if active else None,
+        "packages": subscription.packages if active else 0,
+        "period_start": subscription.period_start if active else None,
+        "period_end": subscription.period_end if active else None,
+        "ends_after": subscription.ends_after if active else None,
+        "balance_cents": balance,
+        "debt_cents": max(0, -balance),
+        "active_subscribers": projects_selectors.active_subscribers_of_owner(owner_id=client.pk),
+        "card": services.live_card(client),
+        "backup_card": services.live_card(client, Card.Role.BACKUP),
+        "pending_period": pending.to_period if pending else None,
+    }
+
+
+def next_night(now: datetime.datetime | None = None) -> datetime.date:
+    """The billing day of the next night run (01:00 in the billing zone)."""
+    now = now or timezone.now()
+    today = billing_date(now)
+    return today if now.astimezone(billing_zone()).hour < 1 else today + datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PackageChange:
+    """What the night does to the packages of a PRO client (PER-6): `change` packages, at
+    `amount_cents` (a charge when positive, a credit when negative), explained by `formula`."""
+
+    packages_before: int
+    packages_after: int
+    amount_cents: int
+    formula: str
+
+    @property
+    def change(self) -> int:
+        return self.packages_after - self.packages_before
+
+
+def package_change(*, subscription: Subscription, active_subscribers: int, night: datetime.date) -> PackageChange | None:
+    """The night's package adjustment for a count (PER-6), pro rata for the days left in the
+    period from that night on. The night applies exactly this; the client sees it beforehand."""
+    needed = services.packages_needed(active_subscribers)
+    if not subscription.is_active or needed == subscription.packages:
+        return None
+    delta = needed - subscription.packages
+    amount, formula = prorate_formula(
+        packages=abs(delta), price_cents=subscription.package_price_cents,
+        days=subscription.days_left(night), period_days=subscription.period_days,
+    )
+    return PackageChange(subscription.packages, needed, amount if delta > 0 else -amount, formula)
+
+
+def _split(amount: int, available: int) -> tuple[int, int]:
+    """(from the wallet, from the card) for a charge (WAL-2)."""
+    wallet = max(0, min(amount, available))
+    return wallet, amount - wallet
+
+
+def upcoming(*, client, now: datetime.datetime | None = None) -> dict:
+    """WAL-7: what tonight's package change and the next renewal will charge, and how much of it
+    comes from the wallet and how much from the card."""
+    subscription = Subscription.objects.filter(client=client).first()
+    if subscription is None or not subscription.is_active:
+        return {"renewal": None, "tonight": None}
+    night = next_night(now)
+    active = projects_selectors.active_subscribers_of_owner(owner_id=client.pk)
+    available = services.balance_cents(services.wallet_of(client))
+    tonight = None
+    change = package_change(subscription=subscription, active_subscribers=active, night=night)
+    if change is not None:
+        wallet, card = _split(change.amount_cents, available) if change.amount_cents > 0 else (0, 0)
+        tonight = {"packages_change": change.change, "amount_cents": change.amount_cents, "wallet_cents": wallet, "card_cents": card,
+                   "description": change.formula}
+        available -= change.amount_cents
+    renewal = None
+    ends = subscription.ends_after is not None and subscription.ends_after <= subscription.period_end
+    if not ends:
+        renewal_day = subscription.period_end + datetime.timedelta(days=1)
+        packages = services.packages_needed(active)
+        amount = packages * services.current_policy().package_cents(subscription.period)
+        wallet, card = _split(amount, available)
+        renewal = {"at": night_of(renewal_day), "packages": packages, "amount_cents": amount, "wallet_cents": wallet, "card_cents": card}
+    return {"renewal": renewal, "tonight": tonight}
+
+
+def ledger_of(*, client) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(wallet__client=client)
+
+
+def invoices_of(*, client) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(client=client).prefetch_related("lines")

@@ -1,0 +1,27 @@
+"""The billing clock: the billing day is a calendar day in BILLING_TIME_ZONE (UTC+2, no DST)."""
+
+import datetime
+import zoneinfo
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.utils import timezone
+
+
+def billing_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.BILLING_TIME_ZONE)
+
+
+def billing_date(at: datetime.datetime | None = None) -> datetime.date:
+    """The billing day of an instant (default now)."""
+    return (at or timezone.now()).astimezone(billing_zone()).date()
+
+
+def night_of(day: datetime.date) -> datetime.datetime:
+    """01:00 in the billing zone on `day`: when the night run for that day happens."""
+    return datetime.datetime.combine(day, datetime.time(1, 0), tzinfo=billing_zone())
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """Month arithmetic anchored on the day: 31 January + 1 month = 28 (or 29) February."""
+    return day + relativedelta(months=months)
