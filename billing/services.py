@@ -277,6 +277,7 @@ def reconcile_attempt(*, attempt: PaymentAttempt) -> PaymentAttempt:
         kind = LedgerEntry.Kind.VERIFICATION if attempt.kind == PaymentAttempt.Kind.VERIFICATION else LedgerEntry.Kind.CARD_PAYMENT
         if _book(wallet, attempt, kind=kind):
             record(action="billing.payment_reconciled", target=attempt, client=attempt.client, details={"amount_cents": attempt.amount_cents})
+    attempt.refresh_from_db()
     return attempt
 
 
