@@ -4,6 +4,7 @@ import datetime
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -81,7 +82,7 @@ def test_wal3_staff_credit_with_a_reason_and_a_credit_note(payer, staff):
     assert entry.amount_cents == 700 and "Outage on 3 May" in entry.description
     assert entry.invoice.kind == "credit_note" and entry.invoice.total_cents == -700
     assert AuditLog.objects.filter(action="billing.staff_credit", actor=staff, details__reason="Outage on 3 May").exists()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         services.staff_credit(client=payer, amount_cents=700, reason=" ", actor=staff)
 
 
@@ -90,7 +91,7 @@ def test_wal3_staff_refund_returns_money_to_the_card_and_takes_it_from_the_walle
     payment = PaymentAttempt.objects.get(kind="charge")
     services.staff_refund(payment=payment, amount_cents=2000, reason="Service not delivered", actor=staff)
     assert balance(payer) == 100 + 3000 - 2000 and charged(payer) == 100 + 1000
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         services.staff_refund(payment=payment, amount_cents=1001, reason="Again", actor=staff)  # only $10.00 is left to refund
     assert AuditLog.objects.filter(action="billing.staff_refund", actor=staff).exists()
 

@@ -1,0 +1,93 @@
+"""The staff console for billing: prices with history, requests, credits, refunds, PDFs."""
+
+import pytest
+
+from billing import services
+from billing.models import LedgerEntry, PaymentAttempt, PeriodChangeRequest, PolicySettings
+from compliance.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_browser(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def policy_form(**changes) -> dict:
+    policy = services.current_policy()
+    form = {name: getattr(policy, name) for name in services.POLICY_FIELDS}
+    form["prorate_on_cancel"] = "on" if policy.prorate_on_cancel else ""
+    return {**form, "note": "", **changes}
+
+
+def test_tar4_staff_set_a_new_price_and_the_old_one_stays_in_the_history(staff_browser, staff):
+    response = staff_browser.post("/admin/billing/policysettings/add/", policy_form(package_monthly_cents=1200, note="2027 prices"))
+    assert response.status_code == 302
+    assert services.current_policy().package_monthly_cents == 1200
+    assert list(PolicySettings.objects.order_by("created_at").values_list("package_monthly_cents", flat=True)) == [1000, 1200]
+    assert AuditLog.objects.filter(action="billing.policy_changed", actor=staff).exists()
+    assert staff_browser.get("/admin/billing/policysettings/").status_code == 200
+
+
+def test_tar4_the_admin_refuses_a_price_below_10_dollars(staff_browser):
+    response = staff_browser.post("/admin/billing/policysettings/add/", policy_form(package_monthly_cents=900))
+    assert response.status_code == 200 and b"less than $10.00" in response.content
+    assert PolicySettings.objects.count() == 1
+
+
+def test_per5_staff_approve_a_shorter_period_in_the_admin(staff_browser, payer):
+    services.activate_pro(client=payer, period="quarterly")
+    services.change_period(client=payer, period="monthly")
+    request = PeriodChangeRequest.objects.get()
+    staff_browser.post("/admin/billing/periodchangerequest/", {"action": "approve", "_selected_action": [request.pk]})
+    request.refresh_from_db()
+    assert request.status == "approved"
+    payer.subscription.refresh_from_db()
+    assert payer.subscription.period == "monthly"
+
+
+def test_wal3_staff_credit_a_wallet_with_a_reason(staff_browser, payer):
+    wallet = services.wallet_of(payer)
+    staff_browser.post("/admin/billing/wallet/", {"action": "credit_wallets", "_selected_action": [wallet.pk], "amount_cents": "500", "reason": "Goodwill"})
+    assert LedgerEntry.objects.filter(kind="staff_credit", amount_cents=500).exists()
+    page = staff_browser.get("/admin/billing/wallet/")
+    assert page.status_code == 200 and b"$6.00" in page.content
+    assert staff_browser.get(f"/admin/billing/wallet/{wallet.pk}/change/").status_code == 200
+
+
+def test_wal3_a_credit_without_a_reason_changes_nothing(staff_browser, payer):
+    wallet = services.wallet_of(payer)
+    response = staff_browser.post(
+        "/admin/billing/wallet/", {"action": "credit_wallets", "_selected_action": [wallet.pk], "amount_cents": "500", "reason": ""}, follow=True
+    )
+    assert b"Say why" in response.content
+    assert not LedgerEntry.objects.filter(kind="staff_credit").exists()
+
+
+def test_wal6_staff_open_an_invoice_pdf(staff_browser, payer):
+    services.activate_pro(client=payer, period="monthly")
+    from billing.models import Invoice
+
+    invoice = Invoice.objects.get()
+    assert b"PDF" in staff_browser.get("/admin/billing/invoice/").content
+    pdf = staff_browser.get(f"/admin/billing/invoice/{invoice.pk}/pdf/")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_wal1_the_ledger_cannot_be_edited_from_the_admin(staff_browser, payer):
+    entry = LedgerEntry.objects.get()
+    assert staff_browser.get(f"/admin/billing/ledgerentry/{entry.pk}/delete/").status_code == 403
+    assert staff_browser.get("/admin/billing/ledgerentry/add/").status_code == 403
+    staff_browser.post(f"/admin/billing/ledgerentry/{entry.pk}/change/", {"amount_cents": "999999"})
+    entry.refresh_from_db()
+    assert entry.amount_cents == 100
+
+
+def test_card3_staff_refund_a_payment_from_the_admin(staff_browser, payer):
+    services.top_up(client=payer, amount_cents=2000)
+    payment = PaymentAttempt.objects.get(kind="charge")
+    staff_browser.post("/admin/billing/paymentattempt/", {"action": "refund", "_selected_action": [payment.pk], "amount_cents": "2000", "reason": "Not delivered"})
+    assert PaymentAttempt.objects.filter(kind="refund", status="succeeded", amount_cents=2000).exists()
+    assert services.balance_cents(services.wallet_of(payer)) == 100
