@@ -258,6 +258,22 @@ def _book(wallet: Wallet, attempt: PaymentAttempt, *, kind: str = LedgerEntry.Ki
     return entry
 
 
+def reconcile_unknown_attempts(*, older_than: datetime.timedelta = datetime.timedelta(minutes=5)) -> int:
+    """Reconcile every attempt left unknown (or sent and never answered) for a while: the beat
+    runs this, so that money the gateway did take reaches the wallet without anyone asking."""
+    stale = PaymentAttempt.objects.filter(
+        status__in=[PaymentAttempt.Status.UNKNOWN, PaymentAttempt.Status.PENDING], created_at__lt=timezone.now() - older_than
+    ).exclude(kind=PaymentAttempt.Kind.REFUND)
+    done = 0
+    for attempt in stale.iterator():
+        try:
+            reconcile_attempt(attempt=attempt)
+            done += 1
+        except GatewayUnavailable:
+            break  # still unreachable: the next run tries again
+    return done
+
+
 def reconcile_attempt(*, attempt: PaymentAttempt) -> PaymentAttempt:
     """Settle an attempt whose outcome was unknown by asking the gateway for its key (never by
     charging again). Money that did arrive goes to the wallet: no payment without its entry."""
@@ -406,8 +422,9 @@ def _clean_period(period) -> str:
 
 
 def _pay_shortfall(*, client: Client, amount: int, purpose: str, key: str) -> PaymentAttempt | None:
-    """Charge the cards what the wallet lacks for `amount` (WAL-2); None when the wallet covers it."""
-    shortfall = amount - max(0, balance_cents(wallet_of(client)))
+    """Charge the cards what the wallet lacks for `amount` (WAL-2), a debt included; None when
+    the wallet covers it."""
+    shortfall = amount - balance_cents(wallet_of(client))
     if shortfall <= 0:
         return None
     attempt = _collect_from_cards(client=client, amount=shortfall, purpose=purpose, key=key)

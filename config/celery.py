@@ -19,4 +19,9 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.lift_expired_blocks",
         "schedule": crontab(minute="*/5"),
     },
+    # Charges whose answer never came are settled by their key (CARD-3, PER-7).
+    "reconcile-payments": {
+        "task": "billing.tasks.reconcile_payments",
+        "schedule": crontab(minute="*/10"),
+    },
 }

@@ -20,6 +20,10 @@ def test_seed_demo_makes_staff_clients_projects_and_is_safe_twice(capsys):
     assert Project.objects.filter(owner=alice).count() == 2
     assert Project.objects.filter(owner=alice, review="pending").exists()
     assert Subscriber.objects.filter(project__owner=alice, status="active").count() > 0
+    from billing.models import LedgerEntry, Subscription
+
+    assert Subscription.objects.get(client=alice).is_active
+    assert LedgerEntry.objects.filter(wallet__client=alice).count() == 4  # verification, card payment, fee, top-up
     admin = Client.objects.get(email="admin@example.com")
     assert admin.is_staff and admin.is_superuser and admin.check_password("admin-demo-pass")
     clients = Client.objects.filter(is_staff=False)

@@ -191,3 +191,25 @@ def test_wal1_every_cent_of_an_activation_is_in_the_ledger(payer):
     entries = list(LedgerEntry.objects.filter(wallet__client=payer).values_list("kind", "amount_cents"))
     assert sorted(entries) == sorted([("verification", 100), ("card_payment", 9500), ("fee", -9600)])
     assert balance(payer) == sum(a for _, a in entries) == 0
+
+
+def test_per7_the_beat_reconciles_unknown_payments_later(payer, gateway):
+    from config.celery import app
+
+    assert app.conf.beat_schedule["reconcile-payments"]["task"] == "billing.tasks.reconcile_payments"
+    gateway(TimingOutGateway)
+    api_as(payer).post(ACTIVATE, {"period": "monthly"})
+    gateway(SandboxGateway)
+    from billing.tasks import reconcile_payments
+
+    assert reconcile_payments.delay().get() == 0  # too fresh: the request may still be retried
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=6)):
+        assert reconcile_payments.delay().get() == 1
+    assert balance(payer) == 1000 and PaymentAttempt.objects.get(kind="charge").booked
+
+
+def test_wal2_a_debt_is_paid_before_the_wallet_counts_for_the_fee(payer):
+    wallet = services.wallet_of(payer)
+    services._post(wallet, amount=-600, kind="fee", description="Unpaid", reference="t", key="debt-1")
+    services.activate_pro(client=payer, period="monthly")
+    assert balance(payer) == 0 and charged(payer) == 100 + 1000 + 500
