@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from billing import services
 from billing.models import (
     Card,
+    NightlyRun,
+    NightlyStep,
     FreeAccountFlag,
     Invoice,
     InvoiceLine,
@@ -272,3 +274,49 @@ class FreeAccountFlagAdmin(ReadOnlyAdmin):
     def resolve(self, request, queryset):
         done = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now(), resolved_by=request.user)
         report(self, request, done, "Marked as looked at", [])
+
+
+class NightlyStepInline(admin.TabularInline):
+    model = NightlyStep
+    fields = ["name", "started_at", "seconds", "clients", "skipped", "charged_cents", "credited_cents", "failure_list"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="failures")
+    def failure_list(self, step) -> str:
+        return "; ".join(f"client {f['client']}: {f['error']}" for f in step.failures) or "—"
+
+
+@admin.register(NightlyRun)
+class NightlyRunAdmin(ReadOnlyAdmin):
+    """Each night and each step: when, how long, how many clients, charges, credits, failures."""
+
+    list_display = ["night", "at", "dry_run", "status", "started_at", "finished_at", "failures"]
+    list_filter = ["status", "dry_run"]
+    date_hierarchy = "night"
+    inlines = [NightlyStepInline]
+    actions = ["rerun"]
+
+    @admin.display(description="failures")
+    def failures(self, run) -> int:
+        return sum(len(step.failures) for step in run.steps.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("steps")
+
+    def has_rerun_permission(self, request) -> bool:
+        return request.user.is_superuser or request.user.has_perm("billing.change_paymentattempt")
+
+    @admin.action(description="Run the selected nights again (what is done stays done)", permissions=["rerun"])
+    def rerun(self, request, queryset):
+        from django.core.management import call_command
+
+        done = 0
+        for run in queryset.filter(dry_run=False):
+            call_command("run_nightly", at=run.at.isoformat())
+            done += 1
+        report(self, request, done, "Run again", [])

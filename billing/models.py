@@ -60,10 +60,13 @@ class PolicySettings(AppendOnlyModel):
 
 class Wallet(models.Model):
     """The client's personal count (WAL-1). Its balance is the sum of its ledger, always; the row
-    exists to be locked while an entry is added."""
+    exists to be locked while an entry is added, and carries the dunning state (DUN-1..5)."""
 
     client = models.OneToOneField(CLIENT_MODEL, on_delete=models.PROTECT, related_name="wallet")
     created_at = models.DateTimeField(default=timezone.now)
+    failed_collections = models.PositiveSmallIntegerField(default=0, help_text="Failed collections in a row (DUN-2, DUN-3).")
+    debt_since = models.DateField(null=True, blank=True, help_text="The billing day the current debt began (DUN-5).")
+    deletion_scheduled_for = models.DateField(null=True, blank=True, help_text="DUN-5: 30 days unpaid.")
 
     def __str__(self) -> str:
         return f"wallet of {self.client}"
@@ -349,3 +352,59 @@ class FreeAccountFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} ~ {self.other} ({self.matched_on})"
+
+
+class NightlyRun(models.Model):
+    """One run of the night (command, beat or the admin's re-run) and what it did."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Stopped by an error"
+
+    night = models.DateField(help_text="The billing day whose night this is.")
+    at = models.DateTimeField(help_text="The instant the night ran as of.")
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True, help_text="The decisions of a dry run; totals otherwise.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"night of {self.night}{' (dry run)' if self.dry_run else ''}"
+
+
+class NightlyStep(models.Model):
+    run = models.ForeignKey(NightlyRun, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=20)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    clients = models.PositiveIntegerField(default=0, help_text="Clients whose work was done in this step.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Clients already done by an earlier run of this night.")
+    charged_cents = models.BigIntegerField(default=0)
+    credited_cents = models.BigIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True, help_text="[{client, error}]")
+
+    class Meta:
+        ordering = ["id"]
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+class ClientNight(models.Model):
+    """A client's work of one step of one night, marked done in the same transaction as the work:
+    a second run of the night skips it, a run killed half-way finishes the rest."""
+
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+")
+    night = models.DateField()
+    step = models.CharField(max_length=20)
+    done_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "night", "step"], name="client_night_step_once")]

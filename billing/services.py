@@ -335,6 +335,9 @@ def attach_card(*, client: Client, token: str, role: str = Card.Role.MAIN, actor
             _book(wallet, attempt, kind=LedgerEntry.Kind.VERIFICATION, description=f"Card verification of {card}: $1.00 back to your wallet (WAL-4)")
             record(action="billing.card_added", actor=actor, target=card, client=client, details={"role": role, "brand": card.brand, "last4": card.last4})
             _flag_shared_card(client=client, card=card)
+    from billing.night import after_payment  # the night's dunning state lives there
+
+    after_payment(client=client, try_cards=True)  # a new card pays a debt at once (DUN-4)
     return card
 
 
@@ -650,6 +653,9 @@ def top_up(*, client: Client, amount_cents: int, idempotency_key: str | None = N
         entry = _book(wallet, attempt, kind=LedgerEntry.Kind.TOP_UP, description=f"Top-up from {attempt.card}")
         if entry is not None:
             record(action="billing.topped_up", actor=actor, target=entry, client=client, details={"amount_cents": amount_cents})
+    from billing.night import after_payment
+
+    after_payment(client=client)  # DUN-4
     return LedgerEntry.objects.get(payment=attempt)
 
 

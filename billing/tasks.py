@@ -1,8 +1,31 @@
+import datetime
+
 from celery import shared_task
 
-from billing import services
+from billing import night, services
 
 
 @shared_task(acks_late=True)
 def reconcile_payments() -> int:
     return services.reconcile_unknown_attempts()
+
+
+@shared_task(acks_late=True)
+def nightly(at: str | None = None) -> int:
+    """The beat's night: the same thing as `manage.py run_nightly`."""
+    run = night.run_nightly(at=datetime.datetime.fromisoformat(at) if at else None)
+    return run.pk
+
+
+@shared_task(acks_late=True)
+def night_chunk(step: str, client_ids: list[int], day: str, at: str, counts: dict) -> dict:
+    """One chunk of one step of a night, in a worker (the run fans chunks out when a broker is set)."""
+    the_night = night.Night(
+        day=datetime.date.fromisoformat(day), at=datetime.datetime.fromisoformat(at), counts={int(k): v for k, v in counts.items()}
+    )
+    return night.process(step, client_ids, the_night)
+
+
+@shared_task(acks_late=True)
+def send_billing_email(client_id: int, kind: str) -> None:
+    night.send_billing_email(client_id=client_id, kind=kind)

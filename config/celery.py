@@ -19,6 +19,11 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.lift_expired_blocks",
         "schedule": crontab(minute="*/5"),
     },
+    # The night (DESIGN.md): 01:00 in the billing zone, UTC+2 without DST, is 23:00 UTC.
+    "run-nightly": {
+        "task": "billing.tasks.nightly",
+        "schedule": crontab(hour=23, minute=0),
+    },
     # Charges whose answer never came are settled by their key (CARD-3, PER-7).
     "reconcile-payments": {
         "task": "billing.tasks.reconcile_payments",

@@ -148,6 +148,33 @@ def archive_owner_projects(*, owner: Client, actor: Client | None = None) -> int
     return len(ids)
 
 
+def set_owner_projects_status(*, owner: Client, status: str, actor: Client | None = None) -> int:
+    """Dunning moves an owner's running projects together (PRJ-2): `suspended` at the first failed
+    collection (DUN-2), `locked` at the second (DUN-3), `active` again once paid (DUN-4).
+    Archived and deleted projects are left as they are."""
+    moving = Project.objects.filter(owner=owner, deleted_at__isnull=True).exclude(status__in=[Project.Status.ARCHIVED, status])
+    ids = list(moving.values_list("pk", flat=True))
+    if ids:
+        Project.objects.filter(pk__in=ids).update(status=status)
+        record(action=f"projects.{status}", actor=actor, client=owner, details={"projects": ids})
+    return len(ids)
+
+
+def purge_expired_archives(*, before) -> list[int]:
+    """Retention (DEA-2, CMP-7): projects archived before `before` whose owner is not on PRO are
+    deleted with their subscribers. Returns their ids."""
+    expired = Project.objects.filter(status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before).exclude(
+        owner__tariff=Client.Tariff.PRO
+    )
+    ids = list(expired.values_list("pk", flat=True))
+    if ids:
+        Project.objects.filter(pk__in=ids).update(deleted_at=timezone.now())
+        for project_id in ids:
+            purge_project_data(project_id=project_id)
+        record(action="projects.purged_after_retention", details={"projects": ids})
+    return ids
+
+
 def restore_owner_projects(*, owner: Client, actor: Client | None = None, since=None) -> int:
     """PRO again within the retention window (DEA-4): the projects archived at deactivation run
     again. Only those archived since `since` (the window's start); older ones are left for retention."""

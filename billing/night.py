@@ -1,0 +1,457 @@
+"""The night (DESIGN.md "The night"): count → packages → renewals → dunning → retention.
+
+Every step first *plans*, set-based, which clients need work and what (the same plans serve the
+dry run and `GET /billing/upcoming/`), then *applies* each client's work in its own transaction,
+marked done for that night in the same transaction (`ClientNight`). So a second run of a night
+changes nothing, a run killed half-way finishes the rest, and one client's failure is recorded and
+stops nobody else. Only one night runs at a time (a PostgreSQL advisory lock).
+
+Charges at night are debits of the wallet (the fee is due either way, TAR-4); the dunning step
+then collects whatever the wallet lacks from the cards (WAL-2, CARD-4, DUN-1), one key per client
+and night, so a re-run never charges twice.
+"""
+
+import contextlib
+import datetime
+import traceback
+from dataclasses import asdict, dataclass, field
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts import services as accounts
+from accounts.models import Client
+from billing import selectors, services
+from billing.models import (
+    Card,
+    ClientNight,
+    LedgerEntry,
+    NightlyRun,
+    NightlyStep,
+    PaymentAttempt,
+    Subscription,
+    Wallet,
+    period_bounds,
+)
+from compliance.services import record
+from core.clock import billing_date
+from core.money import dollars
+from core.tasks import enqueue
+from projects import selectors as projects_selectors
+from projects import services as projects
+from projects.models import Project, TelegramUpdate
+
+FREE_LIMIT = 500  # TAR-1, TAR-5
+DUNNING_DAYS = 30  # DUN-5
+CHUNK = 500
+LOCK_KEY = 0x6E6967687421  # "night!"
+STEPS = ["count", "packages", "renewals", "dunning", "retention"]
+
+
+@dataclass
+class Decision:
+    """One thing the night does (or, in a dry run, would do) for one client."""
+
+    client_id: int
+    kind: str  # package_change, free_limit_block, renewal, end_pro, collect, purge_projects
+    amount_cents: int = 0  # charged when positive, credited when negative
+    detail: str = ""
+
+
+@dataclass
+class Night:
+    day: datetime.date
+    at: datetime.datetime
+    counts: dict[int, int] = field(default_factory=dict)
+
+
+# --- planning (no writes) -----------------------------------------------------------------------
+
+
+def plan_packages(night: Night) -> list[Decision]:
+    """TAR-5: Free clients over 500 active subscribers (not yet blocked for it); PER-6: PRO
+    clients whose count needs another number of packages."""
+    decisions = []
+    over = [client_id for client_id, n in night.counts.items() if n > FREE_LIMIT]
+    for client_id in Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(
+        status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT
+    ).values_list("pk", flat=True):
+        decisions.append(Decision(client_id, "free_limit_block", detail=f"{night.counts[client_id]} active subscribers on Free"))
+    for subscription in Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day):
+        change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
+        if change is not None:
+            decisions.append(Decision(subscription.client_id, "package_change", change.amount_cents, f"{change.change:+} packages: {change.formula}"))
+    return decisions
+
+
+def plan_renewals(night: Night) -> list[Decision]:
+    """PER-3: every period that ended before this night is renewed, each missed one once, on its
+    own anniversary; a DEA-3 deactivation ends PRO instead."""
+    policy = services.current_policy()
+    decisions = []
+    for subscription in Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__lt=night.day):
+        index, end = subscription.period_index, subscription.period_end
+        packages = services.packages_needed(night.counts.get(subscription.client_id, 0))
+        while end < night.day:
+            if subscription.ends_after is not None and subscription.ends_after <= end:
+                decisions.append(Decision(subscription.client_id, "end_pro", detail=f"PRO ends after {end}"))
+                break
+            index += 1
+            start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
+            amount = packages * policy.package_cents(subscription.period)
+            decisions.append(Decision(subscription.client_id, "renewal", amount, f"{subscription.period} {start}–{end}, {packages} packages"))
+    return decisions
+
+
+def _balances(client_ids=None) -> dict[int, int]:
+    rows = LedgerEntry.objects.values("wallet__client_id").annotate(total=Sum("amount_cents")).values_list("wallet__client_id", "total")
+    if client_ids is not None:
+        rows = rows.filter(wallet__client_id__in=client_ids)
+    return dict(rows.order_by())
+
+
+def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
+    """DUN-1: every client whose wallet is below zero (after the charges planned before) has its
+    debt collected from its cards; a client whose debt is paid leaves dunning (DUN-4)."""
+    balances = _balances()
+    for decision in pending:
+        balances[decision.client_id] = balances.get(decision.client_id, 0) - decision.amount_cents
+    in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
+    decisions = [Decision(client_id, "collect", -balance, f"debt {dollars(-balance)}") for client_id, balance in balances.items() if balance < 0]
+    debtors = {d.client_id for d in decisions}
+    decisions += [Decision(client_id, "settle", 0, "debt paid") for client_id in in_dunning - debtors]
+    return decisions
+
+
+def plan_retention(night: Night) -> list[Decision]:
+    before = night.at - datetime.timedelta(days=services.current_policy().retention_days)
+    expired = Project.objects.filter(status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before).exclude(
+        owner__tariff=Client.Tariff.PRO
+    )
+    by_owner: dict[int, int] = {}
+    for owner_id in expired.values_list("owner_id", flat=True):
+        by_owner[owner_id] = by_owner.get(owner_id, 0) + 1
+    return [Decision(owner_id, "purge_projects", 0, f"{n} archived projects past the retention window") for owner_id, n in by_owner.items()]
+
+
+def plan(night: Night) -> dict[str, list[Decision]]:
+    """The whole night's decisions as they stand now, for a dry run."""
+    night.counts = projects_selectors.active_subscribers_by_owner()
+    packages = plan_packages(night)
+    renewals = plan_renewals(night)
+    charges = [d for d in packages + renewals if d.kind in ("package_change", "renewal")]
+    return {"packages": packages, "renewals": renewals, "dunning": plan_dunning(night, charges), "retention": plan_retention(night)}
+
+
+# --- applying, one client at a time -------------------------------------------------------------------
+
+
+def _once(client_id: int, night: Night, step: str, work) -> bool:
+    """Run `work()` for a client and step of this night unless done before; the mark and the work
+    commit together. Returns whether it ran."""
+    with transaction.atomic():
+        if ClientNight.objects.filter(client_id=client_id, night=night.day, step=step).exists():
+            return False
+        work()
+        ClientNight.objects.create(client_id=client_id, night=night.day, step=step)
+    return True
+
+
+def apply_packages(client_id: int, night: Night) -> tuple[int, int]:
+    client = Client.objects.get(pk=client_id)
+    if client.tariff == Client.Tariff.FREE:
+        if night.counts.get(client_id, 0) > FREE_LIMIT:
+            accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{night.counts[client_id]} active subscribers on Free (TAR-5).")
+            enqueue_email(client_id, "free_limit")
+        return 0, 0
+    wallet = services._locked_wallet(client)
+    subscription = Subscription.objects.select_for_update().get(client=client)
+    change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(client_id, 0), night=night.day)
+    if change is None:
+        return 0, 0
+    key = f"packages:{client_id}:{night.day}"
+    noun = "added" if change.change > 0 else "removed"
+    description = f"{abs(change.change)} package(s) {noun} for the rest of the period (PER-6): {change.formula}"
+    if change.amount_cents > 0:
+        services._charge_fees(wallet, client=client, lines=[(description, change.amount_cents, LedgerEntry.Kind.PACKAGE_CHANGE)], reference=key, key=key)
+    else:
+        services._credit(wallet, client=client, amount=-change.amount_cents, kind=LedgerEntry.Kind.UNUSED_CREDIT, description=description,
+                         reference=key, key=f"{key}:credit")
+    subscription.packages = change.packages_after
+    subscription.save(update_fields=["packages"])
+    record(action="billing.packages_changed", target=subscription, client=client,
+           details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents})
+    return max(0, change.amount_cents), max(0, -change.amount_cents)
+
+
+def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
+    client = Client.objects.get(pk=client_id)
+    wallet = services._locked_wallet(client)
+    subscription = Subscription.objects.select_for_update().get(client=client)
+    policy = services.current_policy()
+    charged = 0
+    packages = services.packages_needed(night.counts.get(client_id, 0))
+    while subscription.is_active and subscription.period_end < night.day:
+        if subscription.ends_after is not None and subscription.ends_after <= subscription.period_end:
+            services.end_pro(subscription=subscription)
+            break
+        index = subscription.period_index + 1
+        start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
+        price = policy.package_cents(subscription.period)  # a new period takes the price in force now (TAR-4)
+        key = f"renewal:{client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
+        line = services._period_fee_line(subscription.period, packages, price, start, end)
+        services._charge_fees(wallet, client=client, lines=[(f"{line} (renewal, PER-3)", packages * price, LedgerEntry.Kind.FEE)], reference=key, key=key)
+        subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
+        subscription.package_price_cents, subscription.packages = price, packages
+        subscription.save()
+        record(action="billing.renewed", target=subscription, client=client, details={"period": subscription.period, "start": str(start), "packages": packages})
+        charged += packages * price
+    return charged, 0
+
+
+def _lift_dunning(client: Client, wallet: Wallet) -> None:
+    """DUN-4: once the debt is paid, suspension and the billing block are lifted at once."""
+    was = wallet.failed_collections
+    wallet.failed_collections, wallet.debt_since, wallet.deletion_scheduled_for = 0, None, None
+    wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
+    accounts.lift_suspension(client=client, note="Debt paid (DUN-4).")
+    accounts.unblock(client=client, reason=Client.BlockReason.BILLING, note="Debt paid (DUN-4).")
+    projects.set_owner_projects_status(owner=client, status=Project.Status.ACTIVE)
+    if was:
+        enqueue_email(client.pk, "paid")
+
+
+def after_payment(*, client: Client, try_cards: bool = False) -> None:
+    """After a payment (a top-up, a new card): with `try_cards`, collect a debt from the cards at
+    once; then, if nothing is owed any more, lift suspension and the billing block (DUN-4)."""
+    wallet = services.wallet_of(client)
+    debt = services.debt_cents(wallet)
+    if try_cards and debt > 0 and services.live_card(client) is not None:
+        key = f"debt:{client.pk}:payment:{LedgerEntry.objects.filter(wallet=wallet).count()}"
+        attempt = services._collect_from_cards(client=client, amount=debt, purpose=f"Unpaid fees {dollars(debt)}", key=key)
+        if attempt.status == PaymentAttempt.Status.SUCCEEDED:
+            with transaction.atomic():
+                services._book(services._locked_wallet(client), attempt)
+    with transaction.atomic():
+        wallet = services._locked_wallet(client)
+        if wallet.failed_collections and services.balance_cents(wallet) >= 0:
+            _lift_dunning(Client.objects.get(pk=client.pk), wallet)
+
+
+def apply_dunning(client_id: int, night: Night) -> tuple[int, int] | None:
+    if ClientNight.objects.filter(client_id=client_id, night=night.day, step="dunning").exists():
+        return None
+    client = Client.objects.get(pk=client_id)
+    debt = services.debt_cents(services.wallet_of(client))
+    attempt = None
+    if debt > 0 and services.live_card(client) is not None:
+        # Outside the transaction: the attempt is committed before the gateway is called.
+        attempt = services._collect_from_cards(client=client, amount=debt, purpose=f"Unpaid fees {dollars(debt)}", key=f"debt:{client_id}:{night.day}")
+    return _once_result(client_id, night, "dunning", lambda: _dunning_outcome(client, night, attempt))
+
+
+def _dunning_outcome(client: Client, night: Night, attempt: PaymentAttempt | None) -> tuple[int, int]:
+    wallet = services._locked_wallet(client)
+    paid = 0
+    if attempt is not None and attempt.status == PaymentAttempt.Status.SUCCEEDED:
+        if services._book(wallet, attempt):
+            paid = attempt.amount_cents
+    if services.balance_cents(wallet) >= 0:
+        if wallet.failed_collections or wallet.debt_since:
+            _lift_dunning(client, wallet)
+        return paid, 0
+    if attempt is not None and attempt.status in (PaymentAttempt.Status.UNKNOWN, PaymentAttempt.Status.PENDING):
+        return 0, 0  # not known to have failed: reconciled later, counted as nothing tonight
+    wallet.failed_collections += 1
+    wallet.debt_since = wallet.debt_since or night.day
+    step = "suspended"
+    if wallet.failed_collections == 1:
+        accounts.suspend(client=client, note="First failed collection (DUN-2).")
+        projects.set_owner_projects_status(owner=client, status=Project.Status.SUSPENDED)
+    else:
+        step = "blocked"
+        accounts.block(client=client, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).")
+        projects.set_owner_projects_status(owner=client, status=Project.Status.LOCKED)
+    if (night.day - wallet.debt_since).days >= DUNNING_DAYS and wallet.deletion_scheduled_for is None:
+        step = "deactivated"
+        subscription = Subscription.objects.select_for_update().filter(client=client).first()
+        if subscription is not None and subscription.is_active:
+            services.end_pro(subscription=subscription)
+        Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=timezone.now(), token="")
+        wallet.deletion_scheduled_for = night.day
+        record(action="account.deletion_scheduled", client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})
+    wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
+    enqueue_email(client.pk, step)
+    return 0, 0
+
+
+def apply_retention(client_id: int, night: Night) -> tuple[int, int]:
+    before = night.at - datetime.timedelta(days=services.current_policy().retention_days)
+    owner = Client.objects.get(pk=client_id)
+    expired = Project.objects.filter(owner=owner, status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before)
+    if owner.tariff != Client.Tariff.PRO and expired.exists():
+        projects.purge_expired_archives(before=before)
+    return 0, 0
+
+
+def _once_result(client_id: int, night: Night, step: str, work) -> tuple[int, int] | None:
+    box = {}
+
+    def run():
+        box["result"] = work()
+
+    return box.get("result", (0, 0)) if _once(client_id, night, step, run) else None
+
+
+APPLY = {"packages": apply_packages, "renewals": apply_renewals, "dunning": apply_dunning, "retention": apply_retention}
+
+
+def process(step: str, client_ids: list[int], night: Night) -> dict:
+    """One chunk of one step: each client's work alone; failures recorded, the others go on."""
+    done = skipped = charged = credited = 0
+    failures = []
+    for client_id in client_ids:
+        try:
+            if step == "dunning":
+                result = APPLY[step](client_id, night)
+            else:
+                result = _once_result(client_id, night, step, lambda cid=client_id: APPLY[step](cid, night))
+            if result is None:
+                skipped += 1
+                continue
+            done += 1
+            charged += result[0]
+            credited += result[1]
+        except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the night)
+            failures.append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
+    return {"done": done, "skipped": skipped, "charged": charged, "credited": credited, "failures": failures}
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def night_lock():
+    """One night at a time: a session advisory lock on PostgreSQL (a second run waits, then finds
+    everything done). Elsewhere (SQLite, one process) nothing to lock."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+
+def _fan_out() -> bool:
+    """Chunks go to Celery workers when a broker is configured and we are not a worker already."""
+    from celery import current_task
+
+    from config.celery import app
+
+    return not app.conf.task_always_eager and (current_task is None or not current_task.request.id)
+
+
+def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night) -> NightlyStep:
+    record_step = NightlyStep.objects.create(run=run, name=step)
+    chunks = [client_ids[i : i + CHUNK] for i in range(0, len(client_ids), CHUNK)]
+    if chunks and _fan_out():
+        from celery import group
+
+        from billing.tasks import night_chunk
+
+        results = group(night_chunk.s(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts) for chunk in chunks).apply_async()
+        outcomes = results.get(disable_sync_subtasks=False)
+    else:
+        outcomes = [process(step, chunk, night) for chunk in chunks]
+    for outcome in outcomes:
+        record_step.clients += outcome["done"]
+        record_step.skipped += outcome["skipped"]
+        record_step.charged_cents += outcome["charged"]
+        record_step.credited_cents += outcome["credited"]
+        record_step.failures += outcome["failures"]
+    record_step.finished_at = timezone.now()
+    record_step.save()
+    return record_step
+
+
+def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False) -> NightlyRun:
+    """The night as of `at` (default now): the billing day of that instant. Safe to run twice."""
+    at = at or timezone.now()
+    night = Night(day=billing_date(at), at=at)
+    if dry_run:
+        decisions = plan(night)
+        report = {step: [asdict(d) for d in items] for step, items in decisions.items()}
+        report["totals"] = _totals(decisions)
+        return NightlyRun.objects.create(night=night.day, at=at, dry_run=True, status=NightlyRun.Status.DONE, finished_at=timezone.now(), report=report)
+    with night_lock():
+        run = NightlyRun.objects.create(night=night.day, at=at)
+        try:
+            count_step = NightlyStep.objects.create(run=run, name="count")
+            night.counts = projects_selectors.active_subscribers_by_owner()
+            count_step.clients, count_step.finished_at = len(night.counts), timezone.now()
+            count_step.save()
+            for step, planner in (("packages", plan_packages), ("renewals", plan_renewals), ("dunning", plan_dunning), ("retention", plan_retention)):
+                ids = sorted({d.client_id for d in planner(night)})
+                _run_step(run, step, ids, night)
+            TelegramUpdate.objects.filter(received_at__lt=at - datetime.timedelta(days=2)).delete()  # Telegram re-delivers for 24 h
+            run.status = NightlyRun.Status.DONE
+        except Exception as exc:
+            run.status, run.error = NightlyRun.Status.FAILED, traceback.format_exc()[-4000:]
+            raise exc
+        finally:
+            run.finished_at = timezone.now()
+            run.report = {"totals": {s.name: {"clients": s.clients, "skipped": s.skipped, "charged_cents": s.charged_cents,
+                                              "credited_cents": s.credited_cents, "failures": len(s.failures)} for s in run.steps.all()}}
+            run.save()
+    return run
+
+
+def _totals(decisions: dict[str, list[Decision]]) -> dict:
+    charges = [d for items in decisions.values() for d in items if d.kind in ("package_change", "renewal") and d.amount_cents > 0]
+    credits = [d for items in decisions.values() for d in items if d.kind == "package_change" and d.amount_cents < 0]
+    return {
+        "charged_cents": sum(d.amount_cents for d in charges),
+        "credited_cents": -sum(d.amount_cents for d in credits),
+        "collect_cents": sum(d.amount_cents for d in decisions["dunning"] if d.kind == "collect"),
+        "free_limit_blocks": sorted(d.client_id for d in decisions["packages"] if d.kind == "free_limit_block"),
+        "collections": sorted(d.client_id for d in decisions["dunning"] if d.kind == "collect"),
+    }
+
+
+# --- emails, after commit -------------------------------------------------------------------------------
+
+SUBJECTS = {
+    "free_limit": "Your account is paused: more than 500 subscribers on Free",
+    "suspended": "We could not collect your payment: your projects are paused",
+    "blocked": "Your account is blocked until the unpaid fees are paid",
+    "deactivated": "PRO has ended after 30 days unpaid",
+    "paid": "Thank you: your payment arrived and everything runs again",
+}
+
+
+def enqueue_email(client_id: int, kind: str) -> None:
+    from billing.tasks import send_billing_email
+
+    enqueue(send_billing_email, client_id, kind)
+
+
+def send_billing_email(*, client_id: int, kind: str) -> None:
+    from django.core.mail import send_mail
+
+    client = Client.objects.get(pk=client_id)
+    debt = services.debt_cents(services.wallet_of(client))
+    lines = {
+        "free_limit": "Your projects passed 500 active subscribers, the Free limit. Activate PRO to go on (ToU 3.9).",
+        "suspended": f"We could not collect {dollars(debt)} from your card. Your projects are paused until it is paid (ToU 7.21).",
+        "blocked": f"A second collection of {dollars(debt)} failed. Your account is blocked; billing stays open so you can pay (ToU 7.22).",
+        "deactivated": "Your fees stayed unpaid for 30 days: PRO has ended, your card was removed and the account is scheduled for deletion (ToU 11.18).",
+        "paid": "Your payment arrived. Your projects run again.",
+    }
+    body = f"Hello {client.name},\n\n{lines[kind]}\n\nTop up or change your card at {settings.SITE_URL}/ .\n"
+    send_mail(f"[{settings.SITE_NAME}] {SUBJECTS[kind]}", body, None, [client.email])
