@@ -14,12 +14,12 @@ from django.utils.html import format_html
 from billing import services
 from billing.models import (
     Card,
-    NightlyRun,
-    NightlyStep,
     FreeAccountFlag,
     Invoice,
     InvoiceLine,
     LedgerEntry,
+    NightlyRun,
+    NightlyStep,
     PaymentAttempt,
     PeriodChangeRequest,
     PolicySettings,

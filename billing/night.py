@@ -401,9 +401,9 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False) -
                 _run_step(run, step, ids, night)
             TelegramUpdate.objects.filter(received_at__lt=at - datetime.timedelta(days=2)).delete()  # Telegram re-delivers for 24 h
             run.status = NightlyRun.Status.DONE
-        except Exception as exc:
+        except BaseException:  # an error, or the process being interrupted: the next run finishes the rest
             run.status, run.error = NightlyRun.Status.FAILED, traceback.format_exc()[-4000:]
-            raise exc
+            raise
         finally:
             run.finished_at = timezone.now()
             run.report = {"totals": {s.name: {"clients": s.clients, "skipped": s.skipped, "charged_cents": s.charged_cents,
