@@ -46,6 +46,7 @@ from projects.models import Project, TelegramUpdate
 FREE_LIMIT = 500  # TAR-1, TAR-5
 DUNNING_DAYS = 30  # DUN-5
 CHUNK = 500
+CHUNK_TIMEOUT = 3600  # seconds a step waits for its chunks on the workers
 LOCK_KEY = 0x6E6967687421  # "night!"
 STEPS = ["count", "packages", "renewals", "dunning", "retention"]
 
@@ -348,25 +349,27 @@ def night_lock():
             cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
 
-def _fan_out() -> bool:
-    """Chunks go to Celery workers when a broker is configured and we are not a worker already."""
+def _fan_out(inline: bool) -> bool:
+    """Chunks go to Celery workers when a broker (and a result backend) is configured, unless we
+    are a worker already (the beat's night runs inline in its worker) or asked to run inline."""
     from celery import current_task
 
     from config.celery import app
 
-    return not app.conf.task_always_eager and (current_task is None or not current_task.request.id)
+    in_worker = bool(current_task) and bool(current_task.request.id)  # the proxy is falsy outside a task
+    return not (inline or in_worker or app.conf.task_always_eager or not app.conf.result_backend)
 
 
-def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night) -> NightlyStep:
+def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, inline: bool) -> NightlyStep:
     record_step = NightlyStep.objects.create(run=run, name=step)
     chunks = [client_ids[i : i + CHUNK] for i in range(0, len(client_ids), CHUNK)]
-    if chunks and _fan_out():
+    if chunks and _fan_out(inline):
         from celery import group
 
         from billing.tasks import night_chunk
 
         results = group(night_chunk.s(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts) for chunk in chunks).apply_async()
-        outcomes = results.get(disable_sync_subtasks=False)
+        outcomes = results.get(disable_sync_subtasks=False, timeout=CHUNK_TIMEOUT)
     else:
         outcomes = [process(step, chunk, night) for chunk in chunks]
     for outcome in outcomes:
@@ -380,7 +383,7 @@ def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night) -
     return record_step
 
 
-def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False) -> NightlyRun:
+def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, inline: bool = False) -> NightlyRun:
     """The night as of `at` (default now): the billing day of that instant. Safe to run twice."""
     at = at or timezone.now()
     night = Night(day=billing_date(at), at=at)
@@ -398,7 +401,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False) -
             count_step.save()
             for step, planner in (("packages", plan_packages), ("renewals", plan_renewals), ("dunning", plan_dunning), ("retention", plan_retention)):
                 ids = sorted({d.client_id for d in planner(night)})
-                _run_step(run, step, ids, night)
+                _run_step(run, step, ids, night, inline)
             TelegramUpdate.objects.filter(received_at__lt=at - datetime.timedelta(days=2)).delete()  # Telegram re-delivers for 24 h
             run.status = NightlyRun.Status.DONE
         except BaseException:  # an error, or the process being interrupted: the next run finishes the rest

@@ -245,7 +245,9 @@ API_KEY_LOCK_MAX_SECONDS = 720
 
 # Celery: inline (eager) unless a broker is named.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None) or None
+# The night collects its chunks' results: with Redis as the broker, Redis keeps them too.
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "") or None
+CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL.startswith("memory"))
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True

@@ -14,8 +14,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--at", help="The instant to run as of, ISO 8601 with offset (default now).")
         parser.add_argument("--dry-run", action="store_true", help="Report what would be charged, credited, suspended and blocked; write nothing.")
+        parser.add_argument("--inline", action="store_true", help="Run every chunk in this process, not on Celery workers.")
 
-    def handle(self, *args, at=None, dry_run=False, **options):
+    def handle(self, *args, at=None, dry_run=False, inline=False, **options):
         moment = None
         if at:
             try:
@@ -24,7 +25,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--at {at!r} is not an ISO 8601 time, e.g. 2027-03-02T01:00:00+02:00.") from None
             if moment.tzinfo is None:
                 raise CommandError("--at needs an offset, e.g. +02:00.")
-        run = run_nightly(at=moment, dry_run=dry_run)
+        run = run_nightly(at=moment, dry_run=dry_run, inline=inline)
         if dry_run:
             self.stdout.write(json.dumps(run.report, indent=2, default=str))
             return
