@@ -176,11 +176,11 @@ class Invoice(models.Model):
         PAID = "paid", "Paid"
         OPEN = "open", "Open"  # not (fully) collected: its amount is debt
 
-    number = models.CharField(max_length=20, unique=True)
+    number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     series = models.CharField(max_length=3)
     year = models.PositiveSmallIntegerField()
-    sequence = models.PositiveIntegerField()
+    sequence = models.PositiveIntegerField(null=True, blank=True)
     client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="invoices")
     client_name = models.CharField(max_length=150)
     client_email = models.EmailField()
@@ -199,7 +199,7 @@ class Invoice(models.Model):
         indexes = [models.Index(fields=["client", "-issued_at"], name="invoice_client_time")]
 
     def __str__(self) -> str:
-        return self.number
+        return self.number or f"invoice {self.pk} (being numbered)"
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Invoices are never deleted: issue a credit note.")

@@ -310,7 +310,17 @@ APPLY = {"packages": apply_packages, "renewals": apply_renewals, "dunning": appl
 
 
 def process(step: str, client_ids: list[int], night: Night) -> dict:
-    """One chunk of one step: each client's work alone; failures recorded, the others go on."""
+    """One chunk of one step: each client's work alone; failures recorded, the others go on. The
+    chunk's invoices are numbered together at its end."""
+    token = services.NUMBER_LATER.set(True)
+    try:
+        return _process(step, client_ids, night)
+    finally:
+        services.NUMBER_LATER.reset(token)
+        services.number_pending_invoices()
+
+
+def _process(step: str, client_ids: list[int], night: Night) -> dict:
     done = skipped = charged = credited = 0
     failures = []
     for client_id in client_ids:
@@ -395,6 +405,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
     with night_lock():
         run = NightlyRun.objects.create(night=night.day, at=at)
         try:
+            services.number_pending_invoices()  # left by a run killed before it could number them
             count_step = NightlyStep.objects.create(run=run, name="count")
             night.counts = projects_selectors.active_subscribers_by_owner()
             count_step.clients, count_step.finished_at = len(night.counts), timezone.now()

@@ -9,6 +9,7 @@ its key, never charged anew), and a repeat of the same request reuses the same k
 nothing twice (PER-7). Locks are always taken in the same order: wallet, then invoice number.
 """
 
+import contextvars
 import datetime
 import math
 import uuid
@@ -132,15 +133,19 @@ def _post(
 # --- invoices and credit notes (WAL-6) --------------------------------------------------------------
 
 
-def _next_number(series: str, year: int) -> tuple[int, str]:
-    """The next gapless number: the sequence row is locked until the transaction ends, so a
-    rolled-back invoice gives its number back and two at once never share one."""
+def _sequence_row(series: str, year: int) -> InvoiceSequence:
+    """The sequence row of a series and year, locked until the transaction ends: so a rolled-back
+    invoice gives its number back and two at once never share one."""
     try:
         with transaction.atomic():
             InvoiceSequence.objects.get_or_create(series=series, year=year)
     except IntegrityError:  # made at this moment by another transaction: it exists now
         pass
-    sequence = InvoiceSequence.objects.select_for_update().get(series=series, year=year)
+    return InvoiceSequence.objects.select_for_update().get(series=series, year=year)
+
+
+def _next_number(series: str, year: int) -> tuple[int, str]:
+    sequence = _sequence_row(series, year)
     sequence.last += 1
     sequence.save(update_fields=["last"])
     return sequence.last, f"{series}-{year}-{sequence.last:06d}"
@@ -151,7 +156,9 @@ def _issue(*, client: Client, kind: str, lines: list[tuple[str, int]], reference
     series = "INV" if kind == Invoice.Kind.INVOICE else "CN"
     now = timezone.now()
     year = billing_date(now).year
-    sequence, number = _next_number(series, year)
+    # The night numbers its invoices per chunk (number_pending_invoices), so that its workers do
+    # not queue on the sequence row once per invoice; everywhere else the number is taken now.
+    sequence, number = (None, None) if NUMBER_LATER.get() else _next_number(series, year)
     invoice = Invoice.objects.create(
         number=number, kind=kind, series=series, year=year, sequence=sequence, client=client, client_name=client.name,
         client_email=client.email, issued_at=now, due_at=now, total_cents=sum(amount for _, amount in lines),
@@ -159,6 +166,27 @@ def _issue(*, client: Client, kind: str, lines: list[tuple[str, int]], reference
     )
     InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, description=d[:300], amount_cents=a) for d, a in lines])
     return invoice
+
+
+NUMBER_LATER: contextvars.ContextVar[bool] = contextvars.ContextVar("number_later", default=False)
+
+
+def number_pending_invoices() -> int:
+    """Give every invoice issued without a number its number, in the order issued: one lock of
+    each sequence row for all of them, gapless (WAL-6). Returns how many were numbered."""
+    numbered = 0
+    pending = Invoice.objects.filter(sequence__isnull=True).order_by().values_list("series", "year").distinct()
+    for series, year in list(pending):
+        with transaction.atomic():
+            row = _sequence_row(series, year)
+            invoices = list(Invoice.objects.select_for_update().filter(series=series, year=year, sequence__isnull=True).order_by("id"))
+            for invoice in invoices:
+                row.last += 1
+                invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
+            Invoice.objects.bulk_update(invoices, ["sequence", "number"])
+            row.save(update_fields=["last"])
+            numbered += len(invoices)
+    return numbered
 
 
 def _credit(wallet: Wallet, *, client: Client, amount: int, kind: str, description: str, reference: str, key: str,

@@ -346,3 +346,21 @@ def test_run_nightly_refuses_a_time_without_an_offset(db):
     with pytest.raises(CommandError):
         call_command("run_nightly", at="2027-01-01T01:00:00")
     assert not NightlyRun.objects.exists()
+
+
+def test_wal6_the_night_numbers_a_chunks_invoices_together_and_gaplessly(db, staff, monkeypatch):
+    clients = []
+    for n in range(3):
+        client = verified(f"numbered{n}@example.com")
+        services.attach_card(client=client, token="tok_visa")
+        with travel(D(2027, 5, 1)):
+            services.activate_pro(client=client, period="monthly")
+        clients.append(client)
+    numbered = []
+    original = services.number_pending_invoices
+    monkeypatch.setattr(services, "number_pending_invoices", lambda: numbered.append(original()) or numbered[-1])
+    run_night(D(2027, 6, 2))
+    assert 3 in numbered  # the three renewals of the chunk, numbered in one pass
+    services.staff_credit(client=clients[0], amount_cents=100, reason="after", actor=staff)
+    invoices = Invoice.objects.filter(series="INV").order_by("sequence")
+    assert [i.sequence for i in invoices] == list(range(1, 7)) and not Invoice.objects.filter(number__isnull=True).exists()
