@@ -27,6 +27,8 @@ from billing import selectors, services
 from billing.models import (
     Card,
     ClientNight,
+    Invoice,
+    InvoiceLine,
     LedgerEntry,
     NightlyRun,
     NightlyStep,
@@ -35,7 +37,7 @@ from billing.models import (
     Wallet,
     period_bounds,
 )
-from compliance.services import record
+from compliance.services import audit_entry, record, record_many
 from core.clock import billing_date
 from core.money import dollars
 from core.tasks import enqueue
@@ -320,9 +322,67 @@ def process(step: str, client_ids: list[int], night: Night) -> dict:
         services.number_pending_invoices()
 
 
+def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
+    """PER-3 for a chunk at once, set-based: one transaction, a few statements for all of its
+    clients (wallets and subscriptions locked, invoices, lines, ledger entries, audit entries and
+    done-marks written in bulk). Clients whose PRO ends tonight (DEA-3) are left to the one-by-one
+    path, returned. If anything fails the whole chunk rolls back and goes one by one."""
+    now = timezone.now()
+    outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
+    with transaction.atomic():
+        done_before = set(ClientNight.objects.filter(night=night.day, step="renewals", client_id__in=client_ids).values_list("client_id", flat=True))
+        todo = [c for c in client_ids if c not in done_before]
+        outcome["skipped"] = len(done_before)
+        wallets = {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=todo)}
+        subscriptions = list(
+            Subscription.objects.select_for_update(of=("self",)).select_related("client")
+            .filter(client_id__in=todo, status=Subscription.Status.ACTIVE, period_end__lt=night.day, ends_after__isnull=True)
+        )
+        simple = [s for s in subscriptions if s.client_id in wallets]
+        policy = services.current_policy()
+        year = billing_date(now).year
+        invoices, fees, audit = [], [], []
+        for subscription in simple:
+            packages = services.packages_needed(night.counts.get(subscription.client_id, 0))
+            price = policy.package_cents(subscription.period)
+            while subscription.period_end < night.day:
+                index = subscription.period_index + 1
+                start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
+                key = f"renewal:{subscription.client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
+                line = f"{services._period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"
+                invoices.append(Invoice(kind=Invoice.Kind.INVOICE, series="INV", year=year, client=subscription.client,
+                                        client_name=subscription.client.name, client_email=subscription.client.email, issued_at=now, due_at=now,
+                                        total_cents=packages * price, reference=key))
+                fees.append((subscription, line, packages * price, key))
+                subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
+                subscription.package_price_cents, subscription.packages = price, packages
+                audit.append(audit_entry(action="billing.renewed", target=subscription, client=subscription.client,
+                                         details={"period": subscription.period, "start": str(start), "packages": packages}))
+                outcome["charged"] += packages * price
+        Invoice.objects.bulk_create(invoices)
+        InvoiceLine.objects.bulk_create([InvoiceLine(invoice=inv, description=line[:300], amount_cents=fee) for inv, (_, line, fee, _) in zip(invoices, fees, strict=True)])
+        LedgerEntry.objects.bulk_create([
+            LedgerEntry(wallet=wallets[sub.client_id], amount_cents=-fee, kind=LedgerEntry.Kind.FEE, description=line[:300], reference=key,
+                        idempotency_key=f"{key}:fee:0", invoice=inv, created_at=now)
+            for inv, (sub, line, fee, key) in zip(invoices, fees, strict=True)
+        ])
+        Subscription.objects.bulk_update(simple, ["period_index", "period_start", "period_end", "package_price_cents", "packages"])
+        record_many(audit)
+        ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="renewals") for s in simple])
+        outcome["done"] = len(simple)
+    handled = {s.client_id for s in simple} | done_before
+    return outcome, [c for c in client_ids if c not in handled]
+
+
 def _process(step: str, client_ids: list[int], night: Night) -> dict:
     done = skipped = charged = credited = 0
     failures = []
+    if step == "renewals":
+        try:
+            bulk, client_ids = renew_chunk(client_ids, night)
+            done, skipped, charged = bulk["done"], bulk["skipped"], bulk["charged"]
+        except Exception:  # noqa: BLE001 (one by one instead: each client's failure on its own)
+            pass
     for client_id in client_ids:
         try:
             if step == "dunning":

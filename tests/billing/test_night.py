@@ -270,12 +270,21 @@ def test_a_failure_for_one_client_is_recorded_and_the_next_run_completes_it(paye
             raise RuntimeError("injected")
         return original(client_id, night)
 
+    original_chunk = night_module.renew_chunk
+
+    def chunk_fails_with_payer(client_ids, night):
+        if payer.pk in client_ids:
+            raise RuntimeError("injected")  # the set-based path fails: the chunk goes one by one
+        return original_chunk(client_ids, night)
+
     monkeypatch.setitem(night_module.APPLY, "renewals", broken)
+    monkeypatch.setattr(night_module, "renew_chunk", chunk_fails_with_payer)
     run = run_night(D(2027, 6, 2))
     step = run.steps.get(name="renewals")
     assert step.clients == 1 and [f["client"] for f in step.failures] == [payer.pk] and "injected" in step.failures[0]["error"]
     assert Subscription.objects.get(client=second).period_index == 2 and Subscription.objects.get(client=payer).period_index == 1
     monkeypatch.setitem(night_module.APPLY, "renewals", original)
+    monkeypatch.setattr(night_module, "renew_chunk", original_chunk)
     run_night(D(2027, 6, 2))
     assert Subscription.objects.get(client=payer).period_index == 2 and Subscription.objects.get(client=second).period_index == 2
     assert len(renewals(payer)) == len(renewals(second)) == 1

@@ -1,0 +1,254 @@
+"""Benchmark: the night at 100,000 clients and 1,000,000 subscribers, against PostgreSQL.
+
+    .venv/bin/python bench/night.py          (or: make bench-night)
+
+1. builds a fresh database `platform_bench_night`, migrates it and loads, by COPY, 100,000
+   clients (80% Free, 20% PRO spread over monthly/quarterly/yearly periods and anniversaries over
+   the past year, 2% of PRO with a card that fails, 30% of PRO with an empty wallet), one project
+   each and 1,000,000 subscribers (400 PRO clients over 1,000, a few Free clients over 500);
+2. for a typical day: times the bare-SQL floor for the same work (one aggregate count written to
+   a table, one set-based renewal of the due subscriptions with their ledger rows; rolled back),
+   then the real night (`run_nightly --inline` in a child process, so that its peak memory is its
+   own), and prints each step's time, the whole night, the ratio to the floor, peak memory and
+   queries per renewed client;
+3. the same for a worst day on which every PRO client renews.
+Goals (issue 6): typical day ≤ 5× the floor, worst day ≤ 10×, peak memory < 300 MB, queries per
+renewed client constant.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DAY = datetime.date(2027, 3, 15)  # the typical night
+CLIENTS, SUBSCRIBERS = 100_000, 1_000_000
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/platform_bench_night")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
+    parser.add_argument("--child", choices=["load", "night", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--day", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def setup_django(database: str) -> None:
+    os.environ.update(
+        DATABASE_URL=database, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", CELERY_BROKER_URL="memory://",
+        CACHE_URL="locmemcache://", LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+
+
+def copy(cursor, table: str, columns: list[str], rows) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as out:
+        for row in rows:
+            out.write_row(row)
+
+
+def load(args) -> dict:
+    """Fill the database by COPY, streaming (nothing held for all rows at once)."""
+    from django.db import connection, transaction
+
+    from billing.models import period_bounds
+
+    rng = random.Random(4242)
+    now = datetime.datetime.combine(DAY - datetime.timedelta(days=1), datetime.time(12), tzinfo=datetime.UTC)
+    started = time.perf_counter()
+    n_pro = args.clients // 5
+    big = max(1, n_pro // 50)  # 2% of PRO over 1,000 subscribers
+    free_over = 10
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM accounts_client")
+        base = cursor.fetchone()[0] + 1
+        ids = range(base, base + args.clients)
+        pro = set(ids[:n_pro])
+        copy(cursor, "accounts_client",
+             ["id", "password", "is_superuser", "email", "name", "status", "block_reason", "tariff", "tariff_since",
+              "email_verified_at", "age_confirmed_at", "is_staff", "is_active", "date_joined"],
+             ((i, "!", False, f"c{i}@bench.example", f"Client {i}", "active", "", "pro" if i in pro else "free", now, now, now, False, True, now)
+              for i in ids))
+        copy(cursor, "billing_wallet", ["id", "client_id", "created_at", "failed_collections"], ((i, i, now, 0) for i in ids))
+        copy(cursor, "projects_project",
+             ["id", "owner_id", "name", "status", "industry", "review", "public_key", "telegram_webhook_token", "telegram_secret", "created_at"],
+             ((i, i, f"Bot {i}", "active", "other", "not_needed", f"pk_b{i}", f"wt{i}", "s", now) for i in ids))
+        # Subscribers: the big PRO clients, the rest of PRO, then Free (a few over the Free limit).
+        sizes = {}
+        remaining = args.subscribers
+        for i in ids[:big]:
+            sizes[i] = 1_200
+        remaining -= 1_200 * big
+        for i in ids[-free_over:]:
+            sizes[i] = 510
+        remaining -= 510 * free_over
+        others = [i for i in ids if i not in sizes]
+        share = remaining // len(others)
+        for i in others:
+            sizes[i] = share
+        sizes[others[0]] += remaining - share * len(others)
+        copy(cursor, "projects_subscriber",
+             ["project_id", "messenger", "messenger_user_id", "name", "email", "phone", "status", "source", "consent_at", "consent_source", "subscribed_at"],
+             ((i, "", "", "", "", "", "active", "import", now, "bench", now) for i in ids for _ in range(sizes[i])))
+        # PRO: subscriptions over the past year, cards, wallets.
+        subscriptions, cards, entries, due = [], [], [], 0
+        for i in ids[:n_pro]:
+            period = rng.choices(["monthly", "quarterly", "yearly"], [70, 20, 10])[0]
+            anchor = DAY - datetime.timedelta(days=rng.randint(1, 365))
+            index = 1
+            while period_bounds(anchor=anchor, period=period, index=index)[1] < DAY - datetime.timedelta(days=1):
+                index += 1
+            start, end = period_bounds(anchor=anchor, period=period, index=index)
+            due += end < DAY
+            price = {"monthly": 1000, "quarterly": 2700, "yearly": 9600}[period]
+            packages = max(1, -(-sizes[i] // 1000)) - (1 if i in ids[: big // 2] else 0)  # half the big ones get a package added
+            subscriptions.append((i, "active", period, max(1, packages), anchor, index, start, end, price, 1, now))
+            failing = rng.random() < 0.02
+            cards.append((i, "main", "sandbox", f"{'tok_chargeCustomerFail' if failing else 'tok_visa'}:client-{i}", "visa", "4242", 12, 2034, f"fp{i}", now, now))
+            if not failing and rng.random() < 0.7:
+                entries.append((i, 50_000, "top_up", "Bench top-up", "bench", f"bench:{i}", now))
+        copy(cursor, "billing_subscription",
+             ["client_id", "status", "period", "packages", "anchor_date", "period_index", "period_start", "period_end", "package_price_cents",
+              "activations", "activated_at"], subscriptions)
+        copy(cursor, "billing_card",
+             ["client_id", "role", "gateway", "token", "brand", "last4", "exp_month", "exp_year", "fingerprint", "verified_at", "created_at"], cards)
+        copy(cursor, "billing_ledgerentry", ["wallet_id", "amount_cents", "kind", "description", "reference", "idempotency_key", "created_at"], entries)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {"seconds": time.perf_counter() - started, "due_typical": due, "pro": n_pro}
+
+
+def worst_day(day: datetime.date) -> None:
+    """Every PRO client's period ends the day before `day`."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for period, months in (("monthly", 1), ("quarterly", 3), ("yearly", 12)):
+            cursor.execute(
+                "UPDATE billing_subscription SET anchor_date = (%s::date - %s * interval '1 month')::date, period_index = 1, "
+                "period_start = (%s::date - %s * interval '1 month')::date, period_end = %s::date WHERE period = %s AND status = 'active'",
+                [day - datetime.timedelta(days=1), months, day - datetime.timedelta(days=1), months, day - datetime.timedelta(days=1), period],
+            )
+        cursor.execute("ANALYZE billing_subscription")
+
+
+def floor(day: datetime.date) -> dict:
+    """The bare-SQL floor: one aggregate count written to a table, one set-based renewal of the
+    due subscriptions with their ledger rows. Rolled back: the real night finds the same state."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    "CREATE TEMP TABLE floor_counts AS SELECT p.owner_id, count(*) AS n FROM projects_subscriber s "
+                    "JOIN projects_project p ON p.id = s.project_id WHERE s.status = 'active' GROUP BY p.owner_id"
+                )
+                counted = time.perf_counter()
+                cursor.execute(
+                    "WITH due AS (UPDATE billing_subscription SET period_index = period_index + 1, period_start = period_end + 1, "
+                    "period_end = (period_end + CASE period WHEN 'monthly' THEN interval '1 month' WHEN 'quarterly' THEN interval '3 months' "
+                    "ELSE interval '12 months' END)::date WHERE status = 'active' AND period_end < %s RETURNING client_id, packages * package_price_cents AS fee) "
+                    "INSERT INTO billing_ledgerentry (wallet_id, amount_cents, kind, description, reference, idempotency_key, created_at) "
+                    "SELECT w.id, -due.fee, 'fee', 'floor', 'floor', 'floor:' || due.client_id, now() FROM due JOIN billing_wallet w ON w.client_id = due.client_id",
+                    [day],
+                )
+                renewed = cursor.rowcount
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+    done = time.perf_counter()
+    return {"count": counted - started, "renewal": done - counted, "total": done - started, "renewed": renewed}
+
+
+def night(day: datetime.date) -> dict:
+    """The real night, inline, counting its queries."""
+    from django.db import connection
+
+    from billing.models import NightlyStep
+    from billing.night import run_nightly
+    from core.clock import night_of
+
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    started = time.perf_counter()
+    with connection.execute_wrapper(count):
+        run = run_nightly(at=night_of(day), inline=True)
+    seconds = time.perf_counter() - started
+    steps = {s.name: {"seconds": s.seconds, "clients": s.clients, "failures": len(s.failures)} for s in NightlyStep.objects.filter(run=run)}
+    return {"seconds": seconds, "steps": steps, "queries": queries[0], "status": run.status}
+
+
+def child(args, what: str, day: datetime.date | None = None) -> dict:
+    command = [sys.executable, __file__, "--database", args.database, "--clients", str(args.clients), "--subscribers", str(args.subscribers), "--child", what]
+    if day:
+        command += ["--day", day.isoformat()]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(out.stderr[-4000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    args = parse_args()
+    if args.child:
+        setup_django(args.database)
+        day = datetime.date.fromisoformat(args.day) if args.day else None
+        result = {"load": lambda: load(args), "floor": lambda: floor(day), "night": lambda: night(day)}[args.child]()
+        if args.child == "night":
+            result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result, default=str))
+        return
+
+    import psycopg
+
+    name = args.database.rsplit("/", 1)[1]
+    with psycopg.connect(args.database.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "DATABASE_URL": args.database, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    loaded = child(args, "load")
+    print(f"loaded {args.clients:,} clients and {args.subscribers:,} subscribers by COPY in {loaded['seconds']:.1f} s "
+          f"({loaded['pro']:,} PRO, {loaded['due_typical']:,} due on the typical day)")
+    worst = DAY + datetime.timedelta(days=1)
+    rows = []
+    for label, day in (("typical day", DAY), ("worst day", worst)):
+        if label == "worst day":
+            setup_django(args.database)
+            worst_day(worst)
+        base = child(args, "floor", day)
+        real = child(args, "night", day)
+        renewed = real["steps"]["renewals"]["clients"]
+        rows.append((label, base, real, renewed))
+    print()
+    for label, base, real, renewed in rows:
+        ratio = real["seconds"] / base["total"]
+        goal = 5 if label == "typical day" else 10
+        print(f"{label}: night {real['seconds']:.1f} s ({real['status']}), floor {base['total']:.2f} s (count {base['count']:.2f} s, "
+              f"renewal of {base['renewed']:,} {base['renewal']:.2f} s) → {ratio:.1f}× (goal ≤ {goal}×); "
+              f"peak memory {real['peak_mb']:.0f} MB (goal < 300); "
+              f"{real['queries'] / max(renewed, 1):.1f} queries per renewed client ({real['queries']:,} queries, {renewed:,} renewed)")
+        for step, figures in real["steps"].items():
+            print(f"    {step:<10} {figures['seconds'] or 0:7.2f} s  {figures['clients']:>7,} clients  {figures['failures']} failures")
+
+
+if __name__ == "__main__":
+    main()
