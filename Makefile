@@ -11,7 +11,7 @@ PYTHON := $(shell for v in 3.14 3.13 3.12; do \
 		if "$$c" -c 'import sys, venv; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; done)
 
-.PHONY: run test bench venv migrate seed worker beat clean
+.PHONY: run test bench bench-night night venv migrate seed worker beat clean
 
 $(BIN)/.installed: requirements.txt
 	@if [ ! -x $(BIN)/python ]; then \
@@ -40,6 +40,12 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/webhook.py $(BENCH_ARGS)
+
+bench-night: venv
+	$(BIN)/python bench/night.py $(BENCH_ARGS)
+
+night: migrate
+	$(BIN)/python manage.py run_nightly $(NIGHT_ARGS)
 
 worker: venv
 	$(BIN)/celery -A config worker --loglevel=info
