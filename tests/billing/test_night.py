@@ -129,6 +129,8 @@ def failing_pro(email: str = "failing@example.com") -> Client:
 
 
 def test_dun1_to_dun4_the_whole_dunning_path_and_recovery_with_a_new_card(db, django_capture_on_commit_callbacks):
+    """DUN-1 the night collects the debt; DUN-2 the first failure suspends; DUN-3 the second in a
+    row blocks (`billing`) with billing still reachable; DUN-4 a new card pays and lifts both."""
     client = failing_pro()
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -318,7 +320,7 @@ def test_a_run_killed_between_chunks_and_run_again_bills_everyone_once(db, monke
     assert NightlyRun.objects.filter(status="failed").count() == 1
 
 
-def test_retention_deletes_archived_projects_after_the_window(payer):
+def test_dea2_retention_deletes_archived_projects_after_the_window(payer):
     project = make_project(owner=payer)
     subscribers(project, 3)
     with travel(D(2027, 5, 1)):
@@ -373,3 +375,24 @@ def test_wal6_the_night_numbers_a_chunks_invoices_together_and_gaplessly(db, sta
     services.staff_credit(client=clients[0], amount_cents=100, reason="after", actor=staff)
     invoices = Invoice.objects.filter(series="INV").order_by("sequence")
     assert [i.sequence for i in invoices] == list(range(1, 7)) and not Invoice.objects.filter(number__isnull=True).exists()
+
+
+def test_tar7_only_the_owner_pays_for_its_project(payer):
+    """TAR-7: a participant's money never pays for another client's project, nor do its
+    subscribers count for the participant."""
+    from tests.factories import add_member
+
+    helper = verified("helper@example.com")
+    services.attach_card(client=helper, token="tok_visa")
+    with travel(D(2027, 5, 1)):
+        services.activate_pro(client=helper, period="monthly")
+        services.top_up(client=payer, amount_cents=5000)
+        services.activate_pro(client=payer, period="monthly")
+    project = make_project(owner=payer)
+    add_member(project=project, client=helper, subscribers="full")
+    subscribers(project, 1500)
+    helper_ledger = list(LedgerEntry.objects.filter(wallet__client=helper).values_list("pk", flat=True))
+    run_night(D(2027, 5, 10))
+    assert Subscription.objects.get(client=payer).packages == 2
+    assert Subscription.objects.get(client=helper).packages == 1
+    assert list(LedgerEntry.objects.filter(wallet__client=helper).values_list("pk", flat=True)) == helper_ledger

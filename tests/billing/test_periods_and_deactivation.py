@@ -80,7 +80,7 @@ def test_per4_a_period_change_without_pro_is_refused(payer):
     assert response.status_code == 409 and response.json()["code"] == "not_pro"
 
 
-def test_dea1_deactivation_credits_the_unused_part_and_archives_projects(payer):
+def test_dea1_dea2_deactivation_credits_the_unused_part_and_archives_projects(payer):
     project = make_project(owner=payer)
     with at(2027, 3, 1):
         services.activate_pro(client=payer, period="monthly")
