@@ -46,7 +46,7 @@ def parse_args():
 def setup_django(database: str) -> None:
     os.environ.update(
         DATABASE_URL=database, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", CELERY_BROKER_URL="memory://",
-        CACHE_URL="locmemcache://", LOG_LEVEL="WARNING",
+        CACHE_URL="locmemcache://", LOG_LEVEL="WARNING", EMAIL_URL="dummymail://",  # emails go to Celery in production
     )
     import django
 

@@ -40,6 +40,7 @@ from billing.models import (
 from compliance.services import audit_entry, record, record_many
 from core.clock import billing_date
 from core.money import dollars
+from core.sql import update_rows
 from core.tasks import enqueue
 from projects import selectors as projects_selectors
 from projects import services as projects
@@ -243,16 +244,57 @@ def after_payment(*, client: Client, try_cards: bool = False) -> None:
             _lift_dunning(Client.objects.get(pk=client.pk), wallet)
 
 
-def apply_dunning(client_id: int, night: Night) -> tuple[int, int] | None:
-    if ClientNight.objects.filter(client_id=client_id, night=night.day, step="dunning").exists():
-        return None
-    client = Client.objects.get(pk=client_id)
-    debt = services.debt_cents(services.wallet_of(client))
-    attempt = None
-    if debt > 0 and services.live_card(client) is not None:
-        # Outside the transaction: the attempt is committed before the gateway is called.
-        attempt = services._collect_from_cards(client=client, amount=debt, purpose=f"Unpaid fees {dollars(debt)}", key=f"debt:{client_id}:{night.day}")
-    return _once_result(client_id, night, "dunning", lambda: _dunning_outcome(client, night, attempt))
+def collect_chunk(client_ids: list[int], night: Night) -> dict:
+    """DUN-1 for a chunk: each debt collected from the main card, then the backup card (CARD-4),
+    the attempts of the whole chunk committed together before the gateway is called; then every
+    client's outcome in one transaction, a savepoint each, marked done with it."""
+    outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
+    done_before = set(ClientNight.objects.filter(night=night.day, step="dunning", client_id__in=client_ids).values_list("client_id", flat=True))
+    todo = [c for c in client_ids if c not in done_before]
+    outcome["skipped"] = len(done_before)
+    clients = Client.objects.in_bulk(todo)
+    debts = {c: -b for c, b in _balances(todo).items() if b < 0}
+    cards = {(card.client_id, card.role): card for card in Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False)}
+
+    def requests(role: str, keys: dict[int, str]):
+        return [(clients[c], cards[(c, role)], debts[c], f"Unpaid fees {dollars(debts[c])}", key) for c, key in keys.items() if (c, role) in cards]
+
+    main_keys = {c: f"debt:{c}:{night.day}" for c in debts}
+    attempts = services.collect_many(requests(Card.Role.MAIN, main_keys))
+    by_client = {c: attempts[key] for c, key in main_keys.items() if key in attempts}
+    backup_keys = {c: f"{main_keys[c]}:backup" for c, a in by_client.items() if a.status == PaymentAttempt.Status.FAILED}
+    backup_keys.update({c: f"{main_keys[c]}:backup" for c in debts if c not in by_client})
+    for key, attempt in services.collect_many(requests(Card.Role.BACKUP, backup_keys)).items():
+        by_client[attempt.client_id] = attempt
+    with transaction.atomic():
+        wallets = {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=todo)}
+        # The common case in bulk: a client in good standing whose card paid tonight's debt.
+        plain = [
+            c for c in todo
+            if (a := by_client.get(c)) is not None and a.status == PaymentAttempt.Status.SUCCEEDED and not a.booked
+            and c in wallets and not wallets[c].failed_collections and wallets[c].debt_since is None
+        ]
+        cards_by_pk = {card.pk: card for card in cards.values()}
+        LedgerEntry.objects.bulk_create([
+            LedgerEntry(wallet=wallets[c], amount_cents=by_client[c].amount_cents, kind=LedgerEntry.Kind.CARD_PAYMENT,
+                        description=f"Paid by {cards_by_pk[by_client[c].card_id]}: {by_client[c].purpose}"[:300],
+                        reference=f"payment:{by_client[c].pk}", idempotency_key=f"payment:{by_client[c].idempotency_key}", payment=by_client[c])
+            for c in plain
+        ])
+        PaymentAttempt.objects.filter(pk__in=[by_client[c].pk for c in plain]).update(booked=True)
+        ClientNight.objects.bulk_create([ClientNight(client_id=c, night=night.day, step="dunning") for c in plain])
+        outcome["done"] += len(plain)
+        outcome["charged"] += sum(by_client[c].amount_cents for c in plain)
+        for client_id in [c for c in todo if c not in set(plain)]:
+            try:
+                with transaction.atomic():
+                    paid, _ = _dunning_outcome(clients[client_id], night, by_client.get(client_id))
+                    ClientNight.objects.create(client_id=client_id, night=night.day, step="dunning")
+                outcome["done"] += 1
+                outcome["charged"] += paid
+            except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
+                outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
+    return outcome
 
 
 def _dunning_outcome(client: Client, night: Night, attempt: PaymentAttempt | None) -> tuple[int, int]:
@@ -308,7 +350,7 @@ def _once_result(client_id: int, night: Night, step: str, work) -> tuple[int, in
     return box.get("result", (0, 0)) if _once(client_id, night, step, run) else None
 
 
-APPLY = {"packages": apply_packages, "renewals": apply_renewals, "dunning": apply_dunning, "retention": apply_retention}
+APPLY = {"packages": apply_packages, "renewals": apply_renewals, "retention": apply_retention}
 
 
 def process(step: str, client_ids: list[int], night: Night) -> dict:
@@ -366,9 +408,62 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
                         idempotency_key=f"{key}:fee:0", invoice=inv, created_at=now)
             for inv, (sub, line, fee, key) in zip(invoices, fees, strict=True)
         ])
-        Subscription.objects.bulk_update(simple, ["period_index", "period_start", "period_end", "package_price_cents", "packages"])
+        update_rows(Subscription, simple, ["period_index", "period_start", "period_end", "package_price_cents", "packages"])
         record_many(audit)
         ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="renewals") for s in simple])
+        outcome["done"] = len(simple)
+    handled = {s.client_id for s in simple} | done_before
+    return outcome, [c for c in client_ids if c not in handled]
+
+
+def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
+    """PER-6 for a chunk's PRO clients at once, set-based like `renew_chunk`; the Free clients
+    (TAR-5 blocks) are returned for the one-by-one path."""
+    now = timezone.now()
+    outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
+    with transaction.atomic():
+        done_before = set(ClientNight.objects.filter(night=night.day, step="packages", client_id__in=client_ids).values_list("client_id", flat=True))
+        todo = [c for c in client_ids if c not in done_before]
+        outcome["skipped"] = len(done_before)
+        wallets = {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=todo)}
+        subscriptions = list(
+            Subscription.objects.select_for_update(of=("self",)).select_related("client")
+            .filter(client_id__in=todo, client__tariff=Client.Tariff.PRO, status=Subscription.Status.ACTIVE, period_end__gte=night.day)
+        )
+        simple = [s for s in subscriptions if s.client_id in wallets]
+        year = billing_date(now).year
+        invoices, moves, audit, changed = [], [], [], []
+        for subscription in simple:
+            change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
+            if change is None:
+                continue
+            key = f"packages:{subscription.client_id}:{night.day}"
+            noun = "added" if change.change > 0 else "removed"
+            description = f"{abs(change.change)} package(s) {noun} for the rest of the period (PER-6): {change.formula}"[:300]
+            charge = change.amount_cents > 0
+            if change.amount_cents:
+                client = subscription.client
+                invoices.append(Invoice(
+                    kind=Invoice.Kind.INVOICE if charge else Invoice.Kind.CREDIT_NOTE, series="INV" if charge else "CN", year=year,
+                    client=client, client_name=client.name, client_email=client.email, issued_at=now, due_at=now,
+                    total_cents=change.amount_cents, reference=key,
+                ))
+                moves.append((subscription, description, change.amount_cents, f"{key}:fee:0" if charge else f"{key}:credit", key))
+                outcome["charged" if charge else "credited"] += abs(change.amount_cents)
+            audit.append(audit_entry(action="billing.packages_changed", target=subscription, client=subscription.client,
+                                     details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents}))
+            subscription.packages = change.packages_after
+            changed.append(subscription)
+        Invoice.objects.bulk_create(invoices)
+        InvoiceLine.objects.bulk_create([InvoiceLine(invoice=inv, description=d, amount_cents=a) for inv, (_, d, a, _, _) in zip(invoices, moves, strict=True)])
+        LedgerEntry.objects.bulk_create([
+            LedgerEntry(wallet=wallets[sub.client_id], amount_cents=-amount, invoice=inv, description=d, reference=ref, idempotency_key=ledger_key,
+                        kind=LedgerEntry.Kind.PACKAGE_CHANGE if amount > 0 else LedgerEntry.Kind.UNUSED_CREDIT, created_at=now)
+            for inv, (sub, d, amount, ledger_key, ref) in zip(invoices, moves, strict=True)
+        ])
+        update_rows(Subscription, changed, ["packages"])
+        record_many(audit)
+        ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="packages") for s in simple])
         outcome["done"] = len(simple)
     handled = {s.client_id for s in simple} | done_before
     return outcome, [c for c in client_ids if c not in handled]
@@ -377,18 +472,18 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
 def _process(step: str, client_ids: list[int], night: Night) -> dict:
     done = skipped = charged = credited = 0
     failures = []
-    if step == "renewals":
+    if step == "dunning":
+        return collect_chunk(client_ids, night)
+    set_based = {"renewals": renew_chunk, "packages": package_chunk}.get(step)
+    if set_based is not None:
         try:
-            bulk, client_ids = renew_chunk(client_ids, night)
-            done, skipped, charged = bulk["done"], bulk["skipped"], bulk["charged"]
+            bulk, client_ids = set_based(client_ids, night)
+            done, skipped, charged, credited = bulk["done"], bulk["skipped"], bulk["charged"], bulk["credited"]
         except Exception:  # noqa: BLE001 (one by one instead: each client's failure on its own)
             pass
     for client_id in client_ids:
         try:
-            if step == "dunning":
-                result = APPLY[step](client_id, night)
-            else:
-                result = _once_result(client_id, night, step, lambda cid=client_id: APPLY[step](cid, night))
+            result = _once_result(client_id, night, step, lambda cid=client_id: APPLY[step](cid, night))
             if result is None:
                 skipped += 1
                 continue

@@ -44,6 +44,7 @@ from compliance.services import record
 from core.clock import billing_date
 from core.exceptions import RuleRefused
 from core.money import dollars, prorate_formula
+from core.sql import update_rows
 from projects import selectors as projects_selectors
 from projects import services as projects
 
@@ -183,7 +184,7 @@ def number_pending_invoices() -> int:
             for invoice in invoices:
                 row.last += 1
                 invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
-            Invoice.objects.bulk_update(invoices, ["sequence", "number"])
+            update_rows(Invoice, invoices, ["sequence", "number"])
             row.save(update_fields=["last"])
             numbered += len(invoices)
     return numbered
@@ -235,6 +236,44 @@ def _collect(*, client: Client, card: Card, amount: int, purpose: str, key: str,
         attempt.refresh_from_db()
         return attempt
     return _record_outcome(attempt, result)
+
+
+def collect_many(requests: list[tuple[Client, Card, int, str, str]]) -> dict[str, PaymentAttempt]:
+    """`_collect` for many at once (the night's chunks): every attempt committed in one statement
+    before any gateway call, each call with its key, every outcome recorded in one transaction.
+    `requests` are (client, card, amount, purpose, key); the answer maps each key to its attempt."""
+    if not requests:
+        return {}
+    with transaction.atomic():
+        PaymentAttempt.objects.bulk_create(
+            [PaymentAttempt(client=client, card=card, kind=PaymentAttempt.Kind.CHARGE, amount_cents=amount, purpose=purpose[:200],
+                            idempotency_key=key, gateway=card.gateway) for client, card, amount, purpose, key in requests],
+            ignore_conflicts=True,
+        )
+    keys = [key for *_, key in requests]
+    attempts = {a.idempotency_key: a for a in PaymentAttempt.objects.filter(idempotency_key__in=keys)}
+    gateway = get_gateway()
+    results, unknown = {}, []
+    for client, card, _, purpose, key in requests:
+        attempt = attempts[key]
+        if attempt.status in (PaymentAttempt.Status.SUCCEEDED, PaymentAttempt.Status.FAILED):
+            continue
+        try:
+            results[key] = gateway.charge(card_token=card.token, amount_cents=attempt.amount_cents, idempotency_key=key, description=purpose,
+                                          customer_ref=_customer_ref(client))
+        except GatewayUnavailable:
+            unknown.append(key)
+    now = timezone.now()
+    with transaction.atomic():
+        open_ones = list(PaymentAttempt.objects.select_for_update().filter(
+            idempotency_key__in=list(results), status__in=[PaymentAttempt.Status.PENDING, PaymentAttempt.Status.UNKNOWN]))
+        for attempt in open_ones:
+            result = results[attempt.idempotency_key]
+            attempt.status = PaymentAttempt.Status.SUCCEEDED if result.succeeded else PaymentAttempt.Status.FAILED
+            attempt.failure_code, attempt.gateway_reference, attempt.completed_at = result.failure_code[:60], result.reference[:120], now
+        update_rows(PaymentAttempt, open_ones, ["status", "failure_code", "gateway_reference", "completed_at"])
+        PaymentAttempt.objects.filter(idempotency_key__in=unknown, status=PaymentAttempt.Status.PENDING).update(status=PaymentAttempt.Status.UNKNOWN)
+    return {a.idempotency_key: a for a in PaymentAttempt.objects.filter(idempotency_key__in=keys)}
 
 
 def _record_outcome(attempt: PaymentAttempt, result) -> PaymentAttempt:
