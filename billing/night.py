@@ -264,7 +264,7 @@ def collect_chunk(client_ids: list[int], night: Night) -> dict:
     by_client = {c: attempts[key] for c, key in main_keys.items() if key in attempts}
     backup_keys = {c: f"{main_keys[c]}:backup" for c, a in by_client.items() if a.status == PaymentAttempt.Status.FAILED}
     backup_keys.update({c: f"{main_keys[c]}:backup" for c in debts if c not in by_client})
-    for key, attempt in services.collect_many(requests(Card.Role.BACKUP, backup_keys)).items():
+    for attempt in services.collect_many(requests(Card.Role.BACKUP, backup_keys)).values():
         by_client[attempt.client_id] = attempt
     with transaction.atomic():
         wallets = {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=todo)}
@@ -334,10 +334,7 @@ def _dunning_outcome(client: Client, night: Night, attempt: PaymentAttempt | Non
 
 def apply_retention(client_id: int, night: Night) -> tuple[int, int]:
     before = night.at - datetime.timedelta(days=services.current_policy().retention_days)
-    owner = Client.objects.get(pk=client_id)
-    expired = Project.objects.filter(owner=owner, status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before)
-    if owner.tariff != Client.Tariff.PRO and expired.exists():
-        projects.purge_expired_archives(before=before)
+    projects.purge_expired_archives(owner=Client.objects.get(pk=client_id), before=before)
     return 0, 0
 
 

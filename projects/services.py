@@ -160,18 +160,18 @@ def set_owner_projects_status(*, owner: Client, status: str, actor: Client | Non
     return len(ids)
 
 
-def purge_expired_archives(*, before) -> list[int]:
-    """Retention (DEA-2, CMP-7): projects archived before `before` whose owner is not on PRO are
-    deleted with their subscribers. Returns their ids."""
-    expired = Project.objects.filter(status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before).exclude(
-        owner__tariff=Client.Tariff.PRO
-    )
+def purge_expired_archives(*, owner: Client, before) -> list[int]:
+    """Retention (DEA-2, CMP-7): the owner's projects archived before `before` are deleted with
+    their subscribers, unless the owner is on PRO again. Returns their ids."""
+    if owner.tariff == Client.Tariff.PRO:
+        return []
+    expired = Project.objects.filter(owner=owner, status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before)
     ids = list(expired.values_list("pk", flat=True))
     if ids:
         Project.objects.filter(pk__in=ids).update(deleted_at=timezone.now())
         for project_id in ids:
             purge_project_data(project_id=project_id)
-        record(action="projects.purged_after_retention", details={"projects": ids})
+        record(action="projects.purged_after_retention", client=owner, details={"projects": ids})
     return ids
 
 
