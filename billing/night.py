@@ -123,7 +123,20 @@ def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
     for decision in pending:
         balances[decision.client_id] = balances.get(decision.client_id, 0) - decision.amount_cents
     in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
-    decisions = [Decision(client_id, "collect", -balance, f"debt {dollars(-balance)}") for client_id, balance in balances.items() if balance < 0]
+    debts = {client_id: -balance for client_id, balance in balances.items() if balance < 0}
+    failed_before = dict(Wallet.objects.filter(client_id__in=list(debts)).values_list("client_id", "failed_collections"))
+    debt_since = dict(Wallet.objects.filter(client_id__in=list(debts), debt_since__isnull=False).values_list("client_id", "debt_since"))
+    with_card = set(Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False).values_list("client_id", flat=True))
+    decisions = []
+    for client_id, debt in debts.items():
+        # What a failed collection would do (DUN-2, DUN-3, DUN-5); without a card it fails for sure.
+        since = debt_since.get(client_id, night.day)
+        if (night.day - since).days >= DUNNING_DAYS:
+            if_unpaid = "deactivate"
+        else:
+            if_unpaid = "suspend" if failed_before.get(client_id, 0) == 0 else "block"
+        certain = "" if client_id in with_card else " (no card: it will fail)"
+        decisions.append(Decision(client_id, "collect", debt, f"debt {dollars(debt)}; if unpaid: {if_unpaid}{certain}"))
     debtors = {d.client_id for d in decisions}
     decisions += [Decision(client_id, "settle", 0, "debt paid") for client_id in in_dunning - debtors]
     return decisions
@@ -587,6 +600,11 @@ def _totals(decisions: dict[str, list[Decision]]) -> dict:
         "collect_cents": sum(d.amount_cents for d in decisions["dunning"] if d.kind == "collect"),
         "free_limit_blocks": sorted(d.client_id for d in decisions["packages"] if d.kind == "free_limit_block"),
         "collections": sorted(d.client_id for d in decisions["dunning"] if d.kind == "collect"),
+        # Dunning as it would go if those collections fail (a card's answer is only known by charging it).
+        "suspend_if_unpaid": sorted(d.client_id for d in decisions["dunning"] if "if unpaid: suspend" in d.detail),
+        "block_if_unpaid": sorted(d.client_id for d in decisions["dunning"] if "if unpaid: block" in d.detail),
+        "deactivate_if_unpaid": sorted(d.client_id for d in decisions["dunning"] if "if unpaid: deactivate" in d.detail),
+        "settled": sorted(d.client_id for d in decisions["dunning"] if d.kind == "settle"),
     }
 
 

@@ -396,3 +396,16 @@ def test_tar7_only_the_owner_pays_for_its_project(payer):
     assert Subscription.objects.get(client=payer).packages == 2
     assert Subscription.objects.get(client=helper).packages == 1
     assert list(LedgerEntry.objects.filter(wallet__client=helper).values_list("pk", flat=True)) == helper_ledger
+
+
+def test_dun2_dun3_the_dry_run_says_who_would_be_suspended_or_blocked(db):
+    client = failing_pro()
+    dry = run_night(D(2027, 7, 2), dry_run=True)
+    assert dry.report["totals"]["suspend_if_unpaid"] == [client.pk] and dry.report["totals"]["collect_cents"] == 1000
+    run_night(D(2027, 7, 2))
+    client.refresh_from_db()
+    assert client.status == "suspended"
+    assert run_night(D(2027, 7, 3), dry_run=True).report["totals"]["block_if_unpaid"] == [client.pk]
+    run_night(D(2027, 7, 3))
+    client.refresh_from_db()
+    assert client.block_reason == "billing"
