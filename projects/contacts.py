@@ -32,7 +32,7 @@ class Reason:
 
     SENTENCES = {
         INVALID_ROW: "The row is not an object of name, email and phone.",
-        MISSING_CONTACT: "The row has neither an email nor a phone number.",
+        MISSING_CONTACT: "The row is empty: give a name, an email or a phone number.",
         INVALID_EMAIL: "The email address is not valid.",
         INVALID_PHONE: "The phone number is not valid; use the international form, e.g. +4915112345678.",
         ROLE_ADDRESS: "A role address (info@, support@ and the like) belongs to no one who could consent.",
@@ -75,7 +75,7 @@ def check_contact(row) -> tuple[dict | None, str | None]:
     name, email, phone = row.get("name") or "", row.get("email") or "", row.get("phone") or ""
     if not all(isinstance(v, str) for v in (name, email, phone)) or len(name) > 200:
         return None, Reason.INVALID_ROW
-    if not email.strip() and not phone.strip():
+    if not name.strip() and not email.strip() and not phone.strip():
         return None, Reason.MISSING_CONTACT
     if email.strip():
         try:

@@ -300,8 +300,8 @@ def _clean_person(*, name: str, email: str, phone: str) -> dict:
             cleaned["phone"] = clean_phone(phone)
         except ValidationError:
             errors["phone"] = [Reason.SENTENCES[Reason.INVALID_PHONE]]
-    if not errors and not cleaned["email"] and not cleaned["phone"]:
-        errors["email"] = ["Give an email address or a phone number."]
+    if not errors and not cleaned["name"] and not cleaned["email"] and not cleaned["phone"]:
+        errors["name"] = ["Give a name, an email address or a phone number."]
     if errors:
         raise ValidationError(errors)
     return cleaned

@@ -44,13 +44,21 @@ def test_prj3_adding_a_subscriber_keeps_consent_time_and_source(api, project):
         ({"email": "not-an-email", "consent": True}, "email"),
         ({"phone": "12345", "consent": True}, "phone"),
         ({"email": "info@example.org", "consent": True}, "email"),
-        ({"name": "Only a name", "consent": True}, "email"),
+        ({"name": "", "email": "", "phone": "", "consent": True}, "name"),
     ],
 )
 def test_prj3_bad_subscriber_input_is_400_and_stores_nothing(api, project, body, field):
     response = api.post(path(project), body)
     assert response.status_code == 400 and field in response.json()
     assert not Subscriber.objects.exists()
+
+
+def test_prj3_a_subscriber_may_come_with_a_name_only(api, project):
+    """API.md: name, email and phone are each optional; an empty one is refused."""
+    response = api.post(path(project), {"name": "Walk-in", "consent": True})
+    assert response.status_code == 201 and response.json()["name"] == "Walk-in"
+    rows = [{"name": "Only a name"}, {"name": "Second name only"}]
+    assert import_(api, project, rows).json() == {"created": 2, "rejected": []}
 
 
 def test_prj3_the_same_person_twice_is_refused(api, project):
@@ -138,7 +146,7 @@ def test_prj5_import_rejects_each_bad_row_with_its_reason(api, project):
         {"email": "noreply@example.org"},
         {"email": "bad-address"},
         {"phone": "555"},
-        {"name": "No contact"},
+        {},
         {"email": "GOOD@example.org"},
         {"email": "known@example.org"},
         {"phone": "+44 20 7946 0958"},
@@ -147,7 +155,7 @@ def test_prj5_import_rejects_each_bad_row_with_its_reason(api, project):
     response = import_(api, project, rows)
     assert response.status_code == 200
     body = response.json()
-    assert body["created"] == 2
+    assert body["created"] == 2  # good@ and the UK phone
     assert [(r["row"], r["reason"]) for r in body["rejected"]] == [
         (1, "role_address"), (2, "role_address"), (3, "role_address"), (4, "invalid_email"), (5, "invalid_phone"),
         (6, "missing_contact"), (7, "duplicate_in_file"), (8, "already_in_project"), (10, "invalid_row"),
