@@ -38,7 +38,8 @@ def parse_args():
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/platform_bench_night")
     parser.add_argument("--clients", type=int, default=CLIENTS)
     parser.add_argument("--subscribers", type=int, default=SUBSCRIBERS)
-    parser.add_argument("--child", choices=["load", "night", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["load", "night", "floor", "fanned"], help=argparse.SUPPRESS)
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="Redis for the workers' comparison ('' to skip it)")
     parser.add_argument("--day", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -196,6 +197,42 @@ def night(day: datetime.date) -> dict:
     return {"seconds": seconds, "steps": steps, "queries": queries[0], "status": run.status}
 
 
+def fanned(day: datetime.date) -> dict:
+    """The real night with its chunks on Celery workers (the broker from the environment)."""
+    from billing.models import NightlyStep
+    from billing.night import run_nightly
+    from core.clock import night_of
+
+    started = time.perf_counter()
+    run = run_nightly(at=night_of(day))
+    steps = {s.name: {"seconds": s.seconds, "clients": s.clients, "failures": len(s.failures)} for s in NightlyStep.objects.filter(run=run)}
+    return {"seconds": time.perf_counter() - started, "steps": steps, "status": run.status}
+
+
+def compare_workers(args, first_day: datetime.date) -> list[tuple[int, dict]]:
+    """A worst day with one Celery worker, then another with two: the chunks fan out to them."""
+    env = {**os.environ, "DATABASE_URL": args.database, "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_BROKER_URL": args.broker,
+           "CACHE_URL": "locmemcache://", "EMAIL_URL": "dummymail://", "LOG_LEVEL": "WARNING"}
+    results = []
+    for n, day in ((1, first_day), (2, first_day + datetime.timedelta(days=1))):
+        worst_day(day)
+        workers = [subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-n", f"bench{k}@%h",
+                                     "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING"],
+                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(n)]
+        try:
+            time.sleep(4)
+            out = subprocess.run([sys.executable, __file__, "--database", args.database, "--child", "fanned", "--day", day.isoformat(), "--broker", args.broker],
+                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+            if out.returncode:
+                sys.exit(out.stderr[-4000:])
+            results.append((n, json.loads(out.stdout.strip().splitlines()[-1])))
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait(timeout=30)
+    return results
+
+
 def child(args, what: str, day: datetime.date | None = None) -> dict:
     command = [sys.executable, __file__, "--database", args.database, "--clients", str(args.clients), "--subscribers", str(args.subscribers), "--child", what]
     if day:
@@ -209,9 +246,16 @@ def child(args, what: str, day: datetime.date | None = None) -> dict:
 def main() -> None:
     args = parse_args()
     if args.child:
-        setup_django(args.database)
+        if args.child == "fanned":
+            os.environ.update(DATABASE_URL=args.database, DJANGO_SETTINGS_MODULE="config.settings", LOG_LEVEL="WARNING",
+                              CACHE_URL="locmemcache://", EMAIL_URL="dummymail://")
+            import django
+
+            django.setup()
+        else:
+            setup_django(args.database)
         day = datetime.date.fromisoformat(args.day) if args.day else None
-        result = {"load": lambda: load(args), "floor": lambda: floor(day), "night": lambda: night(day)}[args.child]()
+        result = {"load": lambda: load(args), "floor": lambda: floor(day), "night": lambda: night(day), "fanned": lambda: fanned(day)}[args.child]()
         if args.child == "night":
             result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result, default=str))
@@ -248,6 +292,15 @@ def main() -> None:
               f"{real['queries'] / max(renewed, 1):.1f} queries per renewed client ({real['queries']:,} queries, {renewed:,} renewed)")
         for step, figures in real["steps"].items():
             print(f"    {step:<10} {figures['seconds'] or 0:7.2f} s  {figures['clients']:>7,} clients  {figures['failures']} failures")
+    if args.broker:
+        print()
+        compared = compare_workers(args, worst + datetime.timedelta(days=1))
+        for n, result in compared:
+            renewals = result["steps"]["renewals"]
+            print(f"worst day on {n} Celery worker{'s' if n > 1 else ''} (Redis): night {result['seconds']:.1f} s ({result['status']}), "
+                  f"renewals {renewals['seconds'] or 0:.1f} s for {renewals['clients']:,} clients, dunning {result['steps']['dunning']['seconds'] or 0:.1f} s")
+        if len(compared) == 2:
+            print(f"two workers / one worker: {compared[1][1]['seconds'] / compared[0][1]['seconds']:.2f} (goal < 1)")
 
 
 if __name__ == "__main__":
