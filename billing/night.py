@@ -37,6 +37,7 @@ from billing.models import (
     Wallet,
     period_bounds,
 )
+from compliance.sealing import seal_audit_log
 from compliance.services import audit_entry, record, record_many
 from core.clock import billing_date
 from core.money import dollars
@@ -579,6 +580,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
                 ids = sorted({d.client_id for d in planner(night)})
                 _run_step(run, step, ids, night, inline)
             TelegramUpdate.objects.filter(received_at__lt=at - datetime.timedelta(days=2)).delete()  # Telegram re-delivers for 24 h
+            seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # the days fully past
             run.status = NightlyRun.Status.DONE
         except BaseException:  # an error, or the process being interrupted: the next run finishes the rest
             run.status, run.error = NightlyRun.Status.FAILED, traceback.format_exc()[-4000:]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from compliance.models import AuditLog, LegalAcceptance, LegalDocument
+from compliance.models import AuditLog, AuditSeal, LegalAcceptance, LegalDocument
 from core.admin import ReadOnlyAdmin
 
 
@@ -29,3 +29,11 @@ class LegalAcceptanceAdmin(ReadOnlyAdmin):
     search_fields = ["client__email"]
     list_select_related = ["client", "document"]
     raw_id_fields = ["client"]
+
+
+@admin.register(AuditSeal)
+class AuditSealAdmin(ReadOnlyAdmin):
+    """The daily seals of the audit log; `manage.py verify_audit_log` checks them."""
+
+    list_display = ["day", "entries", "digest", "sealed_at"]
+    date_hierarchy = "day"

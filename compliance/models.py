@@ -101,3 +101,21 @@ class LegalAcceptance(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.client_id} accepted {self.document}"
+
+
+class AuditSeal(AppendOnlyModel):
+    """One day of the audit log, closed (issue 7, item 10): how many entries it had and a digest of
+    them chained to the previous day's digest. `verify_audit_log` recomputes the chain and names
+    every day whose entries were changed, added late or removed since."""
+
+    day = models.DateField(unique=True, help_text="A calendar day in UTC.")
+    entries = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64)
+    previous_digest = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.entries} entries, {self.digest[:12]}…"
