@@ -17,9 +17,40 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 @admin.register(LegalDocument)
 class LegalDocumentAdmin(admin.ModelAdmin):
-    list_display = ["kind", "version", "title", "published_at"]
+    """Staff publish a version here (CMP-1); a published text is never edited: publish a new one.
+    Publishing emails every client in background batches."""
+
+    list_display = ["kind", "version", "title", "published_at", "acceptances", "notices"]
     list_filter = ["kind"]
     search_fields = ["title", "version"]
+    fields = ["kind", "version", "title", "body"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(
+            acceptance_count=Count("acceptances", distinct=True), notice_count=Count("notices", distinct=True)
+        )
+
+    @admin.display(description="accepted by")
+    def acceptances(self, document) -> int:
+        return document.acceptance_count
+
+    @admin.display(description="emailed to")
+    def notices(self, document) -> int:
+        return document.notice_count
+
+    def save_model(self, request, obj, form, change):
+        from compliance.services import publish_document
+
+        published = publish_document(actor=request.user, **{name: form.cleaned_data[name] for name in self.fields})
+        obj.pk, obj._state.adding = published.pk, False
 
 
 @admin.register(LegalAcceptance)

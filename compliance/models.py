@@ -119,3 +119,14 @@ class AuditSeal(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.entries} entries, {self.digest[:12]}…"
+
+
+class LegalNotice(models.Model):
+    """A client was emailed about a published version (CMP-1): once, whatever reruns."""
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(LegalDocument, on_delete=models.PROTECT, related_name="notices")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "document"], name="legal_notice_once")]

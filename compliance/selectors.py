@@ -1,6 +1,6 @@
 from django.utils import timezone
 
-from compliance.models import LegalDocument
+from compliance.models import LegalAcceptance, LegalDocument
 
 
 def current_documents(*, kinds: list[str] | None = None) -> list[LegalDocument]:
@@ -12,3 +12,10 @@ def current_documents(*, kinds: list[str] | None = None) -> list[LegalDocument]:
     for document in qs.order_by("kind", "-published_at", "-id"):
         current.setdefault(document.kind, document)
     return list(current.values())
+
+
+def pending_documents(*, client) -> list[LegalDocument]:
+    """Current versions the client has not accepted yet (the dashboard's notice, CMP-1)."""
+    current = current_documents()
+    accepted = set(LegalAcceptance.objects.filter(client=client, document__in=current).values_list("document_id", flat=True))
+    return [d for d in current if d.pk not in accepted]

@@ -3,7 +3,7 @@ from collections.abc import Iterable
 from django.db import models, transaction
 from django.utils import timezone
 
-from compliance.models import AuditLog, LegalAcceptance, LegalDocument
+from compliance.models import AuditLog, LegalAcceptance, LegalDocument, LegalNotice
 from core.request_context import current_request
 
 
@@ -78,3 +78,54 @@ def accept_documents(*, client, documents: Iterable[LegalDocument], ip: str | No
             )
         accepted.append(acceptance)
     return accepted
+
+
+NOTICE_BATCH = 200
+
+
+@transaction.atomic
+def publish_document(*, kind: str, version: str, title: str, body: str, actor=None) -> LegalDocument:
+    """Publish a new version of a legal document (CMP-1): in force at once; every client is told
+    by email in background batches and sees a notice on the dashboard until it accepts."""
+    from django.core.exceptions import ValidationError
+
+    if kind not in LegalDocument.Kind.values:
+        raise ValidationError({"kind": ["Unknown kind of document."]})
+    if LegalDocument.objects.filter(kind=kind, version=version).exists():
+        raise ValidationError({"version": ["This version is published already."]})
+    document = LegalDocument(kind=kind, version=version, title=title, body=body)
+    document.full_clean()
+    document.save()
+    record(action="legal.published", actor=actor, target=document, details={"kind": kind, "version": version})
+    from compliance.tasks import notify_document
+    from core.tasks import enqueue
+
+    enqueue(notify_document, document.pk)
+    return document
+
+
+def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int:
+    """Email one batch of the clients not yet told about this version; returns how many. Each
+    notice is marked in the same transaction as its sending is decided, so a rerun tells nobody
+    twice."""
+    from django.conf import settings as django_settings
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+
+    document = LegalDocument.objects.get(pk=document_id)
+    told = LegalNotice.objects.filter(document=document).values("client_id")
+    clients = list(
+        get_user_model().objects.filter(is_active=True, is_staff=False).exclude(pk__in=told).order_by("pk")[:batch]
+    )
+    for client in clients:
+        with transaction.atomic():
+            _, created = LegalNotice.objects.get_or_create(client=client, document=document)
+            if not created:
+                continue
+            transaction.on_commit(lambda c=client: send_mail(
+                f"[{django_settings.SITE_NAME}] {document.title} {document.version}",
+                f"Hello {c.name},\n\nWe published a new version of the {document.get_kind_display()} ({document.version}). "
+                f"Read it and accept it on your dashboard: {django_settings.SITE_URL}/legal/{document.kind}/\n",
+                None, [c.email],
+            ))
+    return len(clients)

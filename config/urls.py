@@ -2,17 +2,19 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from compliance.views import legal_document
+from compliance.views import legal_accept, legal_document
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("legal/accept/", legal_accept, name="legal_accept"),
     path("legal/<str:kind>/", legal_document, name="legal_document"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("projects.urls")),
     path("api/v1/", include("billing.urls")),
+    path("api/v1/", include("compliance.urls")),
     path("webhooks/", include("projects.webhook_urls")),
     path("", include("accounts.dashboard_urls")),
 ]

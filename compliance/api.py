@@ -1,0 +1,61 @@
+"""REST endpoints for legal documents (API.md "Compliance")."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compliance.models import LegalAcceptance
+from compliance.selectors import current_documents
+from compliance.services import accept_documents
+
+
+class LegalDocumentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    version = serializers.CharField()
+    title = serializers.CharField()
+    published_at = serializers.DateTimeField()
+    accepted = serializers.BooleanField()
+
+
+class LegalDocumentListOutput(serializers.Serializer):
+    results = LegalDocumentOutput(many=True)
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+
+
+def _documents(client) -> list[dict]:
+    current = current_documents()
+    accepted = set(LegalAcceptance.objects.filter(client=client, document__in=current).values_list("document_id", flat=True))
+    return [
+        {"id": d.pk, "kind": d.kind, "version": d.version, "title": d.title, "published_at": d.published_at, "accepted": d.pk in accepted}
+        for d in current
+    ]
+
+
+class LegalDocumentsApi(APIView):
+    @extend_schema(operation_id="legal_documents", responses=LegalDocumentListOutput)
+    def get(self, request):
+        """The versions in force, and whether the caller accepted each (CMP-1). Never more than one page."""
+        return Response(LegalDocumentListOutput({"results": _documents(request.user), "next": None, "previous": None}).data)
+
+
+class LegalAcceptApi(APIView):
+    class AcceptInput(serializers.Serializer):
+        documents = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=20)
+
+        def validate_documents(self, ids):
+            current = {d.pk: d for d in current_documents()}
+            unknown = [i for i in ids if i not in current]
+            if unknown:
+                raise serializers.ValidationError(f"Not a document in force: {', '.join(map(str, unknown))}.")
+            return [current[i] for i in ids]
+
+    @extend_schema(operation_id="legal_accept", request=AcceptInput, responses=LegalDocumentListOutput)
+    def post(self, request):
+        """Accept versions in force; kept with the time and the IP (CMP-1)."""
+        data = self.AcceptInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        accept_documents(client=request.user, documents=data.validated_data["documents"])
+        return Response(LegalDocumentListOutput({"results": _documents(request.user), "next": None, "previous": None}).data)

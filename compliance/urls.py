@@ -1,0 +1,8 @@
+from django.urls import path
+
+from compliance import api
+
+urlpatterns = [
+    path("legal/documents/", api.LegalDocumentsApi.as_view(), name="api-legal-documents"),
+    path("legal/accept/", api.LegalAcceptApi.as_view(), name="api-legal-accept"),
+]
