@@ -59,3 +59,50 @@ class LegalAcceptApi(APIView):
         data.is_valid(raise_exception=True)
         accept_documents(client=request.user, documents=data.validated_data["documents"])
         return Response(LegalDocumentListOutput({"results": _documents(request.user), "next": None, "previous": None}).data)
+
+
+class ComplaintOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    due_at = serializers.DateField(help_text="30 working days after receipt (CMP-4).")
+
+
+class ComplaintListApi(APIView):
+    class ComplaintInput(serializers.Serializer):
+        identification = serializers.CharField(max_length=2000, help_text="Who complains, and how to reach them.")
+        description = serializers.CharField(max_length=10000, help_text="What right was violated, and how.")
+        period_start = serializers.DateField()
+        period_end = serializers.DateField()
+        project = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="The project complained about.")
+        kind = serializers.ChoiceField(choices=["spam", "privacy", "other"], required=False, default="other")
+
+    class ComplaintListOutput(serializers.Serializer):
+        results = ComplaintOutput(many=True)
+        next = serializers.CharField(allow_null=True)
+        previous = serializers.CharField(allow_null=True)
+
+    @extend_schema(operation_id="complaints_list", responses=ComplaintListOutput)
+    def get(self, request):
+        """The caller's complaints, soonest due first."""
+        from rest_framework.pagination import LimitOffsetPagination
+
+        from compliance.models import Complaint
+
+        pager = LimitOffsetPagination()
+        page = pager.paginate_queryset(Complaint.objects.filter(complainant=request.user).order_by("-received_at", "-id"), request, view=self)
+        return Response({"results": ComplaintOutput(page, many=True).data, "next": pager.get_next_link(), "previous": pager.get_previous_link()})
+
+    @extend_schema(operation_id="complaints_create", request=ComplaintInput, responses={201: ComplaintOutput})
+    def post(self, request):
+        """Complain (CMP-4): who, what right and which period are required; due in 30 working days."""
+        from rest_framework import status
+
+        from compliance.services import receive_complaint
+
+        data = self.ComplaintInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        complaint = receive_complaint(complainant=request.user, project_id=fields.pop("project", None), **fields)
+        return Response(ComplaintOutput(complaint).data, status=status.HTTP_201_CREATED)

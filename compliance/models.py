@@ -130,3 +130,55 @@ class LegalNotice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client", "document"], name="legal_notice_once")]
+
+
+class Holiday(models.Model):
+    """A public holiday: not a working day for complaint deadlines (CMP-4). Seeded from the
+    `holidays` library for HOLIDAY_COUNTRY; staff add or remove days in the admin."""
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.name}"
+
+
+class Complaint(models.Model):
+    """A complaint (CMP-4, ToU 21.8–21.12): who complains, what right was violated, and when.
+    Due 30 working days after receipt. A spam complaint about a project stops its sending until
+    staff decide. The project is kept by id: compliance knows no other app (DESIGN.md)."""
+
+    class Kind(models.TextChoices):
+        SPAM = "spam", "Spam"
+        PRIVACY = "privacy", "Privacy"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UPHELD = "upheld", "Upheld"
+        REJECTED = "rejected", "Rejected"
+
+    complainant = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="complaints")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OTHER)
+    identification = models.TextField(help_text="Who complains, and how to reach them.")
+    description = models.TextField(help_text="What right was violated, and how.")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    project_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="The project complained about, if any.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    received_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateField()
+    answer = models.TextField(blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(period_end__gte=models.F("period_start")), name="complaint_period_in_order")]
+        indexes = [models.Index(fields=["status", "due_at"], name="complaint_open_due")]
+
+    def __str__(self) -> str:
+        return f"complaint {self.pk} ({self.kind}, due {self.due_at})"

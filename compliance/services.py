@@ -129,3 +129,63 @@ def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int
                 None, [c.email],
             ))
     return len(clients)
+
+
+COMPLAINT_WORKING_DAYS = 30  # CMP-4, ToU 21.10
+
+
+@transaction.atomic
+def receive_complaint(
+    *, complainant, identification: str, description: str, period_start, period_end, kind: str = "other", project_id: int | None = None
+):
+    """Take in a complaint (CMP-4): who, what right and which period are required; due 30 working
+    days after receipt. A spam complaint about a project stops its sending until staff decide."""
+    from django.core.exceptions import ValidationError
+
+    from compliance.calendar import add_working_days
+    from compliance.models import Complaint
+    from compliance.signals import spam_complaint_received
+
+    errors = {}
+    if not (identification or "").strip():
+        errors["identification"] = ["Say who complains and how to reach them."]
+    if not (description or "").strip():
+        errors["description"] = ["Say what right was violated, and how."]
+    if period_start and period_end and period_end < period_start:
+        errors["period_end"] = ["The period ends before it starts."]
+    if kind == Complaint.Kind.SPAM and not project_id:
+        errors["project"] = ["A spam complaint names the project that sent it."]
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    complaint = Complaint.objects.create(
+        complainant=complainant if getattr(complainant, "is_authenticated", False) else None, kind=kind,
+        identification=identification.strip(), description=description.strip(), period_start=period_start, period_end=period_end,
+        project_id=project_id, received_at=now, due_at=add_working_days(now.date(), COMPLAINT_WORKING_DAYS),
+    )
+    record(action="complaint.received", actor=complainant, target=complaint, details={"kind": kind, "project": project_id})
+    if kind == Complaint.Kind.SPAM:
+        spam_complaint_received.send(sender=Complaint, project_id=project_id, complaint_id=complaint.pk)
+    return complaint
+
+
+@transaction.atomic
+def decide_complaint(*, complaint, upheld: bool, answer: str, actor):
+    """Staff answer and close a complaint (CMP-4); for spam, the project's sending follows."""
+    from django.core.exceptions import ValidationError
+
+    from compliance.models import Complaint
+    from compliance.signals import spam_complaint_decided
+
+    if not (answer or "").strip():
+        raise ValidationError({"answer": ["Write the answer to the complainant."]})
+    complaint = Complaint.objects.select_for_update().get(pk=complaint.pk)
+    if complaint.status != Complaint.Status.OPEN:
+        return complaint
+    complaint.status = Complaint.Status.UPHELD if upheld else Complaint.Status.REJECTED
+    complaint.answer, complaint.answered_at, complaint.answered_by = answer.strip(), timezone.now(), actor
+    complaint.save()
+    record(action=f"complaint.{complaint.status}", actor=actor, target=complaint, details={"project": complaint.project_id})
+    if complaint.kind == Complaint.Kind.SPAM and complaint.project_id:
+        spam_complaint_decided.send(sender=Complaint, project_id=complaint.project_id, complaint_id=complaint.pk, upheld=upheld)
+    return complaint

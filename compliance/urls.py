@@ -5,4 +5,5 @@ from compliance import api
 urlpatterns = [
     path("legal/documents/", api.LegalDocumentsApi.as_view(), name="api-legal-documents"),
     path("legal/accept/", api.LegalAcceptApi.as_view(), name="api-legal-accept"),
+    path("complaints/", api.ComplaintListApi.as_view(), name="api-complaints"),
 ]

@@ -193,6 +193,8 @@ USE_I18N = True
 USE_TZ = True
 # The billing day and the night are computed in this fixed zone (RULES.md: UTC+2, no DST).
 BILLING_TIME_ZONE = "Etc/GMT-2"
+# Whose public holidays seed the working-day calendar of complaint deadlines (CMP-4).
+HOLIDAY_COUNTRY = env.str("HOLIDAY_COUNTRY", default="DE")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ProjectsConfig(AppConfig):
     name = "projects"
     verbose_name = "Projects"
+
+    def ready(self) -> None:
+        from compliance.signals import spam_complaint_decided, spam_complaint_received
+        from projects import services
+
+        spam_complaint_received.connect(services.stop_sending_for_complaint, dispatch_uid="projects.spam_received")
+        spam_complaint_decided.connect(services.after_spam_complaint_decided, dispatch_uid="projects.spam_decided")

@@ -188,6 +188,27 @@ def restore_owner_projects(*, owner: Client, actor: Client | None = None, since=
     return len(ids)
 
 
+def stop_sending_for_complaint(sender, *, project_id: int, complaint_id: int, **kwargs) -> None:
+    """A spam complaint stops the project's sending until staff decide (CMP-4, ToU 21.7)."""
+    project = Project.objects.select_related("owner").filter(pk=project_id, status=Project.Status.ACTIVE).first()
+    if project is None:
+        return
+    project.status = Project.Status.SUSPENDED
+    project.save(update_fields=["status"])
+    record(action="project.suspended_for_complaint", client=project.owner, target=project, details={"complaint": complaint_id})
+
+
+def after_spam_complaint_decided(sender, *, project_id: int, complaint_id: int, upheld: bool, **kwargs) -> None:
+    """A rejected spam complaint lets the project send again (if its owner is in good standing);
+    an upheld one leaves it suspended for staff to act on."""
+    project = Project.objects.select_related("owner").filter(pk=project_id, status=Project.Status.SUSPENDED).first()
+    if project is None or upheld or project.owner.status != Client.Status.ACTIVE:
+        return
+    project.status = Project.Status.ACTIVE
+    project.save(update_fields=["status"])
+    record(action="project.complaint_lifted", client=project.owner, target=project, details={"complaint": complaint_id})
+
+
 @transaction.atomic
 def review_project(*, project: Project, actor: Client, cleared: bool, note: str = "") -> Project:
     """Staff clear a project of a reviewed industry for sending, or refuse it (PRJ-7)."""
