@@ -8,6 +8,11 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from allauth.account.signals import email_confirmed
 
+        from billing import privacy as billing_privacy
+        from compliance import privacy
+
+        privacy.register("billing", export=billing_privacy.export)
+
         def flag_shared_email(sender, request, email_address, **kwargs):
             from billing import services
 

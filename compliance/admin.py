@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.helpers import ActionForm
 
-from compliance.models import AuditLog, AuditSeal, Complaint, Holiday, LegalAcceptance, LegalDocument
+from compliance.models import AuditLog, AuditSeal, Complaint, Holiday, LegalAcceptance, LegalDocument, PrivacyRequest
 from core.admin import ReadOnlyAdmin
 
 
@@ -140,3 +142,66 @@ class ComplaintAdmin(admin.ModelAdmin):
     @admin.action(description="Reject (answer saved first)", permissions=["change"])
     def reject(self, request, queryset):
         self._decide(request, queryset, upheld=False)
+
+
+class PrivacyDeadlineFilter(DeadlineFilter):
+    pass
+
+
+class ExtendForm(ActionForm):
+    months = forms.IntegerField(required=False, min_value=1, max_value=2, label="Extend by months")
+    reason = forms.CharField(required=False, max_length=300)
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(admin.ModelAdmin):
+    """Data subject requests with their deadlines (CMP-2): extend with a reason, fulfil, refuse."""
+
+    list_display = ["id", "kind", "client", "subject_email", "status", "received_at", "due_at", "extension_reason"]
+    list_filter = [PrivacyDeadlineFilter, "status", "kind"]
+    search_fields = ["client__email", "subject_email", "details"]
+    list_select_related = ["client"]
+    readonly_fields = ["client", "subject_email", "kind", "details", "status", "received_at", "due_at", "extension_reason", "decided_at", "decided_by"]
+    fields = [*readonly_fields, "staff_note"]
+    action_form = ExtendForm
+    actions = ["extend", "fulfil", "refuse"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _each(self, request, queryset, verb: str, call):
+        from django.core.exceptions import ValidationError
+
+        from core.admin import report
+        from core.exceptions import RuleRefused
+
+        done, refused = 0, []
+        for privacy_request in queryset:
+            try:
+                call(privacy_request)
+                done += 1
+            except (ValidationError, RuleRefused) as exc:
+                refused.append(f"{privacy_request}: {getattr(exc, 'detail', None) or ' '.join(exc.messages)}")
+        report(self, request, done, verb, refused)
+
+    @admin.action(description="Extend the deadline (months and reason beside)", permissions=["change"])
+    def extend(self, request, queryset):
+        from compliance.services import extend_privacy_request
+
+        months = int(request.POST.get("months") or 0)
+        self._each(request, queryset, "Extended", lambda r: extend_privacy_request(request=r, months=months, reason=request.POST.get("reason", ""), actor=request.user))
+
+    @admin.action(description="Mark fulfilled", permissions=["change"])
+    def fulfil(self, request, queryset):
+        from compliance.services import decide_privacy_request
+
+        self._each(request, queryset, "Fulfilled", lambda r: decide_privacy_request(request=r, fulfilled=True, note=r.staff_note, actor=request.user))
+
+    @admin.action(description="Refuse (reason in the staff note)", permissions=["change"])
+    def refuse(self, request, queryset):
+        from compliance.services import decide_privacy_request
+
+        self._each(request, queryset, "Refused", lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))

@@ -106,3 +106,57 @@ class ComplaintListApi(APIView):
         fields = dict(data.validated_data)
         complaint = receive_complaint(complainant=request.user, project_id=fields.pop("project", None), **fields)
         return Response(ComplaintOutput(complaint).data, status=status.HTTP_201_CREATED)
+
+
+class PrivacyRequestOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    due_at = serializers.DateField(help_text="One month after receipt; staff may extend it by up to two more (GDPR Art. 12(3)).")
+
+
+class PrivacyRequestListApi(APIView):
+    class PrivacyRequestInput(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=["access", "rectification", "erasure", "restriction", "objection", "portability"])
+        details = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+    class PrivacyRequestListOutput(serializers.Serializer):
+        results = PrivacyRequestOutput(many=True)
+        next = serializers.CharField(allow_null=True)
+        previous = serializers.CharField(allow_null=True)
+
+    @extend_schema(operation_id="privacy_requests_list", responses=PrivacyRequestListOutput)
+    def get(self, request):
+        from rest_framework.pagination import LimitOffsetPagination
+
+        from compliance.models import PrivacyRequest
+
+        pager = LimitOffsetPagination()
+        page = pager.paginate_queryset(PrivacyRequest.objects.filter(client=request.user).order_by("-received_at", "-id"), request, view=self)
+        return Response({"results": PrivacyRequestOutput(page, many=True).data, "next": pager.get_next_link(), "previous": pager.get_previous_link()})
+
+    @extend_schema(operation_id="privacy_requests_create", request=PrivacyRequestInput, responses={201: PrivacyRequestOutput})
+    def post(self, request):
+        """A data subject request about the caller (CMP-2)."""
+        from rest_framework import status
+
+        from compliance.services import receive_privacy_request
+
+        data = self.PrivacyRequestInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        privacy_request = receive_privacy_request(client=request.user, **data.validated_data)
+        return Response(PrivacyRequestOutput(privacy_request).data, status=status.HTTP_201_CREATED)
+
+
+class PrivacyExportApi(APIView):
+    @extend_schema(operation_id="privacy_export", responses={200: dict})
+    def get(self, request):
+        """Everything every app holds on the caller, as one JSON document (CMP-2)."""
+        from compliance.privacy import export_person
+        from compliance.services import record
+
+        record(action="privacy.exported", actor=request.user, target=request.user, client=request.user)
+        response = Response(export_person(request.user))
+        response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+        return response

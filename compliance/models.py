@@ -182,3 +182,41 @@ class Complaint(models.Model):
 
     def __str__(self) -> str:
         return f"complaint {self.pk} ({self.kind}, due {self.due_at})"
+
+
+class PrivacyRequest(models.Model):
+    """A data subject request (CMP-2, GDPR Art. 15–21): from a client about itself, or from a
+    subscriber through the client or staff (`subject_email`). Due one month after receipt; staff
+    may extend by up to two more months with a reason (Art. 12(3))."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", "Access"
+        RECTIFICATION = "rectification", "Rectification"
+        ERASURE = "erasure", "Erasure"
+        RESTRICTION = "restriction", "Restriction"
+        OBJECTION = "objection", "Objection (marketing included)"
+        PORTABILITY = "portability", "Portability"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        FULFILLED = "fulfilled", "Fulfilled"
+        REFUSED = "refused", "Refused"
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="privacy_requests")
+    subject_email = models.EmailField(blank=True, help_text="For a subscriber's request made through the client or staff.")
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    details = models.TextField(blank=True)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.OPEN)
+    received_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateField()
+    extension_reason = models.CharField(max_length=300, blank=True)
+    staff_note = models.TextField(blank=True, help_text="The answer, or why it was refused.")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [models.Index(fields=["status", "due_at"], name="privacy_request_open_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} request {self.pk} (due {self.due_at})"

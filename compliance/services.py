@@ -4,6 +4,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from compliance.models import AuditLog, LegalAcceptance, LegalDocument, LegalNotice
+from core.exceptions import RuleRefused
 from core.request_context import current_request
 
 
@@ -189,3 +190,65 @@ def decide_complaint(*, complaint, upheld: bool, answer: str, actor):
     if complaint.kind == Complaint.Kind.SPAM and complaint.project_id:
         spam_complaint_decided.send(sender=Complaint, project_id=complaint.project_id, complaint_id=complaint.pk, upheld=upheld)
     return complaint
+
+
+PRIVACY_KINDS = ["access", "rectification", "erasure", "restriction", "objection", "portability"]
+
+
+@transaction.atomic
+def receive_privacy_request(*, client=None, kind: str, details: str = "", subject_email: str = "", actor=None):
+    """A data subject request (CMP-2): due one month after receipt."""
+    from dateutil.relativedelta import relativedelta
+    from django.core.exceptions import ValidationError
+
+    from compliance.models import PrivacyRequest
+
+    if kind not in PRIVACY_KINDS:
+        raise ValidationError({"kind": [f"One of {', '.join(PRIVACY_KINDS)}."]})
+    if client is None and not subject_email:
+        raise ValidationError({"subject_email": ["Whose data is it about?"]})
+    now = timezone.now()
+    request = PrivacyRequest.objects.create(
+        client=client, subject_email=subject_email, kind=kind, details=details, received_at=now, due_at=(now + relativedelta(months=1)).date()
+    )
+    record(action="privacy.request_received", actor=actor or client, target=request, client=client, details={"kind": kind})
+    return request
+
+
+@transaction.atomic
+def extend_privacy_request(*, request, months: int, reason: str, actor):
+    """Staff extend the deadline by up to two more months in all, with a reason (GDPR Art. 12(3))."""
+    from dateutil.relativedelta import relativedelta
+    from django.core.exceptions import ValidationError
+
+    from compliance.models import PrivacyRequest
+
+    request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
+    if not (reason or "").strip():
+        raise ValidationError({"extension_reason": ["Say why it takes longer."]})
+    latest = (request.received_at + relativedelta(months=3)).date()
+    due = request.due_at + relativedelta(months=months)
+    if months < 1 or due > latest:
+        raise RuleRefused("extension_too_long", "A request may be extended by two months at most, three months after receipt in all.")
+    request.due_at, request.extension_reason = due, reason.strip()
+    request.save(update_fields=["due_at", "extension_reason"])
+    record(action="privacy.request_extended", actor=actor, target=request, client=request.client, details={"due_at": str(due), "reason": reason})
+    return request
+
+
+@transaction.atomic
+def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
+    from django.core.exceptions import ValidationError
+
+    from compliance.models import PrivacyRequest
+
+    request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != PrivacyRequest.Status.OPEN:
+        return request
+    if not fulfilled and not (note or "").strip():
+        raise ValidationError({"staff_note": ["A refusal gives its reason."]})
+    request.status = PrivacyRequest.Status.FULFILLED if fulfilled else PrivacyRequest.Status.REFUSED
+    request.staff_note, request.decided_at, request.decided_by = note, timezone.now(), actor
+    request.save()
+    record(action=f"privacy.request_{request.status}", actor=actor, target=request, client=request.client)
+    return request

@@ -6,4 +6,6 @@ urlpatterns = [
     path("legal/documents/", api.LegalDocumentsApi.as_view(), name="api-legal-documents"),
     path("legal/accept/", api.LegalAcceptApi.as_view(), name="api-legal-accept"),
     path("complaints/", api.ComplaintListApi.as_view(), name="api-complaints"),
+    path("privacy/requests/", api.PrivacyRequestListApi.as_view(), name="api-privacy-requests"),
+    path("privacy/export/", api.PrivacyExportApi.as_view(), name="api-privacy-export"),
 ]

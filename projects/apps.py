@@ -6,8 +6,11 @@ class ProjectsConfig(AppConfig):
     verbose_name = "Projects"
 
     def ready(self) -> None:
+        from compliance import privacy
         from compliance.signals import spam_complaint_decided, spam_complaint_received
+        from projects import privacy as projects_privacy
         from projects import services
 
+        privacy.register("projects", export=projects_privacy.export)
         spam_complaint_received.connect(services.stop_sending_for_complaint, dispatch_uid="projects.spam_received")
         spam_complaint_decided.connect(services.after_spam_complaint_decided, dispatch_uid="projects.spam_decided")

@@ -351,7 +351,7 @@ def add_subscriber(*, project: Project, actor: Client, name: str = "", email: st
     now = timezone.now()
     return Subscriber.objects.create(
         project=project, **person, source=Subscriber.Source.API, consent_at=now,
-        consent_source=f"Stated by {actor.email} through the API", subscribed_at=now,
+        consent_source=f"Stated through the API by client {actor.pk}", subscribed_at=now,
     )
 
 
@@ -497,7 +497,7 @@ def import_subscribers(*, project: Project, actor: Client, rows: list, consent_c
     Project.objects.select_for_update().filter(pk=project.pk).first()  # one import per project at a time
     accepted, rejected = _sort_rows(rows, Subscriber.objects.filter(project=project))
     now = timezone.now()
-    consent_source = f"Import stated as consented by {actor.email}"
+    consent_source = f"Import stated as consented by client {actor.pk}"
     fixed = {
         "project_id": project.pk, "messenger": "", "messenger_user_id": "", "status": Subscriber.Status.ACTIVE,
         "source": Subscriber.Source.IMPORT, "consent_at": now, "consent_source": consent_source, "subscribed_at": now,
@@ -529,7 +529,7 @@ def import_contacts(*, address_book: AddressBook, actor: Client, rows: list, con
     AddressBook.objects.select_for_update().filter(pk=address_book.pk).first()
     accepted, rejected = _sort_rows(rows, Contact.objects.filter(address_book=address_book))
     now = timezone.now()
-    consent_source = f"Upload stated as consented by {actor.email}"
+    consent_source = f"Upload stated as consented by client {actor.pk}"
     _bulk_insert(Contact, fixed={"address_book_id": address_book.pk, "consent_source": consent_source, "created_at": now}, rows=accepted)
     record(
         action="address_book.imported", actor=actor, target=address_book, client=project.owner,

@@ -1,0 +1,19 @@
+"""What billing holds on a person, for the privacy export (CMP-2)."""
+
+from billing import services
+from billing.models import Card, Invoice, LedgerEntry, Subscription
+
+
+def export(client) -> dict:
+    subscription = Subscription.objects.filter(client=client).first()
+    return {
+        "balance_cents": services.balance_cents(services.wallet_of(client)),
+        "subscription": {"status": subscription.status, "period": subscription.period, "packages": subscription.packages,
+                         "period_start": str(subscription.period_start), "period_end": str(subscription.period_end)} if subscription else None,
+        "cards": [{"role": c.role, "brand": c.brand, "last4": c.last4, "exp_month": c.exp_month, "exp_year": c.exp_year,
+                   "removed_at": c.removed_at.isoformat() if c.removed_at else None} for c in Card.objects.filter(client=client)],
+        "ledger": [{"amount_cents": e.amount_cents, "kind": e.kind, "description": e.description, "created_at": e.created_at.isoformat()}
+                   for e in LedgerEntry.objects.filter(wallet__client=client)],
+        "invoices": [{"number": i.number, "kind": i.kind, "total_cents": i.total_cents, "issued_at": i.issued_at.isoformat()}
+                     for i in Invoice.objects.filter(client=client)],
+    }
