@@ -2,7 +2,18 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 
-from compliance.models import AuditLog, AuditSeal, Complaint, Holiday, LegalAcceptance, LegalDocument, PrivacyRequest
+from compliance.models import (
+    AuditLog,
+    AuditSeal,
+    Complaint,
+    CookieConsent,
+    Holiday,
+    Incident,
+    LegalAcceptance,
+    LegalDocument,
+    MarketingConsent,
+    PrivacyRequest,
+)
 from core.admin import ReadOnlyAdmin
 
 
@@ -205,3 +216,69 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
         from compliance.services import decide_privacy_request
 
         self._each(request, queryset, "Refused", lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))
+
+
+class IncidentDeadlineFilter(admin.SimpleListFilter):
+    title = "72-hour notice"
+    parameter_name = "notice"
+
+    def lookups(self, request, model_admin):
+        return [("past", "Past the deadline, not notified"), ("near", "Within 24 hours of it, not notified")]
+
+    def queryset(self, request, queryset):
+        import datetime
+
+        from django.utils import timezone
+
+        now = timezone.now()
+        open_ones = queryset.filter(notified_at__isnull=True)
+        if self.value() == "past":
+            return open_ones.filter(discovered_at__lt=now - datetime.timedelta(hours=72))
+        if self.value() == "near":
+            return open_ones.filter(discovered_at__gte=now - datetime.timedelta(hours=72), discovered_at__lt=now - datetime.timedelta(hours=48))
+        return queryset
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Security incidents (CMP-6): affected clients told within 72 hours of the discovery."""
+
+    list_display = ["id", "discovered_at", "notify_by", "notified_at", "affected_count"]
+    list_filter = [IncidentDeadlineFilter]
+    filter_horizontal = ["affected"]
+    readonly_fields = ["notified_at", "notified_by", "created_at"]
+    actions = ["notify"]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(affected_total=Count("affected"))
+
+    @admin.display(description="affected clients")
+    def affected_count(self, incident) -> int:
+        return incident.affected_total
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Email the affected clients now", permissions=["change"])
+    def notify(self, request, queryset):
+        from compliance.services import notify_incident
+        from core.admin import report
+
+        done = sum(1 for incident in queryset if notify_incident(incident=incident, actor=request.user) or True)
+        report(self, request, done, "Notified", [])
+
+
+@admin.register(MarketingConsent)
+class MarketingConsentAdmin(ReadOnlyAdmin):
+    list_display = ["client", "given", "at", "ip"]
+    list_filter = ["given"]
+    search_fields = ["client__email"]
+    list_select_related = ["client"]
+
+
+@admin.register(CookieConsent)
+class CookieConsentAdmin(ReadOnlyAdmin):
+    list_display = ["visitor", "client", "preference", "analytics", "marketing", "updated_at"]
+    list_filter = ["preference", "analytics", "marketing"]

@@ -160,3 +160,83 @@ class PrivacyExportApi(APIView):
         response = Response(export_person(request.user))
         response["Content-Disposition"] = 'attachment; filename="my-data.json"'
         return response
+
+
+class MarketingConsentApi(APIView):
+    class MarketingInput(serializers.Serializer):
+        given = serializers.BooleanField()
+
+    class MarketingOutput(serializers.Serializer):
+        given = serializers.BooleanField()
+        at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(operation_id="consent_marketing", responses=MarketingOutput)
+    def get(self, request):
+        """Marketing consent (CMP-3), apart from the service; none until given."""
+        from compliance.models import MarketingConsent
+
+        current = MarketingConsent.objects.filter(client=request.user).first()
+        return Response(self.MarketingOutput({"given": bool(current and current.given), "at": current.at if current else None}).data)
+
+    @extend_schema(operation_id="consent_marketing_set", request=MarketingInput, responses=MarketingOutput)
+    def put(self, request):
+        """Give or withdraw it at any time; each change is kept with its time."""
+        from compliance.services import set_marketing_consent
+
+        data = self.MarketingInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        consent = set_marketing_consent(client=request.user, given=data.validated_data["given"])
+        return Response(self.MarketingOutput({"given": consent.given, "at": consent.at}).data)
+
+
+VISITOR_COOKIE = "cookie_consent_id"
+
+
+class CookieConsentApi(APIView):
+    """Cookie consent by category (CMP-8): for anyone, signed in or not; the answer is remembered
+    under a random visitor id kept in a cookie (or the client, with an API key)."""
+
+    authentication_classes = APIView.authentication_classes
+    permission_classes: list = []
+
+    class CookieInput(serializers.Serializer):
+        preference = serializers.BooleanField()
+        analytics = serializers.BooleanField()
+        marketing = serializers.BooleanField()
+
+    class CookieOutput(serializers.Serializer):
+        essential = serializers.BooleanField(default=True)
+        preference = serializers.BooleanField()
+        analytics = serializers.BooleanField()
+        marketing = serializers.BooleanField()
+
+    def _visitor(self, request) -> str:
+        import secrets
+
+        if request.user.is_authenticated and request.auth is not None:
+            return f"client-{request.user.pk}"
+        return request.COOKIES.get(VISITOR_COOKIE) or secrets.token_urlsafe(24)
+
+    def _answer(self, request, visitor: str, consent) -> Response:
+        body = {"essential": True, "preference": bool(consent and consent.preference), "analytics": bool(consent and consent.analytics),
+                "marketing": bool(consent and consent.marketing)}
+        response = Response(self.CookieOutput(body).data)
+        if not visitor.startswith("client-"):
+            response.set_cookie(VISITOR_COOKIE, visitor, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        return response
+
+    @extend_schema(operation_id="consent_cookies", responses=CookieOutput)
+    def get(self, request):
+        from compliance.models import CookieConsent
+
+        visitor = self._visitor(request)
+        return self._answer(request, visitor, CookieConsent.objects.filter(visitor=visitor).first())
+
+    @extend_schema(operation_id="consent_cookies_set", request=CookieInput, responses=CookieOutput)
+    def put(self, request):
+        from compliance.services import set_cookie_consent
+
+        data = self.CookieInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        visitor = self._visitor(request)
+        return self._answer(request, visitor, set_cookie_consent(visitor=visitor, client=request.user, **data.validated_data))

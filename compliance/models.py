@@ -220,3 +220,50 @@ class PrivacyRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} request {self.pk} (due {self.due_at})"
+
+
+class MarketingConsent(AppendOnlyModel):
+    """Newsletters and offers (CMP-3), apart from the service: each change is a row, so the time
+    of every consent and withdrawal is kept; the newest row is in force."""
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="marketing_consents")
+    given = models.BooleanField()
+    at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+
+class CookieConsent(models.Model):
+    """The categories of cookies a visitor (signed in or not) accepted (CMP-8). Essential cookies
+    need no consent and are always on."""
+
+    visitor = models.CharField(max_length=64, unique=True, help_text="A random id kept in the visitor's cookie.")
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    preference = models.BooleanField(default=False)
+    analytics = models.BooleanField(default=False)
+    marketing = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+
+class Incident(models.Model):
+    """A security incident (CMP-6, `003`): the affected clients must be told within 72 hours of
+    its discovery; the admin shows those near or past that deadline."""
+
+    discovered_at = models.DateTimeField()
+    description = models.TextField()
+    affected = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-discovered_at"]
+
+    def __str__(self) -> str:
+        return f"incident {self.pk} discovered {self.discovered_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def notify_by(self):
+        return self.discovered_at + timezone.timedelta(hours=72)

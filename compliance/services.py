@@ -252,3 +252,58 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     request.save()
     record(action=f"privacy.request_{request.status}", actor=actor, target=request, client=request.client)
     return request
+
+
+@transaction.atomic
+def set_marketing_consent(*, client, given: bool, ip: str | None = None):
+    """Give or withdraw marketing consent (CMP-3); a repeat of the same answer adds nothing."""
+    from compliance.models import MarketingConsent
+
+    current = MarketingConsent.objects.filter(client=client).first()
+    if current is not None and current.given == given:
+        return current
+    if ip is None and (info := current_request()) is not None:
+        ip = info.ip
+    consent = MarketingConsent.objects.create(client=client, given=given, ip=ip)
+    record(action="consent.marketing_given" if given else "consent.marketing_withdrawn", actor=client, target=client, client=client)
+    return consent
+
+
+def set_cookie_consent(*, visitor: str, client=None, preference: bool, analytics: bool, marketing: bool):
+    """Remember the visitor's cookie categories (CMP-8); changeable at any time."""
+    from compliance.models import CookieConsent
+
+    consent, _ = CookieConsent.objects.update_or_create(
+        visitor=visitor,
+        defaults={"client": client if getattr(client, "is_authenticated", False) else None, "preference": preference,
+                  "analytics": analytics, "marketing": marketing, "updated_at": timezone.now()},
+    )
+    return consent
+
+
+INCIDENT_NOTICE_HOURS = 72  # CMP-6
+
+
+def notify_incident(*, incident, actor) -> int:
+    """Email the affected clients about a security incident (CMP-6) and record when; once."""
+    from django.conf import settings as django_settings
+    from django.core.mail import send_mail
+
+    from compliance.models import Incident
+
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        if incident.notified_at is not None:
+            return 0
+        clients = list(incident.affected.all())
+        incident.notified_at, incident.notified_by = timezone.now(), actor
+        incident.save(update_fields=["notified_at", "notified_by"])
+        record(action="incident.notified", actor=actor, target=incident, details={"clients": len(clients)})
+        for client in clients:
+            transaction.on_commit(lambda c=client: send_mail(
+                f"[{django_settings.SITE_NAME}] A security incident may concern your account",
+                f"Hello {c.name},\n\nOn {incident.discovered_at:%Y-%m-%d} we discovered a security incident that may concern your data:\n\n"
+                f"{incident.description}\n\nWrite to us with any question.\n",
+                None, [c.email],
+            ))
+    return len(clients)

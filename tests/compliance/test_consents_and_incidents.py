@@ -1,0 +1,62 @@
+"""CMP-3 marketing consent, CMP-8 cookie consent, CMP-6 security incidents."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from compliance.models import CookieConsent, Incident, MarketingConsent
+from compliance.services import notify_incident
+from tests.factories import api_as, make_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_cmp3_marketing_consent_is_separate_and_withdrawable_with_its_times(client_account):
+    api = api_as(client_account)
+    assert api.get("/api/v1/consents/marketing/").json() == {"given": False, "at": None}
+    with time_machine.travel(datetime.datetime(2027, 1, 1, 9, tzinfo=datetime.UTC), tick=False):
+        assert api.put("/api/v1/consents/marketing/", {"given": True}).json()["given"] is True
+    with time_machine.travel(datetime.datetime(2027, 2, 1, 9, tzinfo=datetime.UTC), tick=False):
+        body = api.put("/api/v1/consents/marketing/", {"given": False}).json()
+    assert body["given"] is False and body["at"].startswith("2027-02-01")
+    history = list(MarketingConsent.objects.filter(client=client_account).order_by("at").values_list("given", "at"))
+    assert [given for given, _ in history] == [True, False] and history[0][1].month == 1
+    with time_machine.travel(datetime.datetime(2027, 2, 2, 9, tzinfo=datetime.UTC), tick=False):  # (the key's rate limit saw 2027)
+        api.put("/api/v1/consents/marketing/", {"given": False})
+        assert MarketingConsent.objects.filter(client=client_account).count() == 2
+        assert api.put("/api/v1/consents/marketing/", {}).status_code == 400
+
+
+def test_cmp8_cookie_consent_by_category_is_remembered_and_changeable():
+    visitor = APIClient()
+    first = visitor.get("/api/v1/consents/cookies/")
+    assert first.json() == {"essential": True, "preference": False, "analytics": False, "marketing": False}
+    visitor.put("/api/v1/consents/cookies/", {"preference": True, "analytics": True, "marketing": False}, format="json")
+    assert visitor.get("/api/v1/consents/cookies/").json() == {"essential": True, "preference": True, "analytics": True, "marketing": False}
+    visitor.put("/api/v1/consents/cookies/", {"preference": True, "analytics": False, "marketing": False}, format="json")
+    assert CookieConsent.objects.count() == 1 and CookieConsent.objects.get().analytics is False
+    assert APIClient().get("/api/v1/consents/cookies/").json()["analytics"] is False  # another visitor
+    assert visitor.put("/api/v1/consents/cookies/", {"analytics": "maybe"}, format="json").status_code == 400
+
+
+def test_cmp6_the_admin_shows_incidents_near_and_past_72_hours_and_notifies_once(client, staff, mailbox, django_capture_on_commit_callbacks):
+    affected = [make_client(email=f"victim{n}@example.com") for n in range(2)]
+    now = timezone.now()
+    past = Incident.objects.create(discovered_at=now - datetime.timedelta(hours=80), description="Leaked export link.")
+    past.affected.set(affected)
+    near = Incident.objects.create(discovered_at=now - datetime.timedelta(hours=60), description="Suspicious sign-ins.")
+    Incident.objects.create(discovered_at=now - datetime.timedelta(hours=2), description="Fresh.")
+    client.force_login(staff)
+    assert [i.pk for i in client.get("/admin/compliance/incident/", {"notice": "past"}).context["cl"].result_list] == [past.pk]
+    assert [i.pk for i in client.get("/admin/compliance/incident/", {"notice": "near"}).context["cl"].result_list] == [near.pk]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/compliance/incident/", {"action": "notify", "_selected_action": [past.pk]})
+    assert sorted(m.to[0] for m in mailbox) == ["victim0@example.com", "victim1@example.com"]
+    past.refresh_from_db()
+    assert past.notified_at is not None and past.notified_by == staff
+    assert notify_incident(incident=past, actor=staff) == 0  # once
+    assert list(client.get("/admin/compliance/incident/", {"notice": "past"}).context["cl"].result_list) == []
+    assert past.notify_by == past.discovered_at + datetime.timedelta(hours=72)
