@@ -10,4 +10,4 @@ class AccountsConfig(AppConfig):
         from accounts import signals  # noqa: F401  (connects allauth's events to our services)
         from compliance import privacy
 
-        privacy.register("accounts", export=accounts_privacy.export)
+        privacy.register("accounts", export=accounts_privacy.export, erase=accounts_privacy.erase)

@@ -12,3 +12,25 @@ def export(client) -> dict:
                      for k in client.api_keys.all()],
         "state_changes": [{"from": s.from_status, "to": s.to_status, "reason": s.reason, "at": s.created_at.isoformat()} for s in client.state_changes.all()],
     }
+
+
+def erase(client, person) -> None:
+    """The account anonymised (CMP-2, DEA-5): it can no longer sign in, and its address is free to
+    register again. Its state history stays (who changed what, without the person's values)."""
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.models import Authenticator
+    from allauth.socialaccount.models import SocialAccount
+    from django.utils import timezone
+
+    from accounts.models import AccessRecoveryRequest, ApiKey, Client
+
+    erased_email = f"erased-{client.pk}@erased.invalid"
+    Client.objects.filter(pk=client.pk).update(
+        email=erased_email, name="Erased client", password="!erased", is_active=False, status=Client.Status.DELETED,
+        block_reason="", blocked_until=None,
+    )
+    EmailAddress.objects.filter(user_id=client.pk).delete()
+    SocialAccount.objects.filter(user_id=client.pk).delete()
+    Authenticator.objects.filter(user_id=client.pk).delete()
+    ApiKey.objects.filter(client_id=client.pk).update(name="erased", revoked_at=timezone.now())
+    AccessRecoveryRequest.objects.filter(account_email__iexact=person.email).update(account_email=erased_email, contact_email=erased_email, proof="(erased)")

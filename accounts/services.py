@@ -390,11 +390,21 @@ def lift_expired_blocks() -> int:
     return lifted
 
 
-@transaction.atomic
 def delete_account(*, client: Client, password: str, actor: Client) -> Client:
-    """The client closes its account (DEA-5): it can no longer sign in and its keys stop working.
-    Erasing or anonymising the personal data is the privacy workflow's (CMP-2), which keeps what
-    tax, accounting or an open dispute needs."""
+    """The client deletes its account (DEA-5): it can no longer sign in and its keys stop working;
+    then any debt is charged to the card and its personal data erased (CMP-2), keeping what tax,
+    accounting or an open dispute needs — or, while a debt remains, an erasure request waits for
+    staff. The email can register again once erased."""
+    from compliance.erasure import erase_or_hold
+
+    client = _close_account(client=client, password=password, actor=actor)
+    erase_or_hold(client=client, actor=actor)
+    client.refresh_from_db()
+    return client
+
+
+@transaction.atomic
+def _close_account(*, client: Client, password: str, actor: Client) -> Client:
     if not client.check_password(password or ""):
         raise ValidationError({"password": ["The password is wrong."]})
     client = _locked(client)

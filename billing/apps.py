@@ -11,7 +11,8 @@ class BillingConfig(AppConfig):
         from billing import privacy as billing_privacy
         from compliance import privacy
 
-        privacy.register("billing", export=billing_privacy.export)
+        privacy.register("billing", export=billing_privacy.export, erase=billing_privacy.erase)
+        privacy.register_hold(settle=billing_privacy.settle_debt, hold=billing_privacy.debt_hold)
 
         def flag_shared_email(sender, request, email_address, **kwargs):
             from billing import services

@@ -37,6 +37,7 @@ from billing.models import (
     Wallet,
     period_bounds,
 )
+from compliance.retention import run_retention
 from compliance.sealing import seal_audit_log
 from compliance.services import audit_entry, record, record_many
 from core.clock import billing_date
@@ -45,7 +46,7 @@ from core.sql import update_rows
 from core.tasks import enqueue
 from projects import selectors as projects_selectors
 from projects import services as projects
-from projects.models import Project, TelegramUpdate
+from projects.models import Project
 
 FREE_LIMIT = 500  # TAR-1, TAR-5
 DUNNING_DAYS = 30  # DUN-5
@@ -579,7 +580,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
             for step, planner in (("packages", plan_packages), ("renewals", plan_renewals), ("dunning", plan_dunning), ("retention", plan_retention)):
                 ids = sorted({d.client_id for d in planner(night)})
                 _run_step(run, step, ids, night, inline)
-            TelegramUpdate.objects.filter(received_at__lt=at - datetime.timedelta(days=2)).delete()  # Telegram re-delivers for 24 h
+            run_retention(now=at)  # CMP-7: what every app keeps for a window only
             seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # the days fully past
             run.status = NightlyRun.Status.DONE
         except BaseException:  # an error, or the process being interrupted: the next run finishes the rest

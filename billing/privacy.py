@@ -17,3 +17,24 @@ def export(client) -> dict:
         "invoices": [{"number": i.number, "kind": i.kind, "total_cents": i.total_cents, "issued_at": i.issued_at.isoformat()}
                      for i in Invoice.objects.filter(client=client)],
     }
+
+
+def erase(client, person) -> None:
+    """Invoices and the ledger are kept for tax (their amounts untouched); the party on them is
+    anonymised; card data is deleted."""
+    from django.utils import timezone
+
+    Invoice.objects.filter(client=client).update(client_name="Erased client", client_email=f"erased-{client.pk}@erased.invalid")
+    Card.objects.filter(client=client).update(token="", fingerprint="", removed_at=timezone.now())
+
+
+def settle_debt(client) -> None:
+    """DEA-5: before an erasure, any debt is charged to the card."""
+    from billing.night import after_payment
+
+    after_payment(client=client, try_cards=True)
+
+
+def debt_hold(client) -> str | None:
+    debt = services.debt_cents(services.wallet_of(client))
+    return f"a debt of ${debt / 100:.2f} is unpaid" if debt > 0 else None

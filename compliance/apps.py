@@ -6,6 +6,7 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance"
 
     def ready(self) -> None:
-        from compliance import privacy, privacy_export
+        from compliance import privacy, privacy_export, retention
 
-        privacy.register("compliance", export=privacy_export.export)
+        privacy.register("compliance", export=privacy_export.export, erase=privacy_export.erase)
+        retention.register("cookie consents", retention.purge_cookie_consents)

@@ -11,6 +11,11 @@ class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AppendOnlyError(f"{self.model.__name__} rows are never changed.")
 
+    def redact(self, **kwargs) -> int:
+        """The one sanctioned change: erasing a person's values (CMP-2) from kept rows, by
+        `compliance.erasure` alone, which re-seals what it touched."""
+        return super().update(**kwargs)
+
     def delete(self):
         raise AppendOnlyError(f"{self.model.__name__} rows are never deleted.")
 
@@ -108,14 +113,17 @@ class AuditSeal(AppendOnlyModel):
     them chained to the previous day's digest. `verify_audit_log` recomputes the chain and names
     every day whose entries were changed, added late or removed since."""
 
-    day = models.DateField(unique=True, help_text="A calendar day in UTC.")
+    day = models.DateField(help_text="A calendar day in UTC.")
+    version = models.PositiveSmallIntegerField(default=1, help_text="A new version follows a sanctioned redaction (an erasure).")
     entries = models.PositiveIntegerField()
     digest = models.CharField(max_length=64)
     previous_digest = models.CharField(max_length=64)
+    reason = models.CharField(max_length=200, blank=True, help_text="Why this day was sealed again.")
     sealed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-day"]
+        ordering = ["-day", "-version"]
+        constraints = [models.UniqueConstraint(fields=["day", "version"], name="audit_seal_day_version")]
 
     def __str__(self) -> str:
         return f"{self.day}: {self.entries} entries, {self.digest[:12]}…"

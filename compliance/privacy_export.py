@@ -11,3 +11,12 @@ def export(client) -> dict:
                              for r in PrivacyRequest.objects.filter(client=client)],
         "complaints": [{"kind": c.kind, "status": c.status, "received_at": c.received_at.isoformat()} for c in Complaint.objects.filter(complainant=client)],
     }
+
+
+def erase(client, person) -> None:
+    from compliance.models import LegalAcceptance, MarketingConsent
+
+    Complaint.objects.filter(complainant=client).update(identification="(erased)")
+    PrivacyRequest.objects.filter(client=client).update(details="")
+    LegalAcceptance.objects.filter(client=client).redact(ip=None)
+    MarketingConsent.objects.filter(client=client).redact(ip=None)

@@ -39,10 +39,18 @@ def day_digest(day: datetime.date, previous: str) -> tuple[int, str]:
     return count, digest.hexdigest()
 
 
+def _current_seals():
+    """The newest version of each day's seal, in day order."""
+    newest: dict[datetime.date, AuditSeal] = {}
+    for seal in AuditSeal.objects.order_by("day", "version"):
+        newest[seal.day] = seal
+    return [newest[day] for day in sorted(newest)]
+
+
 @transaction.atomic
 def seal_audit_log(*, through: datetime.date) -> int:
     """Seal every day not sealed yet up to `through` (included), in order. Returns how many."""
-    last = AuditSeal.objects.order_by("-day").first()
+    last = AuditSeal.objects.order_by("-day", "-version").first()
     if last is not None:
         day, previous = last.day + datetime.timedelta(days=1), last.digest
     else:
@@ -56,6 +64,19 @@ def seal_audit_log(*, through: datetime.date) -> int:
         AuditSeal.objects.create(day=day, entries=count, digest=digest, previous_digest=previous)
         previous, day, sealed = digest, day + datetime.timedelta(days=1), sealed + 1
     return sealed
+
+
+def reseal_from(day: datetime.date, *, reason: str) -> int:
+    """After a sanctioned redaction (an erasure, CMP-2): a new version of the seal of `day` and of
+    every later sealed day, the chain carried on. The old versions stay, with the reason kept."""
+    seals = [seal for seal in _current_seals() if seal.day >= day]
+    earlier = AuditSeal.objects.filter(day__lt=day).order_by("-day", "-version").first()
+    previous = earlier.digest if earlier else GENESIS
+    for seal in seals:
+        count, digest = day_digest(seal.day, previous)
+        AuditSeal.objects.create(day=seal.day, version=seal.version + 1, entries=count, digest=digest, previous_digest=previous, reason=reason[:200])
+        previous = digest
+    return len(seals)
 
 
 @dataclass(frozen=True)
@@ -73,11 +94,15 @@ class Tampered:
         return f"{self.day}: {change} (sealed with {self.sealed_entries}, {self.entries_now} now)"
 
 
-def verify_audit_log() -> list[Tampered]:
-    """Every sealed day whose entries no longer give its digest, or whose chain is broken."""
+def verify_audit_log(*, since: datetime.date | None = None) -> list[Tampered]:
+    """Every sealed day (its newest seal) whose entries no longer give its digest, or whose chain
+    is broken."""
     bad = []
     previous = None
-    for seal in AuditSeal.objects.order_by("day"):
+    for seal in _current_seals():
+        if since is not None and seal.day < since:
+            previous = seal.digest
+            continue
         count, digest = day_digest(seal.day, seal.previous_digest)
         chained = previous is None or seal.previous_digest == previous
         if digest != seal.digest or count != seal.entries or not chained:

@@ -247,6 +247,10 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
         return request
     if not fulfilled and not (note or "").strip():
         raise ValidationError({"staff_note": ["A refusal gives its reason."]})
+    if fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and request.client_id:
+        from compliance.erasure import erase_person
+
+        erase_person(client=request.client, actor=actor)  # a hold (a debt) refuses, and the request stays open
     request.status = PrivacyRequest.Status.FULFILLED if fulfilled else PrivacyRequest.Status.REFUSED
     request.staff_note, request.decided_at, request.decided_by = note, timezone.now(), actor
     request.save()

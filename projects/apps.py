@@ -11,6 +11,9 @@ class ProjectsConfig(AppConfig):
         from projects import privacy as projects_privacy
         from projects import services
 
-        privacy.register("projects", export=projects_privacy.export)
+        privacy.register("projects", export=projects_privacy.export, erase=projects_privacy.erase)
+        from compliance import retention
+
+        retention.register("telegram update ids", services.purge_telegram_updates)
         spam_complaint_received.connect(services.stop_sending_for_complaint, dispatch_uid="projects.spam_received")
         spam_complaint_decided.connect(services.after_spam_complaint_decided, dispatch_uid="projects.spam_decided")

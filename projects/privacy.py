@@ -15,3 +15,22 @@ def export(client) -> dict:
             for s in Subscriber.objects.filter(email=client.email).select_related("project")
         ],
     }
+
+
+def erase(client, person) -> None:
+    """The person's projects go with their subscribers (their data was the person's to keep); the
+    person's own subscriber records in others' projects are anonymised and unsubscribed."""
+    from django.utils import timezone
+
+    from projects.services import purge_project_data
+
+    now = timezone.now()
+    owned = list(Project.objects.filter(owner=client).values_list("pk", flat=True))
+    for project_id in owned:
+        Project.objects.filter(pk=project_id).update(name=f"Erased project {project_id}", status=Project.Status.ARCHIVED, deleted_at=now)
+        purge_project_data(project_id=project_id)
+    ProjectMember.objects.filter(client=client).delete()
+    Subscriber.objects.filter(email__iexact=person.email).update(
+        email="", name="", phone="", messenger_user_id="", status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=now,
+        consent_source="(erased)",
+    )

@@ -160,6 +160,13 @@ def set_owner_projects_status(*, owner: Client, status: str, actor: Client | Non
     return len(ids)
 
 
+def purge_telegram_updates(now) -> int:
+    """Update ids guard only Telegram's re-delivery, which lasts 24 hours: two days are kept."""
+    import datetime
+
+    return TelegramUpdate.objects.filter(received_at__lt=now - datetime.timedelta(days=2)).delete()[0]
+
+
 def purge_expired_archives(*, owner: Client, before) -> list[int]:
     """Retention (DEA-2, CMP-7): the owner's projects archived before `before` are deleted with
     their subscribers, unless the owner is on PRO again. Returns their ids."""
