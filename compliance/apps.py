@@ -10,3 +10,6 @@ class ComplianceConfig(AppConfig):
 
         privacy.register("compliance", export=privacy_export.export, erase=privacy_export.erase)
         retention.register("cookie consents", retention.purge_cookie_consents)
+        from compliance.services import purge_expired_exports
+
+        retention.register("expired exports", purge_expired_exports)

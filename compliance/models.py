@@ -275,3 +275,15 @@ class Incident(models.Model):
     @property
     def notify_by(self):
         return self.discovered_at + timezone.timedelta(hours=72)
+
+
+class PrivacyExport(models.Model):
+    """An access or portability answer (CMP-2): one JSON document, downloadable by a link that
+    expires; retention deletes it once expired (CMP-7)."""
+
+    request = models.ForeignKey(PrivacyRequest, on_delete=models.CASCADE, related_name="exports")
+    token = models.CharField(max_length=64, unique=True)
+    document = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    downloaded_at = models.DateTimeField(null=True, blank=True)

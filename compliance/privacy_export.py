@@ -1,6 +1,6 @@
 """What compliance itself holds on a person, for its own registry (CMP-2)."""
 
-from compliance.models import Complaint, LegalAcceptance, PrivacyRequest
+from compliance.models import Complaint, LegalAcceptance, MarketingConsent, PrivacyRequest
 
 
 def export(client) -> dict:
@@ -10,6 +10,7 @@ def export(client) -> dict:
         "privacy_requests": [{"kind": r.kind, "status": r.status, "received_at": r.received_at.isoformat(), "due_at": str(r.due_at)}
                              for r in PrivacyRequest.objects.filter(client=client)],
         "complaints": [{"kind": c.kind, "status": c.status, "received_at": c.received_at.isoformat()} for c in Complaint.objects.filter(complainant=client)],
+        "marketing_consent": [{"given": m.given, "at": m.at.isoformat()} for m in MarketingConsent.objects.filter(client=client)],
     }
 
 

@@ -251,6 +251,8 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
         from compliance.erasure import erase_person
 
         erase_person(client=request.client, actor=actor)  # a hold (a debt) refuses, and the request stays open
+    if fulfilled and request.kind in (PrivacyRequest.Kind.ACCESS, PrivacyRequest.Kind.PORTABILITY) and request.client_id:
+        _send_export(request)
     request.status = PrivacyRequest.Status.FULFILLED if fulfilled else PrivacyRequest.Status.REFUSED
     request.staff_note, request.decided_at, request.decided_by = note, timezone.now(), actor
     request.save()
@@ -311,3 +313,35 @@ def notify_incident(*, incident, actor) -> int:
                 None, [c.email],
             ))
     return len(clients)
+
+
+EXPORT_LINK_DAYS = 7
+
+
+def _send_export(request) -> None:
+    """Make the JSON document and email a link to it that expires (CMP-2)."""
+    import secrets
+
+    from django.conf import settings as django_settings
+    from django.core.mail import send_mail
+
+    from compliance.models import PrivacyExport
+    from compliance.privacy import export_person
+
+    export = PrivacyExport.objects.create(
+        request=request, token=secrets.token_urlsafe(32), document=export_person(request.client),
+        expires_at=timezone.now() + timezone.timedelta(days=EXPORT_LINK_DAYS),
+    )
+    client = request.client
+    link = f"{django_settings.SITE_URL}/privacy/download/{export.token}/"
+    transaction.on_commit(lambda: send_mail(
+        f"[{django_settings.SITE_NAME}] Your data",
+        f"Hello {client.name},\n\nYour data is ready as one JSON document: {link}\nThe link works for {EXPORT_LINK_DAYS} days.\n",
+        None, [client.email],
+    ))
+
+
+def purge_expired_exports(now) -> int:
+    from compliance.models import PrivacyExport
+
+    return PrivacyExport.objects.filter(expires_at__lt=now).delete()[0]

@@ -26,3 +26,21 @@ def legal_accept(request):
         messages.success(request, "Thank you: accepted.")
         return redirect("dashboard:home")
     return render(request, "legal/accept.html", {"documents": pending})
+
+
+def privacy_download(request, token: str):
+    """The export behind an emailed link (CMP-2); 404 once expired or unknown."""
+    import json
+
+    from django.http import HttpResponse
+    from django.utils import timezone
+
+    from compliance.models import PrivacyExport
+
+    export = PrivacyExport.objects.filter(token=token, expires_at__gt=timezone.now()).first()
+    if export is None:
+        raise Http404
+    PrivacyExport.objects.filter(pk=export.pk, downloaded_at__isnull=True).update(downloaded_at=timezone.now())
+    response = HttpResponse(json.dumps(export.document, indent=2), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response

@@ -147,4 +147,4 @@ def test_cmp7_the_nights_retention_deletes_what_outlived_its_window_and_records_
     assert list(TelegramUpdate.objects.values_list("update_id", flat=True)) == [2]
     assert not CookieConsent.objects.filter(pk=old.pk).exists() and CookieConsent.objects.filter(visitor="new").exists()
     entry = AuditLog.objects.filter(action="retention.run").latest("created_at")
-    assert entry.details["deleted"] == {"cookie consents": 1, "telegram update ids": 1}
+    assert entry.details["deleted"] == {"cookie consents": 1, "expired exports": 0, "telegram update ids": 1}

@@ -95,3 +95,21 @@ def test_cmp2_prj4_the_export_holds_every_apps_data_on_the_person_and_nothing_of
     text = json.dumps(data)
     for other in ("bo@example.com", "Bo Other", "stranger@example.org", "Someone Else", "third@example.com", "Third Person"):
         assert other not in text
+
+
+def test_cmp2_an_access_request_is_answered_by_a_link_that_expires(client, client_account, staff, mailbox, django_capture_on_commit_callbacks):
+    from compliance.models import PrivacyExport
+    from compliance.services import decide_privacy_request, purge_expired_exports
+
+    request = receive_privacy_request(client=client_account, kind="portability")
+    with django_capture_on_commit_callbacks(execute=True):
+        decide_privacy_request(request=request, fulfilled=True, note="", actor=staff)
+    link = next(line for line in mailbox[-1].body.splitlines() if "/privacy/download/" in line)
+    path = link[link.index("/privacy/download/"):].split()[0]
+    download = client.get(path)
+    assert download.status_code == 200 and json.loads(download.content)["accounts"]["account"]["email"] == client_account.email
+    with time_machine.travel(datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=8)):
+        assert client.get(path).status_code == 404
+        assert purge_expired_exports(datetime.datetime.now(datetime.UTC)) == 1
+    assert not PrivacyExport.objects.exists()
+    assert client.get("/privacy/download/not-a-token/").status_code == 404
