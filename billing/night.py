@@ -85,7 +85,11 @@ def plan_packages(night: Night) -> list[Decision]:
         status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT
     ).values_list("pk", flat=True):
         decisions.append(Decision(client_id, "free_limit_block", detail=f"{night.counts[client_id]} active subscribers on Free"))
-    for subscription in Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day):
+    current = Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day)
+    # Only the subscriptions whose count asks for another number of packages become objects.
+    changing = [client_id for client_id, packages in current.values_list("client_id", "packages")
+                if services.packages_needed(night.counts.get(client_id, 0)) != packages]
+    for subscription in current.filter(client_id__in=changing):
         change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
         if change is not None:
             decisions.append(Decision(subscription.client_id, "package_change", change.amount_cents, f"{change.change:+} packages: {change.formula}"))
