@@ -5,8 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from compliance.models import LegalAcceptance
-from compliance.selectors import current_documents
+from compliance.selectors import complaints_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
 from compliance.services import accept_documents
 
 
@@ -26,12 +25,7 @@ class LegalDocumentListOutput(serializers.Serializer):
 
 
 def _documents(client) -> list[dict]:
-    current = current_documents()
-    accepted = set(LegalAcceptance.objects.filter(client=client, document__in=current).values_list("document_id", flat=True))
-    return [
-        {"id": d.pk, "kind": d.kind, "version": d.version, "title": d.title, "published_at": d.published_at, "accepted": d.pk in accepted}
-        for d in current
-    ]
+    return documents_for(client=client)
 
 
 class LegalDocumentsApi(APIView):
@@ -88,10 +82,8 @@ class ComplaintListApi(APIView):
         """The caller's complaints, soonest due first."""
         from rest_framework.pagination import LimitOffsetPagination
 
-        from compliance.models import Complaint
-
         pager = LimitOffsetPagination()
-        page = pager.paginate_queryset(Complaint.objects.filter(complainant=request.user).order_by("-received_at", "-id"), request, view=self)
+        page = pager.paginate_queryset(complaints_of(client=request.user), request, view=self)
         return Response({"results": ComplaintOutput(page, many=True).data, "next": pager.get_next_link(), "previous": pager.get_previous_link()})
 
     @extend_schema(operation_id="complaints_create", request=ComplaintInput, responses={201: ComplaintOutput})
@@ -130,10 +122,8 @@ class PrivacyRequestListApi(APIView):
     def get(self, request):
         from rest_framework.pagination import LimitOffsetPagination
 
-        from compliance.models import PrivacyRequest
-
         pager = LimitOffsetPagination()
-        page = pager.paginate_queryset(PrivacyRequest.objects.filter(client=request.user).order_by("-received_at", "-id"), request, view=self)
+        page = pager.paginate_queryset(privacy_requests_of(client=request.user), request, view=self)
         return Response({"results": PrivacyRequestOutput(page, many=True).data, "next": pager.get_next_link(), "previous": pager.get_previous_link()})
 
     @extend_schema(operation_id="privacy_requests_create", request=PrivacyRequestInput, responses={201: PrivacyRequestOutput})
@@ -173,9 +163,7 @@ class MarketingConsentApi(APIView):
     @extend_schema(operation_id="consent_marketing", responses=MarketingOutput)
     def get(self, request):
         """Marketing consent (CMP-3), apart from the service; none until given."""
-        from compliance.models import MarketingConsent
-
-        current = MarketingConsent.objects.filter(client=request.user).first()
+        current = marketing_consent_of(client=request.user)
         return Response(self.MarketingOutput({"given": bool(current and current.given), "at": current.at if current else None}).data)
 
     @extend_schema(operation_id="consent_marketing_set", request=MarketingInput, responses=MarketingOutput)

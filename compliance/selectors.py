@@ -19,3 +19,31 @@ def pending_documents(*, client) -> list[LegalDocument]:
     current = current_documents()
     accepted = set(LegalAcceptance.objects.filter(client=client, document__in=current).values_list("document_id", flat=True))
     return [d for d in current if d.pk not in accepted]
+
+
+def documents_for(*, client) -> list[dict]:
+    """The versions in force and whether the client accepted each (CMP-1, the API's list)."""
+    current = current_documents()
+    accepted = set(LegalAcceptance.objects.filter(client=client, document__in=current).values_list("document_id", flat=True))
+    return [
+        {"id": d.pk, "kind": d.kind, "version": d.version, "title": d.title, "published_at": d.published_at, "accepted": d.pk in accepted}
+        for d in current
+    ]
+
+
+def complaints_of(*, client):
+    from compliance.models import Complaint
+
+    return Complaint.objects.filter(complainant=client).order_by("-received_at", "-id")
+
+
+def privacy_requests_of(*, client):
+    from compliance.models import PrivacyRequest
+
+    return PrivacyRequest.objects.filter(client=client).order_by("-received_at", "-id")
+
+
+def marketing_consent_of(*, client):
+    from compliance.models import MarketingConsent
+
+    return MarketingConsent.objects.filter(client=client).first()

@@ -375,10 +375,9 @@ class AddressBookListApi(ProjectScopedApi):
 
 class AddressBookScopedApi(ProjectScopedApi):
     def _book(self, book_id: int) -> AddressBook:
-        book = AddressBook.objects.filter(project=self.project, pk=book_id).first()
+        book = selectors.address_book_of(project=self.project, book_id=book_id)
         if book is None:
             raise Http404
-        book.project = self.project
         return book
 
 

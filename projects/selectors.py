@@ -94,6 +94,13 @@ def address_books_of(*, project: Project) -> QuerySet[AddressBook]:
     return AddressBook.objects.filter(project=project).annotate(contact_count=Count("contacts"))
 
 
+def address_book_of(*, project: Project, book_id: int) -> AddressBook | None:
+    book = AddressBook.objects.filter(project=project, pk=book_id).first()
+    if book is not None:
+        book.project = project  # already loaded, with its owner
+    return book
+
+
 def contacts_of(*, address_book: AddressBook) -> QuerySet[Contact]:
     return Contact.objects.filter(address_book=address_book)
 
