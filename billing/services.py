@@ -318,7 +318,7 @@ def _book(wallet: Wallet, attempt: PaymentAttempt, *, kind: str = LedgerEntry.Ki
         return None
     card = attempt.card
     entry = _post(
-        wallet, amount=attempt.amount_cents, kind=kind, description=description or f"Paid by {card}: {attempt.purpose}",
+        wallet, amount=attempt.amount_cents, kind=kind, description=description or f"Paid by {card}: {attempt.purpose} (WAL-2: what the wallet lacked)",
         reference=f"payment:{attempt.pk}", key=f"payment:{attempt.idempotency_key}", payment=attempt,
     )
     PaymentAttempt.objects.filter(pk=attempt.pk).update(booked=True)
@@ -537,9 +537,10 @@ def activate_pro(*, client: Client, period: str, actor: Client | None = None) ->
         today = billing_date()
         start, end = period_bounds(anchor=today, period=period, index=1)
         policy = current_policy()
-        lines = [(_period_fee_line(period, quote.packages, quote.package_cents, start, end), quote.packages * quote.package_cents, LedgerEntry.Kind.FEE)]
+        lines = [(f"{_period_fee_line(period, quote.packages, quote.package_cents, start, end)} (activation, PER-2)",
+                  quote.packages * quote.package_cents, LedgerEntry.Kind.FEE)]
         if quote.setup_fee_cents:
-            lines.append(("Set-up fee, once", quote.setup_fee_cents, LedgerEntry.Kind.SETUP_FEE))
+            lines.append(("Set-up fee, once in a client's life (PER-2)", quote.setup_fee_cents, LedgerEntry.Kind.SETUP_FEE))
         if balance_cents(wallet) < quote.total_cents:
             raise RuleRefused("payment_failed", "The wallet and the card did not cover the activation; nothing was activated.")
         _charge_fees(wallet, client=client, lines=lines, reference=key, key=key)
@@ -590,7 +591,7 @@ def _switch_period(*, client: Client, period: str, why: str, actor: Client | Non
         _credit(wallet, client=client, amount=unused, kind=LedgerEntry.Kind.UNUSED_CREDIT, reference=key, key=f"{key}:unused",
                 description=f"Unused {subscription.period} period credited (PER-4): {formula}")
         start, end = period_bounds(anchor=today, period=period, index=1)
-        _charge_fees(wallet, client=client, lines=[(_period_fee_line(period, subscription.packages, new_price, start, end), fee, LedgerEntry.Kind.FEE)],
+        _charge_fees(wallet, client=client, lines=[(f"{_period_fee_line(period, subscription.packages, new_price, start, end)} (period changed, {'PER-4' if why == 'longer' else 'PER-5'})", fee, LedgerEntry.Kind.FEE)],
                      reference=key, key=key)
         before = subscription.period
         subscription.period, subscription.anchor_date, subscription.period_index = period, today, 1
@@ -717,7 +718,7 @@ def top_up(*, client: Client, amount_cents: int, idempotency_key: str | None = N
     _refuse_unless_paid(attempt)
     with transaction.atomic():
         wallet = _locked_wallet(client)
-        entry = _book(wallet, attempt, kind=LedgerEntry.Kind.TOP_UP, description=f"Top-up from {attempt.card}")
+        entry = _book(wallet, attempt, kind=LedgerEntry.Kind.TOP_UP, description=f"Top-up from {attempt.card} (WAL-5)")
         if entry is not None:
             record(action="billing.topped_up", actor=actor, target=entry, client=client, details={"amount_cents": amount_cents})
     from billing.night import after_payment
@@ -736,7 +737,7 @@ def staff_credit(*, client: Client, amount_cents: int, reason: str, actor: Clien
     wallet = _locked_wallet(client)
     key = f"staff-credit:{uuid.uuid4().hex}"
     entry = _credit(wallet, client=client, amount=amount_cents, kind=LedgerEntry.Kind.STAFF_CREDIT, reference=f"staff:{actor.pk}",
-                    key=key, description=f"Credit by staff: {reason.strip()}", actor=actor)
+                    key=key, description=f"Credit by staff (WAL-3): {reason.strip()}", actor=actor)
     record(action="billing.staff_credit", actor=actor, target=entry, client=client, details={"amount_cents": amount_cents, "reason": reason})
     return entry
 

@@ -195,3 +195,13 @@ def test_prices_follow_the_policy(db):
 
     body = api_as(make_client(email="p@example.com")).get("/api/v1/billing/prices/").json()
     assert body == {"package_cents": {"monthly": 1200, "quarterly": 3060, "yearly": 10800}, "setup_fee_cents": 990}
+
+
+def test_wal1_each_entry_explains_itself_with_its_rule(payer, staff):
+    services.activate_pro(client=payer, period="monthly")
+    services.top_up(client=payer, amount_cents=500)
+    services.staff_credit(client=payer, amount_cents=100, reason="Sorry", actor=staff)
+    descriptions = {e.kind: e.description for e in LedgerEntry.objects.filter(wallet__client=payer)}
+    assert "(activation, PER-2)" in descriptions["fee"] and "1 package × $10.00" in descriptions["fee"]
+    assert "WAL-2" in descriptions["card_payment"] and "WAL-4" in descriptions["verification"]
+    assert "WAL-5" in descriptions["top_up"] and "WAL-3" in descriptions["staff_credit"] and "Sorry" in descriptions["staff_credit"]
