@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client
-from core.admin import ReadOnlyAdmin, report
+from core.admin import ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 
 
@@ -108,7 +108,7 @@ class ClientAdmin(UserAdmin):
                 services.block(client=client, reason=form.cleaned_data["reason"], until=form.cleaned_data["until"], actor=request.user, note=form.cleaned_data["note"])
                 done += 1
             except (RuleRefused, ValidationError) as exc:
-                refused.append(f"{client}: {getattr(exc, 'detail', None) or ' '.join(exc.messages)}")
+                refused.append(f"{client}: {refusal(exc)}")
         report(self, request, done, "Blocked", refused)
 
     @admin.action(description="Unblock selected clients", permissions=["block"])

@@ -27,13 +27,9 @@ from billing.models import (
     Wallet,
 )
 from billing.pdf import invoice_pdf
-from core.admin import ReadOnlyAdmin, report
+from core.admin import ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 from core.money import dollars
-
-
-def _refusal(exc: Exception) -> str:
-    return getattr(exc, "detail", None) or " ".join(getattr(exc, "messages", [str(exc)]))
 
 
 class MoneyActionForm(ActionForm):
@@ -126,7 +122,7 @@ class WalletAdmin(ReadOnlyAdmin):
                 services.staff_credit(client=wallet.client, amount_cents=int(amount or 0), reason=reason, actor=request.user)
                 done += 1
             except (RuleRefused, ValidationError, ValueError) as exc:
-                refused.append(f"{wallet.client}: {_refusal(exc)}")
+                refused.append(f"{wallet.client}: {refusal(exc)}")
         report(self, request, done, "Credited", refused)
 
 
@@ -217,7 +213,7 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
                 services.staff_refund(payment=attempt, amount_cents=int(amount or 0), reason=reason, actor=request.user)
                 done += 1
             except (RuleRefused, ValidationError, ValueError) as exc:
-                refused.append(f"{attempt}: {_refusal(exc)}")
+                refused.append(f"{attempt}: {refusal(exc)}")
         report(self, request, done, "Refunded", refused)
 
 
@@ -247,7 +243,7 @@ class PeriodChangeRequestAdmin(admin.ModelAdmin):
                     services.refuse_period_change(request=change, actor=request.user, note=change.staff_note)
                 done += 1
             except (RuleRefused, ValidationError) as exc:
-                refused.append(f"{change}: {_refusal(exc)}")
+                refused.append(f"{change}: {refusal(exc)}")
         report(self, request, done, "Approved" if approve else "Refused", refused)
 
     @admin.action(description="Approve the shorter period (PER-5)", permissions=["change"])

@@ -155,10 +155,6 @@ class ComplaintAdmin(admin.ModelAdmin):
         self._decide(request, queryset, upheld=False)
 
 
-class PrivacyDeadlineFilter(DeadlineFilter):
-    pass
-
-
 class ExtendForm(ActionForm):
     months = forms.IntegerField(required=False, min_value=1, max_value=2, label="Extend by months")
     reason = forms.CharField(required=False, max_length=300)
@@ -169,7 +165,7 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
     """Data subject requests with their deadlines (CMP-2): extend with a reason, fulfil, refuse."""
 
     list_display = ["id", "kind", "client", "subject_email", "status", "received_at", "due_at", "extension_reason"]
-    list_filter = [PrivacyDeadlineFilter, "status", "kind"]
+    list_filter = [DeadlineFilter, "status", "kind"]
     search_fields = ["client__email", "subject_email", "details"]
     list_select_related = ["client"]
     readonly_fields = ["client", "subject_email", "kind", "details", "status", "received_at", "due_at", "extension_reason", "decided_at", "decided_by"]
@@ -186,7 +182,7 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
     def _each(self, request, queryset, verb: str, call):
         from django.core.exceptions import ValidationError
 
-        from core.admin import report
+        from core.admin import refusal, report
         from core.exceptions import RuleRefused
 
         done, refused = 0, []
@@ -195,7 +191,7 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
                 call(privacy_request)
                 done += 1
             except (ValidationError, RuleRefused) as exc:
-                refused.append(f"{privacy_request}: {getattr(exc, 'detail', None) or ' '.join(exc.messages)}")
+                refused.append(f"{privacy_request}: {refusal(exc)}")
         report(self, request, done, verb, refused)
 
     @admin.action(description="Extend the deadline (months and reason beside)", permissions=["change"])
@@ -266,8 +262,10 @@ class IncidentAdmin(admin.ModelAdmin):
         from compliance.services import notify_incident
         from core.admin import report
 
-        done = sum(1 for incident in queryset if notify_incident(incident=incident, actor=request.user) or True)
-        report(self, request, done, "Notified", [])
+        incidents = list(queryset)
+        for incident in incidents:
+            notify_incident(incident=incident, actor=request.user)  # an incident told before is left as it is
+        report(self, request, len(incidents), "Notified", [])
 
 
 @admin.register(MarketingConsent)

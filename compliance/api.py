@@ -1,12 +1,14 @@
 """REST endpoints for legal documents (API.md "Compliance")."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from compliance.models import Complaint, PrivacyRequest
 from compliance.selectors import complaints_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
 from compliance.services import accept_documents
+from core.pagination import CursorPagination
 
 
 class LegalDocumentOutput(serializers.Serializer):
@@ -24,15 +26,11 @@ class LegalDocumentListOutput(serializers.Serializer):
     previous = serializers.CharField(allow_null=True)
 
 
-def _documents(client) -> list[dict]:
-    return documents_for(client=client)
-
-
 class LegalDocumentsApi(APIView):
     @extend_schema(operation_id="legal_documents", responses=LegalDocumentListOutput)
     def get(self, request):
         """The versions in force, and whether the caller accepted each (CMP-1). Never more than one page."""
-        return Response(LegalDocumentListOutput({"results": _documents(request.user), "next": None, "previous": None}).data)
+        return Response(LegalDocumentListOutput({"results": documents_for(client=request.user), "next": None, "previous": None}).data)
 
 
 class LegalAcceptApi(APIView):
@@ -52,7 +50,7 @@ class LegalAcceptApi(APIView):
         data = self.AcceptInput(data=request.data)
         data.is_valid(raise_exception=True)
         accept_documents(client=request.user, documents=data.validated_data["documents"])
-        return Response(LegalDocumentListOutput({"results": _documents(request.user), "next": None, "previous": None}).data)
+        return Response(LegalDocumentListOutput({"results": documents_for(client=request.user), "next": None, "previous": None}).data)
 
 
 class ComplaintOutput(serializers.Serializer):
@@ -63,7 +61,10 @@ class ComplaintOutput(serializers.Serializer):
     due_at = serializers.DateField(help_text="30 working days after receipt (CMP-4).")
 
 
-class ComplaintListApi(APIView):
+class ComplaintListApi(generics.GenericAPIView):
+    pagination_class = CursorPagination
+    queryset = Complaint.objects.none()
+
     class ComplaintInput(serializers.Serializer):
         identification = serializers.CharField(max_length=2000, help_text="Who complains, and how to reach them.")
         description = serializers.CharField(max_length=10000, help_text="What right was violated, and how.")
@@ -72,19 +73,11 @@ class ComplaintListApi(APIView):
         project = serializers.IntegerField(required=False, allow_null=True, min_value=1, help_text="The project complained about.")
         kind = serializers.ChoiceField(choices=["spam", "privacy", "other"], required=False, default="other")
 
-    class ComplaintListOutput(serializers.Serializer):
-        results = ComplaintOutput(many=True)
-        next = serializers.CharField(allow_null=True)
-        previous = serializers.CharField(allow_null=True)
-
-    @extend_schema(operation_id="complaints_list", responses=ComplaintListOutput)
+    @extend_schema(operation_id="complaints_list", responses=ComplaintOutput(many=True))
     def get(self, request):
-        """The caller's complaints, soonest due first."""
-        from rest_framework.pagination import LimitOffsetPagination
-
-        pager = LimitOffsetPagination()
-        page = pager.paginate_queryset(complaints_of(client=request.user), request, view=self)
-        return Response({"results": ComplaintOutput(page, many=True).data, "next": pager.get_next_link(), "previous": pager.get_previous_link()})
+        """The caller's complaints, newest first."""
+        page = self.paginate_queryset(complaints_of(client=request.user))
+        return self.get_paginated_response(ComplaintOutput(page, many=True).data)
 
     @extend_schema(operation_id="complaints_create", request=ComplaintInput, responses={201: ComplaintOutput})
     def post(self, request):
@@ -108,23 +101,19 @@ class PrivacyRequestOutput(serializers.Serializer):
     due_at = serializers.DateField(help_text="One month after receipt; staff may extend it by up to two more (GDPR Art. 12(3)).")
 
 
-class PrivacyRequestListApi(APIView):
+class PrivacyRequestListApi(generics.GenericAPIView):
+    pagination_class = CursorPagination
+    queryset = PrivacyRequest.objects.none()
+
     class PrivacyRequestInput(serializers.Serializer):
         kind = serializers.ChoiceField(choices=["access", "rectification", "erasure", "restriction", "objection", "portability"])
         details = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
-    class PrivacyRequestListOutput(serializers.Serializer):
-        results = PrivacyRequestOutput(many=True)
-        next = serializers.CharField(allow_null=True)
-        previous = serializers.CharField(allow_null=True)
-
-    @extend_schema(operation_id="privacy_requests_list", responses=PrivacyRequestListOutput)
+    @extend_schema(operation_id="privacy_requests_list", responses=PrivacyRequestOutput(many=True))
     def get(self, request):
-        from rest_framework.pagination import LimitOffsetPagination
-
-        pager = LimitOffsetPagination()
-        page = pager.paginate_queryset(privacy_requests_of(client=request.user), request, view=self)
-        return Response({"results": PrivacyRequestOutput(page, many=True).data, "next": pager.get_next_link(), "previous": pager.get_previous_link()})
+        """The caller's requests, newest first."""
+        page = self.paginate_queryset(privacy_requests_of(client=request.user))
+        return self.get_paginated_response(PrivacyRequestOutput(page, many=True).data)
 
     @extend_schema(operation_id="privacy_requests_create", request=PrivacyRequestInput, responses={201: PrivacyRequestOutput})
     def post(self, request):

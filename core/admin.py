@@ -18,6 +18,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def refusal(exc: Exception) -> str:
+    """The sentence of a refusal for an admin message: a RuleRefused's detail, a ValidationError's
+    messages."""
+    return getattr(exc, "detail", None) or " ".join(getattr(exc, "messages", [str(exc)]))
+
+
 def report(modeladmin, request, done: int, verb: str, refused: list[str]) -> None:
     """An admin action's outcome: how many were done, and each refusal's sentence."""
     if done:
