@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing import services
+from billing.gateways import GatewayUnavailable
 from billing.models import (
     Card,
     FreeAccountFlag,
@@ -165,10 +166,10 @@ class InvoiceLineInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
-    list_display = ["number", "kind", "client", "issued_at", "total_cents", "status", "pdf"]
+    list_display = ["number", "kind", "client", "issued_at", "due_at", "total_cents", "status", "paid_at", "corrects", "pdf"]
     list_filter = ["kind", "status", "year"]
     search_fields = ["=number", "client__email", "=reference"]
-    list_select_related = ["client"]
+    list_select_related = ["client", "corrects"]
     inlines = [InvoiceLineInline]
 
     def get_urls(self):
@@ -185,7 +186,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentAttempt)
 class PaymentAttemptAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "client", "kind", "amount_cents", "status", "failure_code", "purpose", "booked"]
+    list_display = ["created_at", "client", "kind", "amount_cents", "status", "failure_code", "purpose", "try_number", "leased_until"]
     list_filter = ["status", "kind", "gateway"]
     search_fields = ["client__email", "=idempotency_key", "=gateway_reference"]
     list_select_related = ["client"]
@@ -196,13 +197,20 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     def has_settle_permission(self, request) -> bool:
         return request.user.has_perm("billing.change_paymentattempt")
 
-    @admin.action(description="Reconcile unknown outcomes with the gateway", permissions=["settle"])
+    @admin.action(description="Reconcile with the gateway: book what was taken, ask it about unanswered ones", permissions=["settle"])
     def reconcile(self, request, queryset):
-        done = 0
-        for attempt in queryset.filter(status__in=[PaymentAttempt.Status.UNKNOWN, PaymentAttempt.Status.PENDING]):
-            services.reconcile_attempt(attempt=attempt)
-            done += 1
-        report(self, request, done, "Reconciled", [])
+        done, refused = 0, []
+        for attempt in queryset.filter(status__in=[*PaymentAttempt.UNSETTLED, PaymentAttempt.Status.SUCCEEDED]).exclude(kind=PaymentAttempt.Kind.REFUND):
+            try:
+                after = services.reconcile_attempt(attempt=attempt)
+            except GatewayUnavailable:
+                refused.append(f"{attempt}: the gateway did not answer; try again later.")
+                continue
+            if after.status in PaymentAttempt.UNSETTLED:
+                refused.append(f"{attempt}: still held by the request or night working on it.")
+            else:
+                done += 1
+        report(self, request, done, "Reconciled", refused)
 
     @admin.action(description="Refund the amount to the card (reason required, WAL-3)", permissions=["settle"])
     def refund(self, request, queryset):

@@ -8,7 +8,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import selectors, services
+from billing import idempotency, selectors, services
 from billing.models import Card, Invoice, LedgerEntry, Period
 from billing.pdf import invoice_pdf
 from core.pagination import CursorPagination
@@ -175,16 +175,24 @@ class TopUpApi(APIView):
         amount_cents = serializers.IntegerField(min_value=services.TOP_UP_MIN_CENTS, max_value=services.TOP_UP_MAX_CENTS)
 
     @extend_schema(
-        operation_id="billing_topup", request=TopUpInput, responses={200: SummaryOutput, 409: BillingErrorOutput},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="The same key charges once.")],
+        operation_id="billing_topup", request=TopUpInput,
+        responses={200: SummaryOutput, 400: OpenApiResponse(description="Bad amount or Idempotency-Key"), 409: BillingErrorOutput,
+                   503: OpenApiResponse(BillingErrorOutput, description="No answer from the payment provider: retry with the Idempotency-Key answered")},
+        parameters=[OpenApiParameter(
+            idempotency.HEADER, str, OpenApiParameter.HEADER, required=False,
+            description="Up to 255 characters, bound to the amount: the same key charges once and answers as the first time; "
+                        "with another amount it is refused (409). Without one the server makes one and answers it in this header.",
+        )],
     )
     def post(self, request):
         """Top up the wallet from the card (WAL-5)."""
         data = self.TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key", "")[:80] or None
-        services.top_up(client=request.user, amount_cents=data.validated_data["amount_cents"], idempotency_key=key, actor=request.user)
-        return _summary(request)
+        key = request.headers.get(idempotency.HEADER)
+        done = services.top_up(client=request.user, amount_cents=data.validated_data["amount_cents"], idempotency_key=key, actor=request.user)
+        response = _summary(request)
+        response[idempotency.HEADER] = done.idempotency_key
+        return response
 
 
 class LedgerEntryOutput(serializers.ModelSerializer):

@@ -33,6 +33,7 @@ class PolicySettings(AppendOnlyModel):
     prorate_on_cancel = models.BooleanField(default=True, help_text="Credit the unused part of the period on deactivation (DEA-1).")
     cancel_notice_business_days = models.PositiveSmallIntegerField(default=0, help_text="DEA-3; the refund policy uses 5.")
     late_fee_cents = models.PositiveIntegerField(default=0, help_text="On an overdue invoice (WAL-6); none by default.")
+    grace_days = models.PositiveSmallIntegerField(default=7, help_text="An invoice is due this many days after it is issued (WAL-6).")
     retention_days = models.PositiveSmallIntegerField(default=30, help_text="Archived projects are kept this long (DEA-2).")
     refund_window_days = models.PositiveSmallIntegerField(default=7, help_text="Staff refunds to the card within this window (WAL-3).")
     note = models.CharField(max_length=300, blank=True, help_text="Why it changed.")
@@ -126,6 +127,10 @@ class Subscription(models.Model):
     setup_fee_charged_at = models.DateTimeField(null=True, blank=True, help_text="Once in a client's life (DEA-4).")
     ends_after = models.DateField(null=True, blank=True, help_text="DEA-3: a late deactivation ends PRO after this day.")
     activations = models.PositiveIntegerField(default=0, help_text="How many times PRO was activated (keys the activation charge).")
+    period_invoice = models.ForeignKey(
+        "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The invoice of the current period: what a credit for its unused part corrects.",
+    )
     activated_at = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
 
@@ -173,8 +178,9 @@ class Invoice(models.Model):
         CREDIT_NOTE = "credit_note", "Credit note"
 
     class Status(models.TextChoices):
-        PAID = "paid", "Paid"
         OPEN = "open", "Open"  # not (fully) collected: its amount is debt
+        PAID = "paid", "Paid"
+        UNCOLLECTIBLE = "uncollectible", "Uncollectible"  # DUN-5 ended PRO with it unpaid
 
     number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -187,8 +193,13 @@ class Invoice(models.Model):
     issued_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateTimeField()
     total_cents = models.IntegerField()
-    status = models.CharField(max_length=6, choices=Status.choices, default=Status.PAID)
+    status = models.CharField(max_length=13, choices=Status.choices, default=Status.OPEN)
+    paid_at = models.DateTimeField(null=True, blank=True, help_text="When its amount was collected.")
     corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
+    late_fee_for = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="late_fee_invoice",
+        help_text="The overdue invoice this late fee is for (once per invoice, WAL-6).",
+    )
     reference = models.CharField(max_length=120, help_text="What it is for, e.g. activation:12:1.")
 
     objects = NeverDeletedQuerySet.as_manager()
@@ -196,10 +207,14 @@ class Invoice(models.Model):
     class Meta:
         ordering = ["-issued_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["series", "year", "sequence"], name="invoice_gapless_number")]
-        indexes = [models.Index(fields=["client", "-issued_at"], name="invoice_client_time")]
+        indexes = [
+            models.Index(fields=["client", "-issued_at"], name="invoice_client_time"),
+            models.Index(fields=["client", "issued_at"], name="invoice_unpaid", condition=Q(status__in=["open", "uncollectible"])),
+        ]
 
     def __str__(self) -> str:
-        return self.number or f"invoice {self.pk} (being numbered)"
+        title = "Credit note" if self.kind == self.Kind.CREDIT_NOTE else "Invoice"
+        return f"{title} {self.number}" if self.number else f"{title.lower()} {self.pk} (being numbered)"
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Invoices are never deleted: issue a credit note.")
@@ -227,9 +242,16 @@ class InvoiceSequence(models.Model):
 
 
 class PaymentAttempt(models.Model):
-    """Every call to the gateway that moves money (CARD-3): kept with its idempotency key, amount,
-    outcome and failure code. An attempt whose outcome is unknown (a timeout) is reconciled by its
-    key, never sent as a new charge."""
+    """Every call to the gateway that moves money (CARD-3), an explicit state machine whose every
+    step is committed before the next (PER-7):
+
+        created → sent → succeeded | failed | unknown;  unknown → succeeded | failed;  succeeded → booked
+
+    `created`: recorded, never sent. `sent`: the call may have reached the gateway. `unknown`: no
+    answer came. `booked`: the money is in the wallet's ledger. Whoever works on an attempt holds
+    its lease (`lease_owner` until `leased_until`, longer than a gateway call); reconciliation
+    never decides an attempt whose lease still holds. An attempt whose outcome is unknown is
+    settled by asking the gateway for its key, never sent as a new charge."""
 
     class Kind(models.TextChoices):
         VERIFICATION = "verification", "Card verification"
@@ -237,33 +259,95 @@ class PaymentAttempt(models.Model):
         REFUND = "refund", "Refund"
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Sent"
-        SUCCEEDED = "succeeded", "Succeeded"
+        CREATED = "created", "Created, not sent"
+        SENT = "sent", "Sent"
+        SUCCEEDED = "succeeded", "Succeeded, not booked"
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "Outcome unknown"
+        BOOKED = "booked", "Succeeded and booked"
+
+    UNSETTLED = (Status.CREATED, Status.SENT, Status.UNKNOWN)
+    TAKEN = (Status.SUCCEEDED, Status.BOOKED)  # the gateway took the money
 
     client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="payment_attempts")
     card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount_cents = models.PositiveIntegerField()
     purpose = models.CharField(max_length=200)
-    idempotency_key = models.CharField(max_length=120, unique=True)
-    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    # What the attempt pays for (e.g. `activation:12:1`): a definitive failure makes the next try a
+    # new attempt (`try_number` + 1) with a new key, so that a new card can pay.
+    purpose_key = models.CharField(max_length=200, blank=True, db_index=True)
+    try_number = models.PositiveSmallIntegerField(default=1)
+    books_as = models.CharField(max_length=20, blank=True, help_text="The ledger kind the money is booked as.")
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.CREATED)
     failure_code = models.CharField(max_length=60, blank=True)
     gateway = models.CharField(max_length=20)
     gateway_reference = models.CharField(max_length=120, blank=True)
     refunds = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunded_by")
+    lease_owner = models.CharField(max_length=60, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    # Whether the money has reached the ledger (a credit), so that reconciling twice credits once.
-    booked = models.BooleanField(default=False)
+    booked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status"], name="payment_attempt_unsettled", condition=Q(status__in=["pending", "unknown"]))]
+        indexes = [
+            models.Index(fields=["status"], name="payment_attempt_open", condition=Q(status__in=["created", "sent", "unknown", "succeeded"])),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount_cents}¢ {self.status}"
+        return f"{self.get_kind_display()} of ${self.amount_cents / 100:,.2f}: {self.get_status_display().lower()}"
+
+    @property
+    def booked(self) -> bool:
+        return self.status == self.Status.BOOKED
+
+    @property
+    def taken(self) -> bool:
+        return self.status in self.TAKEN
+
+
+class IdempotencyRecord(models.Model):
+    """A request's `Idempotency-Key` as Stripe keeps it: bound to the operation and its
+    parameters; a replay returns the first answer; the same key with other parameters is refused
+    before anything is charged. Keys are the client's own (unique per client), up to 255."""
+
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=255)
+    operation = models.CharField(max_length=40)
+    parameters = models.CharField(max_length=64, help_text="A digest of the request's parameters.")
+    server_made = models.BooleanField(default=False, help_text="Made by the platform for a request that sent none.")
+    attempt = models.ForeignKey("PaymentAttempt", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The final answer's status, once there is one.")
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "key"], name="idempotency_key_once_per_client")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key[:20]}"
+
+
+class SandboxCharge(models.Model):
+    """The sandbox gateway's own memory (CARD-3): what it charged, by idempotency key, in the
+    database so that every process sees it (a worker, the web, a test) as a real gateway would."""
+
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=6, default="charge")  # charge, refund
+    status = models.CharField(max_length=9)
+    amount_cents = models.PositiveIntegerField()
+    reference = models.CharField(max_length=40, blank=True)
+    failure_code = models.CharField(max_length=60, blank=True)
+    customer_ref = models.CharField(max_length=60, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"sandbox {self.kind} {self.amount_cents}¢ {self.status}"
 
 
 class LedgerEntry(AppendOnlyModel):

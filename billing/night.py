@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Client
-from billing import selectors, services
+from billing import dunning, emails, invoicing, selectors
+from billing.ledger import balances, locked_wallet
 from billing.models import (
     Card,
     ClientNight,
@@ -32,24 +33,25 @@ from billing.models import (
     LedgerEntry,
     NightlyRun,
     NightlyStep,
-    PaymentAttempt,
     Subscription,
     Wallet,
     period_bounds,
 )
+from billing.policy import current_policy, packages_needed
+from billing.services import _period_fee_line
+from billing.tariffs import end_pro
 from compliance.retention import run_retention
 from compliance.sealing import seal_audit_log
 from compliance.services import audit_entry, record, record_many
 from core.clock import billing_date
 from core.money import dollars
 from core.sql import update_rows
-from core.tasks import enqueue
 from projects import selectors as projects_selectors
 from projects import services as projects
 from projects.models import Project
 
 FREE_LIMIT = 500  # TAR-1, TAR-5
-DUNNING_DAYS = 30  # DUN-5
+DUNNING_DAYS = dunning.DUNNING_DAYS
 CHUNK = 500
 CHUNK_TIMEOUT = 3600  # seconds a step waits for its chunks on the workers
 LOCK_KEY = 0x6E6967687421  # "night!"
@@ -88,7 +90,7 @@ def plan_packages(night: Night) -> list[Decision]:
     current = Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day)
     # Only the subscriptions whose count asks for another number of packages become objects.
     changing = [client_id for client_id, packages in current.values_list("client_id", "packages")
-                if services.packages_needed(night.counts.get(client_id, 0)) != packages]
+                if packages_needed(night.counts.get(client_id, 0)) != packages]
     for subscription in current.filter(client_id__in=changing):
         change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
         if change is not None:
@@ -99,11 +101,11 @@ def plan_packages(night: Night) -> list[Decision]:
 def plan_renewals(night: Night) -> list[Decision]:
     """PER-3: every period that ended before this night is renewed, each missed one once, on its
     own anniversary; a DEA-3 deactivation ends PRO instead."""
-    policy = services.current_policy()
+    policy = current_policy()
     decisions = []
     for subscription in Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__lt=night.day):
         index, end = subscription.period_index, subscription.period_end
-        packages = services.packages_needed(night.counts.get(subscription.client_id, 0))
+        packages = packages_needed(night.counts.get(subscription.client_id, 0))
         while end < night.day:
             if subscription.ends_after is not None and subscription.ends_after <= end:
                 decisions.append(Decision(subscription.client_id, "end_pro", detail=f"PRO ends after {end}"))
@@ -115,21 +117,14 @@ def plan_renewals(night: Night) -> list[Decision]:
     return decisions
 
 
-def _balances(client_ids=None) -> dict[int, int]:
-    rows = LedgerEntry.objects.values("wallet__client_id").annotate(total=Sum("amount_cents")).values_list("wallet__client_id", "total")
-    if client_ids is not None:
-        rows = rows.filter(wallet__client_id__in=client_ids)
-    return dict(rows.order_by())
-
-
 def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
     """DUN-1: every client whose wallet is below zero (after the charges planned before) has its
     debt collected from its cards; a client whose debt is paid leaves dunning (DUN-4)."""
-    balances = _balances()
+    now_balances = balances()
     for decision in pending:
-        balances[decision.client_id] = balances.get(decision.client_id, 0) - decision.amount_cents
+        now_balances[decision.client_id] = now_balances.get(decision.client_id, 0) - decision.amount_cents
     in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
-    debts = {client_id: -balance for client_id, balance in balances.items() if balance < 0}
+    debts = {client_id: -balance for client_id, balance in now_balances.items() if balance < 0}
     failed_before = dict(Wallet.objects.filter(client_id__in=list(debts)).values_list("client_id", "failed_collections"))
     debt_since = dict(Wallet.objects.filter(client_id__in=list(debts), debt_since__isnull=False).values_list("client_id", "debt_since"))
     with_card = set(Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False).values_list("client_id", flat=True))
@@ -149,7 +144,7 @@ def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
 
 
 def plan_retention(night: Night) -> list[Decision]:
-    before = night.at - datetime.timedelta(days=services.current_policy().retention_days)
+    before = night.at - datetime.timedelta(days=current_policy().retention_days)
     expired = Project.objects.filter(status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before).exclude(
         owner__tariff=Client.Tariff.PRO
     )
@@ -187,9 +182,9 @@ def apply_packages(client_id: int, night: Night) -> tuple[int, int]:
     if client.tariff == Client.Tariff.FREE:
         if night.counts.get(client_id, 0) > FREE_LIMIT:
             accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{night.counts[client_id]} active subscribers on Free (TAR-5).")
-            enqueue_email(client_id, "free_limit")
+            emails.enqueue_email(client_id, emails.FREE_LIMIT)
         return 0, 0
-    wallet = services._locked_wallet(client)
+    wallet = locked_wallet(client)
     subscription = Subscription.objects.select_for_update().get(client=client)
     change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(client_id, 0), night=night.day)
     if change is None:
@@ -198,10 +193,10 @@ def apply_packages(client_id: int, night: Night) -> tuple[int, int]:
     noun = "added" if change.change > 0 else "removed"
     description = f"{abs(change.change)} package(s) {noun} for the rest of the period (PER-6): {change.formula}"
     if change.amount_cents > 0:
-        services._charge_fees(wallet, client=client, lines=[(description, change.amount_cents, LedgerEntry.Kind.PACKAGE_CHANGE)], reference=key, key=key)
+        invoicing.charge_fees(wallet, client=client, lines=[(description, change.amount_cents, LedgerEntry.Kind.PACKAGE_CHANGE)], reference=key, key=key)
     else:
-        services._credit(wallet, client=client, amount=-change.amount_cents, kind=LedgerEntry.Kind.UNUSED_CREDIT, description=description,
-                         reference=key, key=f"{key}:credit")
+        invoicing.credit(wallet, client=client, amount=-change.amount_cents, kind=LedgerEntry.Kind.UNUSED_CREDIT, description=description,
+                         reference=key, key=f"{key}:credit", corrects=subscription.period_invoice)
     subscription.packages = change.packages_after
     subscription.save(update_fields=["packages"])
     record(action="billing.packages_changed", target=subscription, client=client,
@@ -211,21 +206,22 @@ def apply_packages(client_id: int, night: Night) -> tuple[int, int]:
 
 def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
     client = Client.objects.get(pk=client_id)
-    wallet = services._locked_wallet(client)
+    wallet = locked_wallet(client)
     subscription = Subscription.objects.select_for_update().get(client=client)
-    policy = services.current_policy()
+    policy = current_policy()
     charged = 0
-    packages = services.packages_needed(night.counts.get(client_id, 0))
+    packages = packages_needed(night.counts.get(client_id, 0))
     while subscription.is_active and subscription.period_end < night.day:
         if subscription.ends_after is not None and subscription.ends_after <= subscription.period_end:
-            services.end_pro(subscription=subscription)
+            end_pro(subscription=subscription)
             break
         index = subscription.period_index + 1
         start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
         price = policy.package_cents(subscription.period)  # a new period takes the price in force now (TAR-4)
         key = f"renewal:{client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
-        line = services._period_fee_line(subscription.period, packages, price, start, end)
-        services._charge_fees(wallet, client=client, lines=[(f"{line} (renewal, PER-3)", packages * price, LedgerEntry.Kind.FEE)], reference=key, key=key)
+        line = _period_fee_line(subscription.period, packages, price, start, end)
+        subscription.period_invoice = invoicing.charge_fees(
+            wallet, client=client, lines=[(f"{line} (renewal, PER-3)", packages * price, LedgerEntry.Kind.FEE)], reference=key, key=key)
         subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
         subscription.package_price_cents, subscription.packages = price, packages
         subscription.save()
@@ -234,125 +230,8 @@ def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
     return charged, 0
 
 
-def _lift_dunning(client: Client, wallet: Wallet) -> None:
-    """DUN-4: once the debt is paid, suspension and the billing block are lifted at once."""
-    was = wallet.failed_collections
-    wallet.failed_collections, wallet.debt_since, wallet.deletion_scheduled_for = 0, None, None
-    wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
-    accounts.lift_suspension(client=client, note="Debt paid (DUN-4).")
-    accounts.unblock(client=client, reason=Client.BlockReason.BILLING, note="Debt paid (DUN-4).")
-    projects.set_owner_projects_status(owner=client, status=Project.Status.ACTIVE)
-    if was:
-        enqueue_email(client.pk, "paid")
-
-
-def after_payment(*, client: Client, try_cards: bool = False) -> None:
-    """After a payment (a top-up, a new card): with `try_cards`, collect a debt from the cards at
-    once; then, if nothing is owed any more, lift suspension and the billing block (DUN-4)."""
-    wallet = services.wallet_of(client)
-    debt = services.debt_cents(wallet)
-    if try_cards and debt > 0 and services.live_card(client) is not None:
-        key = f"debt:{client.pk}:payment:{LedgerEntry.objects.filter(wallet=wallet).count()}"
-        attempt = services._collect_from_cards(client=client, amount=debt, purpose=f"Unpaid fees {dollars(debt)}", key=key)
-        if attempt.status == PaymentAttempt.Status.SUCCEEDED:
-            with transaction.atomic():
-                services._book(services._locked_wallet(client), attempt)
-    with transaction.atomic():
-        wallet = services._locked_wallet(client)
-        if wallet.failed_collections and services.balance_cents(wallet) >= 0:
-            _lift_dunning(Client.objects.get(pk=client.pk), wallet)
-
-
-def collect_chunk(client_ids: list[int], night: Night) -> dict:
-    """DUN-1 for a chunk: each debt collected from the main card, then the backup card (CARD-4),
-    the attempts of the whole chunk committed together before the gateway is called; then every
-    client's outcome in one transaction, a savepoint each, marked done with it."""
-    outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
-    done_before = set(ClientNight.objects.filter(night=night.day, step="dunning", client_id__in=client_ids).values_list("client_id", flat=True))
-    todo = [c for c in client_ids if c not in done_before]
-    outcome["skipped"] = len(done_before)
-    clients = Client.objects.in_bulk(todo)
-    debts = {c: -b for c, b in _balances(todo).items() if b < 0}
-    cards = {(card.client_id, card.role): card for card in Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False)}
-
-    def requests(role: str, keys: dict[int, str]):
-        return [(clients[c], cards[(c, role)], debts[c], f"Unpaid fees {dollars(debts[c])}", key) for c, key in keys.items() if (c, role) in cards]
-
-    main_keys = {c: f"debt:{c}:{night.day}" for c in debts}
-    attempts = services.collect_many(requests(Card.Role.MAIN, main_keys))
-    by_client = {c: attempts[key] for c, key in main_keys.items() if key in attempts}
-    backup_keys = {c: f"{main_keys[c]}:backup" for c, a in by_client.items() if a.status == PaymentAttempt.Status.FAILED}
-    backup_keys.update({c: f"{main_keys[c]}:backup" for c in debts if c not in by_client})
-    for attempt in services.collect_many(requests(Card.Role.BACKUP, backup_keys)).values():
-        by_client[attempt.client_id] = attempt
-    with transaction.atomic():
-        wallets = {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=todo)}
-        # The common case in bulk: a client in good standing whose card paid tonight's debt.
-        plain = [
-            c for c in todo
-            if (a := by_client.get(c)) is not None and a.status == PaymentAttempt.Status.SUCCEEDED and not a.booked
-            and c in wallets and not wallets[c].failed_collections and wallets[c].debt_since is None
-        ]
-        cards_by_pk = {card.pk: card for card in cards.values()}
-        LedgerEntry.objects.bulk_create([
-            LedgerEntry(wallet=wallets[c], amount_cents=by_client[c].amount_cents, kind=LedgerEntry.Kind.CARD_PAYMENT,
-                        description=f"Paid by {cards_by_pk[by_client[c].card_id]}: {by_client[c].purpose}"[:300],
-                        reference=f"payment:{by_client[c].pk}", idempotency_key=f"payment:{by_client[c].idempotency_key}", payment=by_client[c])
-            for c in plain
-        ])
-        PaymentAttempt.objects.filter(pk__in=[by_client[c].pk for c in plain]).update(booked=True)
-        ClientNight.objects.bulk_create([ClientNight(client_id=c, night=night.day, step="dunning") for c in plain])
-        outcome["done"] += len(plain)
-        outcome["charged"] += sum(by_client[c].amount_cents for c in plain)
-        for client_id in [c for c in todo if c not in set(plain)]:
-            try:
-                with transaction.atomic():
-                    paid, _ = _dunning_outcome(clients[client_id], night, by_client.get(client_id))
-                    ClientNight.objects.create(client_id=client_id, night=night.day, step="dunning")
-                outcome["done"] += 1
-                outcome["charged"] += paid
-            except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
-                outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
-    return outcome
-
-
-def _dunning_outcome(client: Client, night: Night, attempt: PaymentAttempt | None) -> tuple[int, int]:
-    wallet = services._locked_wallet(client)
-    paid = 0
-    if attempt is not None and attempt.status == PaymentAttempt.Status.SUCCEEDED:
-        if services._book(wallet, attempt):
-            paid = attempt.amount_cents
-    if services.balance_cents(wallet) >= 0:
-        if wallet.failed_collections or wallet.debt_since:
-            _lift_dunning(client, wallet)
-        return paid, 0
-    if attempt is not None and attempt.status in (PaymentAttempt.Status.UNKNOWN, PaymentAttempt.Status.PENDING):
-        return 0, 0  # not known to have failed: reconciled later, counted as nothing tonight
-    wallet.failed_collections += 1
-    wallet.debt_since = wallet.debt_since or night.day
-    step = "suspended"
-    if wallet.failed_collections == 1:
-        accounts.suspend(client=client, note="First failed collection (DUN-2).")
-        projects.set_owner_projects_status(owner=client, status=Project.Status.SUSPENDED)
-    else:
-        step = "blocked"
-        accounts.block(client=client, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).")
-        projects.set_owner_projects_status(owner=client, status=Project.Status.LOCKED)
-    if (night.day - wallet.debt_since).days >= DUNNING_DAYS and wallet.deletion_scheduled_for is None:
-        step = "deactivated"
-        subscription = Subscription.objects.select_for_update().filter(client=client).first()
-        if subscription is not None and subscription.is_active:
-            services.end_pro(subscription=subscription)
-        Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=timezone.now(), token="")
-        wallet.deletion_scheduled_for = night.day
-        record(action="account.deletion_scheduled", client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})
-    wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
-    enqueue_email(client.pk, step)
-    return 0, 0
-
-
 def apply_retention(client_id: int, night: Night) -> tuple[int, int]:
-    before = night.at - datetime.timedelta(days=services.current_policy().retention_days)
+    before = night.at - datetime.timedelta(days=current_policy().retention_days)
     projects.purge_expired_archives(owner=Client.objects.get(pk=client_id), before=before)
     return 0, 0
 
@@ -372,12 +251,12 @@ APPLY = {"packages": apply_packages, "renewals": apply_renewals, "retention": ap
 def process(step: str, client_ids: list[int], night: Night) -> dict:
     """One chunk of one step: each client's work alone; failures recorded, the others go on. The
     chunk's invoices are numbered together at its end."""
-    token = services.NUMBER_LATER.set(True)
+    token = invoicing.NUMBER_LATER.set(True)
     try:
         return _process(step, client_ids, night)
     finally:
-        services.NUMBER_LATER.reset(token)
-        services.number_pending_invoices()
+        invoicing.NUMBER_LATER.reset(token)
+        invoicing.number_pending_invoices()
 
 
 def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
@@ -397,20 +276,18 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
             .filter(client_id__in=todo, status=Subscription.Status.ACTIVE, period_end__lt=night.day, ends_after__isnull=True)
         )
         simple = [s for s in subscriptions if s.client_id in wallets]
-        policy = services.current_policy()
-        year = billing_date(now).year
+        policy = current_policy()
         invoices, fees, audit = [], [], []
         for subscription in simple:
-            packages = services.packages_needed(night.counts.get(subscription.client_id, 0))
+            packages = packages_needed(night.counts.get(subscription.client_id, 0))
             price = policy.package_cents(subscription.period)
             while subscription.period_end < night.day:
                 index = subscription.period_index + 1
                 start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
                 key = f"renewal:{subscription.client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
-                line = f"{services._period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"
-                invoices.append(Invoice(kind=Invoice.Kind.INVOICE, series="INV", year=year, client=subscription.client,
-                                        client_name=subscription.client.name, client_email=subscription.client.email, issued_at=now, due_at=now,
-                                        total_cents=packages * price, reference=key))
+                line = f"{_period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"
+                invoices.append(invoicing.new_invoice(client=subscription.client, kind=Invoice.Kind.INVOICE, total=packages * price,
+                                                      reference=key, now=now, grace_days=policy.grace_days))
                 fees.append((subscription, line, packages * price, key))
                 subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
                 subscription.package_price_cents, subscription.packages = price, packages
@@ -424,7 +301,10 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
                         idempotency_key=f"{key}:fee:0", invoice=inv, created_at=now)
             for inv, (sub, line, fee, key) in zip(invoices, fees, strict=True)
         ])
-        update_rows(Subscription, simple, ["period_index", "period_start", "period_end", "package_price_cents", "packages"])
+        for invoice, (subscription, *_) in zip(invoices, fees, strict=True):
+            subscription.period_invoice = invoice  # the last one renewed is the current period's
+        update_rows(Subscription, simple, ["period_index", "period_start", "period_end", "package_price_cents", "packages", "period_invoice"])
+        invoicing.settle_many([s.client_id for s in simple], now=now)  # paid where the wallet covers them, open otherwise
         record_many(audit)
         ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="renewals") for s in simple])
         outcome["done"] = len(simple)
@@ -447,7 +327,7 @@ def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]
             .filter(client_id__in=todo, client__tariff=Client.Tariff.PRO, status=Subscription.Status.ACTIVE, period_end__gte=night.day)
         )
         simple = [s for s in subscriptions if s.client_id in wallets]
-        year = billing_date(now).year
+        grace_days = current_policy().grace_days
         invoices, moves, audit, changed = [], [], [], []
         for subscription in simple:
             change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
@@ -459,10 +339,9 @@ def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]
             charge = change.amount_cents > 0
             if change.amount_cents:
                 client = subscription.client
-                invoices.append(Invoice(
-                    kind=Invoice.Kind.INVOICE if charge else Invoice.Kind.CREDIT_NOTE, series="INV" if charge else "CN", year=year,
-                    client=client, client_name=client.name, client_email=client.email, issued_at=now, due_at=now,
-                    total_cents=change.amount_cents, reference=key,
+                invoices.append(invoicing.new_invoice(
+                    client=client, kind=Invoice.Kind.INVOICE if charge else Invoice.Kind.CREDIT_NOTE, total=change.amount_cents,
+                    reference=key, now=now, grace_days=grace_days, corrects_id=None if charge else subscription.period_invoice_id,
                 ))
                 moves.append((subscription, description, change.amount_cents, f"{key}:fee:0" if charge else f"{key}:credit", key))
                 outcome["charged" if charge else "credited"] += abs(change.amount_cents)
@@ -478,6 +357,7 @@ def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]
             for inv, (sub, d, amount, ledger_key, ref) in zip(invoices, moves, strict=True)
         ])
         update_rows(Subscription, changed, ["packages"])
+        invoicing.settle_many([s.client_id for s in changed], now=now)
         record_many(audit)
         ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="packages") for s in simple])
         outcome["done"] = len(simple)
@@ -489,7 +369,7 @@ def _process(step: str, client_ids: list[int], night: Night) -> dict:
     done = skipped = charged = credited = 0
     failures = []
     if step == "dunning":
-        return collect_chunk(client_ids, night)
+        return dunning.collect_chunk(client_ids, day=night.day, at=night.at)
     set_based = {"renewals": renew_chunk, "packages": package_chunk}.get(step)
     if set_based is not None:
         try:
@@ -576,7 +456,10 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
     with night_lock():
         run = NightlyRun.objects.create(night=night.day, at=at)
         try:
-            services.number_pending_invoices()  # left by a run killed before it could number them
+            invoicing.number_pending_invoices()  # left by a run killed before it could number them
+            # PER-7: what a killed run (or a lost answer) left taken but not booked reaches the
+            # wallets, and unanswered attempts are asked of the gateway, before any debt is read.
+            dunning.reconcile_payments()
             count_step = NightlyStep.objects.create(run=run, name="count")
             night.counts = projects_selectors.active_subscribers_by_owner()
             count_step.clients, count_step.finished_at = len(night.counts), timezone.now()
@@ -613,36 +496,3 @@ def _totals(decisions: dict[str, list[Decision]]) -> dict:
         "deactivate_if_unpaid": sorted(d.client_id for d in decisions["dunning"] if "if unpaid: deactivate" in d.detail),
         "settled": sorted(d.client_id for d in decisions["dunning"] if d.kind == "settle"),
     }
-
-
-# --- emails, after commit -------------------------------------------------------------------------------
-
-SUBJECTS = {
-    "free_limit": "Your account is paused: more than 500 subscribers on Free",
-    "suspended": "We could not collect your payment: your projects are paused",
-    "blocked": "Your account is blocked until the unpaid fees are paid",
-    "deactivated": "PRO has ended after 30 days unpaid",
-    "paid": "Thank you: your payment arrived and everything runs again",
-}
-
-
-def enqueue_email(client_id: int, kind: str) -> None:
-    from billing.tasks import send_billing_email
-
-    enqueue(send_billing_email, client_id, kind)
-
-
-def send_billing_email(*, client_id: int, kind: str) -> None:
-    from django.core.mail import send_mail
-
-    client = Client.objects.get(pk=client_id)
-    debt = services.debt_cents(services.wallet_of(client))
-    lines = {
-        "free_limit": "Your projects passed 500 active subscribers, the Free limit. Activate PRO to go on (ToU 3.9).",
-        "suspended": f"We could not collect {dollars(debt)} from your card. Your projects are paused until it is paid (ToU 7.21).",
-        "blocked": f"A second collection of {dollars(debt)} failed. Your account is blocked; billing stays open so you can pay (ToU 7.22).",
-        "deactivated": "Your fees stayed unpaid for 30 days: PRO has ended, your card was removed and the account is scheduled for deletion (ToU 11.18).",
-        "paid": "Your payment arrived. Your projects run again.",
-    }
-    body = f"Hello {client.name},\n\n{lines[kind]}\n\nTop up or change your card at {settings.SITE_URL}/ .\n"
-    send_mail(f"[{settings.SITE_NAME}] {SUBJECTS[kind]}", body, None, [client.email])

@@ -30,7 +30,7 @@ def erase(client, person) -> None:
 
 def settle_debt(client) -> None:
     """DEA-5: before an erasure, any debt is charged to the card."""
-    from billing.night import after_payment
+    from billing.dunning import after_payment
 
     after_payment(client=client, try_cards=True)
 

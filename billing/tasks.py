@@ -2,12 +2,12 @@ import datetime
 
 from celery import shared_task
 
-from billing import night, services
+from billing import dunning, emails, night
 
 
 @shared_task(acks_late=True)
 def reconcile_payments() -> int:
-    return services.reconcile_unknown_attempts()
+    return dunning.reconcile_payments()
 
 
 @shared_task(acks_late=True)
@@ -28,4 +28,4 @@ def night_chunk(step: str, client_ids: list[int], day: str, at: str, counts: dic
 
 @shared_task(acks_late=True)
 def send_billing_email(client_id: int, kind: str) -> None:
-    night.send_billing_email(client_id=client_id, kind=kind)
+    emails.send_billing_email(client_id=client_id, kind=kind)

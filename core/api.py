@@ -15,6 +15,8 @@ def exception_handler(exc, context):
         response = Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
         if exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)
+        for name, value in exc.headers.items():
+            response[name] = value
         return response
     if isinstance(exc, DjangoValidationError):
         # Services refuse bad input with Django's ValidationError; the API shows it field by field.

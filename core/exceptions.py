@@ -5,10 +5,12 @@ class RuleRefused(Exception):
     for a person, shown as it is by the API, the dashboard and the admin.
     """
 
-    def __init__(self, code: str, detail: str, *, status: int = 409, retry_after: int | None = None) -> None:
+    def __init__(self, code: str, detail: str, *, status: int = 409, retry_after: int | None = None, headers: dict | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         # A few refusals are not conflicts: a blocked account is 403, a lockout 429 (API.md).
         self.status = status
         self.retry_after = retry_after
+        # Response headers the refusal carries, e.g. the `Idempotency-Key` to retry a payment with.
+        self.headers = dict(headers or {})

@@ -3,14 +3,16 @@
 Test tokens (API.md): `tok_visa`, `tok_mastercard` succeed; `tok_chargeDeclined` is refused when
 attached; `tok_chargeDeclinedInsufficientFunds` is refused when attached for lack of funds;
 `tok_chargeCustomerFail` attaches and verifies, then every later charge fails. Any other token is
-unknown (refused). Charges are kept per idempotency key in the cache, so that a repeat with the
-same key returns the first outcome, as a real gateway does."""
+unknown (refused). What it charged is kept per idempotency key in the database (`SandboxCharge`),
+so every process (the web, a worker, a test) sees one memory, as with a real gateway: a repeat
+with the same key returns the first outcome and charges nothing more."""
 
 import hashlib
 
-from django.core.cache import cache
+from django.db import IntegrityError, transaction
 
 from billing.gateways.base import CardDeclined, CardDetails, ChargeResult
+from core.db import in_open_transaction
 
 CARDS = {
     "tok_visa": ("visa", "4242", "ok"),
@@ -19,7 +21,6 @@ CARDS = {
     "tok_chargeDeclinedInsufficientFunds": ("visa", "9995", "insufficient_funds"),
     "tok_chargeCustomerFail": ("visa", "0341", "fails_later"),
 }
-KEEP_SECONDS = 7 * 24 * 3600
 
 
 class SandboxGateway:
@@ -39,26 +40,42 @@ class SandboxGateway:
     def _behaviour(self, card_token: str) -> str:
         return CARDS.get(card_token.split(":", 1)[0], ("", "", "card_declined"))[2]
 
+    @staticmethod
+    def _remember(*, key: str, kind: str, **values) -> ChargeResult:
+        """Keep the outcome under its key, once; a key seen before answers its first outcome."""
+        from billing.models import SandboxCharge
+
+        if in_open_transaction():  # a real gateway's charge cannot be rolled back with our transaction
+            raise RuntimeError("The sandbox gateway was called inside an open transaction.")
+        try:
+            with transaction.atomic():
+                charge, _ = SandboxCharge.objects.get_or_create(idempotency_key=key, defaults={"kind": kind, **values})
+        except IntegrityError:
+            charge = SandboxCharge.objects.get(idempotency_key=key)
+        return SandboxGateway._result(charge)
+
+    @staticmethod
+    def _result(charge) -> ChargeResult:
+        raw = {"amount": charge.amount_cents, "description": charge.description, "status": charge.status}
+        return ChargeResult(status=charge.status, reference=charge.reference, failure_code=charge.failure_code, raw=raw)
+
     def charge(self, *, card_token: str, amount_cents: int, idempotency_key: str, description: str, customer_ref: str) -> ChargeResult:
-        key = f"sandbox-charge:{idempotency_key}"
-        if (earlier := cache.get(key)) is not None:
-            return ChargeResult(**earlier)
         verification = description.startswith("Card verification")
-        if self._behaviour(card_token) == "ok" or (verification and self._behaviour(card_token) == "fails_later"):
-            outcome = {"status": "succeeded", "reference": "ch_" + hashlib.sha256(key.encode()).hexdigest()[:24]}
+        behaviour = self._behaviour(card_token)
+        if behaviour == "ok" or (verification and behaviour == "fails_later"):
+            values = {"status": "succeeded", "reference": "ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}
         else:
-            outcome = {"status": "failed", "failure_code": "card_declined"}
-        outcome["raw"] = {"amount": amount_cents, "description": description, **outcome}
-        cache.set(key, outcome, KEEP_SECONDS)
-        return ChargeResult(**outcome)
+            values = {"status": "failed", "failure_code": "card_declined"}
+        return self._remember(key=idempotency_key, kind="charge", amount_cents=amount_cents, customer_ref=customer_ref[:60],
+                              description=description[:200], **values)
 
     def refund(self, *, charge_reference: str, amount_cents: int, idempotency_key: str) -> ChargeResult:
-        key = f"sandbox-refund:{idempotency_key}"
-        if (earlier := cache.get(key)) is None:
-            earlier = {"status": "succeeded", "reference": "re_" + hashlib.sha256(key.encode()).hexdigest()[:24], "raw": {"charge": charge_reference}}
-            cache.set(key, earlier, KEEP_SECONDS)
-        return ChargeResult(**earlier)
+        reference = "re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        return self._remember(key=f"refund:{idempotency_key}", kind="refund", amount_cents=amount_cents, status="succeeded",
+                              reference=reference, description=charge_reference[:200])
 
     def find_charge(self, *, idempotency_key: str) -> ChargeResult | None:
-        earlier = cache.get(f"sandbox-charge:{idempotency_key}")
-        return ChargeResult(**earlier) if earlier is not None else None
+        from billing.models import SandboxCharge
+
+        charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key, kind="charge").first()
+        return self._result(charge) if charge is not None else None

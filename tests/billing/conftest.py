@@ -28,5 +28,5 @@ def charged(client) -> int:
     """Cents taken from the client's cards, refunds deducted."""
     from billing.models import PaymentAttempt
 
-    attempts = PaymentAttempt.objects.filter(client=client, status="succeeded")
+    attempts = PaymentAttempt.objects.filter(client=client, status__in=["succeeded", "booked"])
     return sum(a.amount_cents for a in attempts.exclude(kind="refund")) - sum(a.amount_cents for a in attempts.filter(kind="refund"))

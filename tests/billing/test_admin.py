@@ -89,5 +89,5 @@ def test_card3_staff_refund_a_payment_from_the_admin(staff_browser, payer):
     services.top_up(client=payer, amount_cents=2000)
     payment = PaymentAttempt.objects.get(kind="charge")
     staff_browser.post("/admin/billing/paymentattempt/", {"action": "refund", "_selected_action": [payment.pk], "amount_cents": "2000", "reason": "Not delivered"})
-    assert PaymentAttempt.objects.filter(kind="refund", status="succeeded", amount_cents=2000).exists()
+    assert PaymentAttempt.objects.filter(kind="refund", status="booked", amount_cents=2000).exists()
     assert services.balance_cents(services.wallet_of(payer)) == 100

@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing import services
+from billing import invoicing, ledger, services
 from billing.models import Card, FreeAccountFlag, LedgerEntry, PaymentAttempt
 from tests.billing.conftest import balance, charged, verified
 from tests.factories import api_as
@@ -73,7 +73,7 @@ def test_card4_the_backup_card_pays_when_the_main_card_fails(client_):
     assert response.status_code == 200
     assert api_as(client_).post("/api/v1/billing/topup/", {"amount_cents": 2500}).status_code == 200
     assert balance(client_) == 100 + 100 + 2500
-    paid = PaymentAttempt.objects.get(client=client_, kind="charge", status="succeeded")
+    paid = PaymentAttempt.objects.get(client=client_, kind="charge", status="booked")
     assert paid.card.role == "backup" and PaymentAttempt.objects.filter(client=client_, kind="charge", status="failed").count() == 1
     assert api_as(client_).get("/api/v1/billing/").json()["backup_card"]["last4"] == "4444"
 
@@ -96,7 +96,7 @@ def test_card2_a_card_cannot_be_removed_while_pro_is_active(payer):
 def test_card2_debt_over_1_dollar_keeps_the_card(client_, debt, allowed):
     services.attach_card(client=client_, token="tok_visa")
     wallet = services.wallet_of(client_)
-    services._post(wallet, amount=-(100 + debt), kind="fee", description="Unpaid fee", reference="test", key=f"debt:{debt}")
+    ledger.post(wallet, amount=-(100 + debt), kind="fee", description="Unpaid fee", reference="test", key=f"debt:{debt}")
     response = api_as(client_).delete("/api/v1/billing/card/")
     assert (response.status_code == 204) is allowed
     if not allowed:

@@ -43,7 +43,8 @@ def test_per7_four_activations_at_once_charge_once(payer_pg):
 
 def test_wal5_four_top_ups_with_one_key_at_once_charge_once(payer_pg):
     results = all_at_once(4, lambda: services.top_up(client=payer_pg, amount_cents=1500, idempotency_key="same"))
-    assert all(isinstance(r, LedgerEntry) for r in results), results
+    assert all(isinstance(r, services.TopUp) for r in results), results
+    assert len({r.entry.pk for r in results}) == 1
     assert charged(payer_pg) == 100 + 1500 and balance(payer_pg) == 1600
     consistent(payer_pg)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Client
 from billing import night as night_module
-from billing import services
+from billing import invoicing, ledger, services
 from billing.models import Invoice, LedgerEntry, NightlyRun, PaymentAttempt, Subscription, Wallet
 from core.clock import night_of
 from projects.models import Project, Subscriber
@@ -173,7 +173,7 @@ def test_card4_the_backup_card_rescues_a_collection(db):
     run_night(D(2027, 7, 2))
     client.refresh_from_db()
     assert client.status == "active" and balance(client) == 0
-    rescued = PaymentAttempt.objects.get(client=client, kind="charge", status="succeeded")
+    rescued = PaymentAttempt.objects.get(client=client, kind="charge", status="booked")
     assert rescued.card.role == "backup" and rescued.amount_cents == 900  # the $10 renewal less the backup's $1
 
 
@@ -368,8 +368,8 @@ def test_wal6_the_night_numbers_a_chunks_invoices_together_and_gaplessly(db, sta
             services.activate_pro(client=client, period="monthly")
         clients.append(client)
     numbered = []
-    original = services.number_pending_invoices
-    monkeypatch.setattr(services, "number_pending_invoices", lambda: numbered.append(original()) or numbered[-1])
+    original = invoicing.number_pending_invoices
+    monkeypatch.setattr(invoicing, "number_pending_invoices", lambda: numbered.append(original()) or numbered[-1])
     run_night(D(2027, 6, 2))
     assert 3 in numbered  # the three renewals of the chunk, numbered in one pass
     services.staff_credit(client=clients[0], amount_cents=100, reason="after", actor=staff)

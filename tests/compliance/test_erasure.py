@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services as accounts
+from billing import ledger
 from billing import services as billing
 from billing.models import Invoice, LedgerEntry
 from compliance.erasure import erase_person
@@ -98,7 +99,7 @@ def test_cmp2_erasure_waits_while_a_debt_is_unpaid(db):
     debtor = make_client(email="debtor.unique@example.com", name="Dora Debtor")
     billing.attach_card(client=debtor, token="tok_chargeCustomerFail")
     wallet = billing.wallet_of(debtor)
-    billing._post(wallet, amount=-1500, kind="fee", description="Unpaid fee", reference="t", key="debt-erasure")
+    ledger.post(wallet, amount=-1500, kind="fee", description="Unpaid fee", reference="t", key="debt-erasure")
     with pytest.raises(RuleRefused) as held:
         erase_person(client=debtor)
     assert held.value.code == "legal_hold" and "debt" in held.value.detail
@@ -111,7 +112,7 @@ def test_cmp2_erasure_waits_while_a_debt_is_unpaid(db):
 def test_dea5_a_debt_the_card_can_pay_is_charged_first_then_the_data_goes(db):
     payer = make_client(email="payer.unique@example.com", name="Pat Payer")
     billing.attach_card(client=payer, token="tok_visa")
-    billing._post(billing.wallet_of(payer), amount=-1500, kind="fee", description="Unpaid fee", reference="t", key="debt-paid")
+    ledger.post(billing.wallet_of(payer), amount=-1500, kind="fee", description="Unpaid fee", reference="t", key="debt-paid")
     assert api_as(payer).delete("/api/v1/me/", {"password": PASSWORD}, format="json").status_code == 204
     assert billing.balance_cents(billing.wallet_of(payer)) >= 0
     assert rows_mentioning("payer.unique@example.com", "Pat Payer") == []

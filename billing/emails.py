@@ -1,0 +1,39 @@
+"""Billing's emails to the client, sent after the change they tell of has committed."""
+
+from django.conf import settings
+from django.core.mail import send_mail
+
+from accounts.models import Client
+from billing.ledger import debt_cents, wallet_of
+from core.money import dollars
+from core.tasks import enqueue
+
+FREE_LIMIT, SUSPENDED, BLOCKED, DEACTIVATED, PAID = "free_limit", "suspended", "blocked", "deactivated", "paid"
+
+SUBJECTS = {
+    FREE_LIMIT: "Your account is paused: more than 500 subscribers on Free",
+    SUSPENDED: "We could not collect your payment: your projects are paused",
+    BLOCKED: "Your account is blocked until the unpaid fees are paid",
+    DEACTIVATED: "PRO has ended after 30 days unpaid",
+    PAID: "Thank you: your payment arrived and everything runs again",
+}
+
+
+def enqueue_email(client_id: int, kind: str) -> None:
+    from billing.tasks import send_billing_email
+
+    enqueue(send_billing_email, client_id, kind)
+
+
+def send_billing_email(*, client_id: int, kind: str) -> None:
+    client = Client.objects.get(pk=client_id)
+    debt = debt_cents(wallet_of(client))
+    lines = {
+        FREE_LIMIT: "Your projects passed 500 active subscribers, the Free limit. Activate PRO to go on (ToU 3.9).",
+        SUSPENDED: f"We could not collect {dollars(debt)} from your card. Your projects are paused until it is paid (ToU 7.21).",
+        BLOCKED: f"A second collection of {dollars(debt)} failed. Your account is blocked; billing stays open so you can pay (ToU 7.22).",
+        DEACTIVATED: "Your fees stayed unpaid for 30 days: PRO has ended, your card was removed and the account is scheduled for deletion (ToU 11.18).",
+        PAID: "Your payment arrived. Your projects run again.",
+    }
+    body = f"Hello {client.name},\n\n{lines[kind]}\n\nTop up or change your card at {settings.SITE_URL}/ .\n"
+    send_mail(f"[{settings.SITE_NAME}] {SUBJECTS[kind]}", body, None, [client.email])

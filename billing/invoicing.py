@@ -1,0 +1,197 @@
+"""Invoices and credit notes (WAL-6): numbering, issuing, and what each invoice's status says.
+
+An invoice is `open` from the moment it is issued until the wallet covers it, due `grace_days`
+after its issue; it is `paid` (with the moment) once the wallet covers it, the oldest first; it
+is `uncollectible` when DUN-5 ends PRO with it unpaid. A credit note names the invoice it
+corrects and is applied to the wallet at once. Late fees are invoices of their own, one per
+overdue invoice. Everything here runs inside the caller's transaction, under the wallet's lock."""
+
+import contextvars
+import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Client
+from billing.ledger import balance_cents, balances, locked_wallet, post
+from billing.models import Invoice, InvoiceLine, InvoiceSequence, LedgerEntry, Wallet
+from billing.policy import current_policy
+from core.clock import billing_date
+from core.money import dollars
+from core.sql import update_rows
+
+UNPAID = (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
+
+
+def _sequence_row(series: str, year: int) -> InvoiceSequence:
+    """The sequence row of a series and year, locked until the transaction ends: so a rolled-back
+    invoice gives its number back and two at once never share one."""
+    try:
+        with transaction.atomic():
+            InvoiceSequence.objects.get_or_create(series=series, year=year)
+    except IntegrityError:  # made at this moment by another transaction: it exists now
+        pass
+    return InvoiceSequence.objects.select_for_update().get(series=series, year=year)
+
+
+def _next_number(series: str, year: int) -> tuple[int, str]:
+    sequence = _sequence_row(series, year)
+    sequence.last += 1
+    sequence.save(update_fields=["last"])
+    return sequence.last, f"{series}-{year}-{sequence.last:06d}"
+
+
+NUMBER_LATER: contextvars.ContextVar[bool] = contextvars.ContextVar("number_later", default=False)
+
+
+def number_pending_invoices() -> int:
+    """Give every invoice issued without a number its number, in the order issued: one lock of
+    each sequence row for all of them, gapless (WAL-6). Returns how many were numbered."""
+    numbered = 0
+    pending = Invoice.objects.filter(sequence__isnull=True).order_by().values_list("series", "year").distinct()
+    for series, year in list(pending):
+        with transaction.atomic():
+            row = _sequence_row(series, year)
+            invoices = list(Invoice.objects.select_for_update().filter(series=series, year=year, sequence__isnull=True).order_by("id"))
+            for invoice in invoices:
+                row.last += 1
+                invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
+            update_rows(Invoice, invoices, ["sequence", "number"])
+            row.save(update_fields=["last"])
+            numbered += len(invoices)
+    return numbered
+
+
+def due_at(issued_at: datetime.datetime, grace_days: int | None = None) -> datetime.datetime:
+    """WAL-6: the issue date plus the policy's grace days."""
+    days = current_policy().grace_days if grace_days is None else grace_days
+    return issued_at + datetime.timedelta(days=days)
+
+
+def new_invoice(*, client: Client, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,
+                corrects_id: int | None = None, late_fee_for: Invoice | None = None) -> Invoice:
+    """An unsaved invoice or credit note (the night creates a chunk's in bulk). An invoice is
+    open until settled; a credit note is applied to the wallet at once."""
+    credit_note = kind == Invoice.Kind.CREDIT_NOTE
+    return Invoice(
+        kind=kind, series="CN" if credit_note else "INV", year=billing_date(now).year, client=client, client_name=client.name,
+        client_email=client.email, issued_at=now, due_at=now if credit_note else due_at(now, grace_days), total_cents=total,
+        status=Invoice.Status.PAID if credit_note else Invoice.Status.OPEN, paid_at=now if credit_note else None,
+        corrects_id=corrects_id, late_fee_for=late_fee_for, reference=reference[:120],
+    )
+
+
+def issue(*, client: Client, kind: str, lines: list[tuple[str, int]], reference: str, corrects: Invoice | None = None,
+          late_fee_for: Invoice | None = None, now: datetime.datetime | None = None) -> Invoice:
+    """Issue one invoice or credit note with its lines, numbered now (or, inside a night chunk,
+    at the chunk's end)."""
+    now = now or timezone.now()
+    invoice = new_invoice(client=client, kind=kind, total=sum(a for _, a in lines), reference=reference, now=now,
+                          grace_days=current_policy().grace_days, corrects_id=corrects.pk if corrects else None, late_fee_for=late_fee_for)
+    if not NUMBER_LATER.get():
+        invoice.sequence, invoice.number = _next_number(invoice.series, invoice.year)
+    invoice.save()
+    InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, description=d[:300], amount_cents=a) for d, a in lines])
+    return invoice
+
+
+def charge_fees(wallet: Wallet, *, client: Client, lines: list[tuple[str, int, str]], reference: str, key: str,
+                now: datetime.datetime | None = None) -> Invoice:
+    """Debit fees from the wallet (WAL-2: the wallet pays first) on one invoice, paid at once when
+    the wallet covers it, open (and debt) otherwise. `lines` are (description, cents, ledger kind)."""
+    now = now or timezone.now()
+    invoice = issue(client=client, kind=Invoice.Kind.INVOICE, lines=[(d, a) for d, a, _ in lines], reference=reference, now=now)
+    for n, (description, amount, kind) in enumerate(lines):
+        post(wallet, amount=-amount, kind=kind, description=description, reference=reference, key=f"{key}:fee:{n}", invoice=invoice)
+    settle(wallet, now=now)
+    return invoice
+
+
+def credit(wallet: Wallet, *, client: Client, amount: int, kind: str, description: str, reference: str, key: str,
+           corrects: Invoice | None, actor: Client | None = None) -> LedgerEntry | None:
+    """A credit to the wallet with its credit note, which names the invoice it corrects (WAL-3,
+    WAL-6). Nothing for nothing; a key used before credits nothing again."""
+    if amount <= 0 or LedgerEntry.objects.filter(idempotency_key=key).exists():
+        return None
+    note = issue(client=client, kind=Invoice.Kind.CREDIT_NOTE, lines=[(description, -amount)], reference=reference, corrects=corrects)
+    entry = post(wallet, amount=amount, kind=kind, description=description, reference=reference, key=key, invoice=note, actor=actor)
+    settle(wallet)
+    return entry
+
+
+def _covered(open_invoices: list[Invoice], balance: int) -> list[Invoice]:
+    """The unpaid invoices, oldest first, that the wallet now covers: all but the newest ones
+    whose sum the debt still is."""
+    to_cover = sum(i.total_cents for i in open_invoices) - max(0, -balance)
+    paid, running = [], 0
+    for invoice in open_invoices:
+        if running + invoice.total_cents > to_cover:
+            break
+        running += invoice.total_cents
+        paid.append(invoice)
+    return paid
+
+
+def settle_many(client_ids: list[int], *, now: datetime.datetime | None = None) -> int:
+    """Mark paid the unpaid invoices the wallets of these clients now cover, oldest first (WAL-6).
+    A few statements for any number of clients. Returns how many were paid."""
+    if not client_ids:
+        return 0
+    now = now or timezone.now()
+    unpaid: dict[int, list[Invoice]] = {}
+    for invoice in Invoice.objects.filter(client_id__in=client_ids, kind=Invoice.Kind.INVOICE, status__in=UNPAID).order_by(
+        "issued_at", "id"
+    ).only("id", "client_id", "total_cents"):
+        unpaid.setdefault(invoice.client_id, []).append(invoice)
+    if not unpaid:
+        return 0
+    totals = balances(list(unpaid))
+    paid = [i.pk for client_id, invoices in unpaid.items() for i in _covered(invoices, totals.get(client_id, 0))]
+    Invoice.objects.filter(pk__in=paid).update(status=Invoice.Status.PAID, paid_at=now)
+    return len(paid)
+
+
+def settle(wallet: Wallet, *, now: datetime.datetime | None = None) -> int:
+    """`settle_many` for one wallet, after money reached it or a fee left it."""
+    return settle_many([wallet.client_id], now=now)
+
+
+def mark_uncollectible(*, client: Client) -> int:
+    """DUN-5 ended PRO: what is still open is uncollectible (still owed: the debt stays a hold)."""
+    return Invoice.objects.filter(client=client, kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN).update(
+        status=Invoice.Status.UNCOLLECTIBLE
+    )
+
+
+def overdue_invoices(client_ids: list[int], *, now: datetime.datetime):
+    """Open invoices past their due date that carry no late fee yet (late fees carry none)."""
+    return Invoice.objects.filter(
+        client_id__in=client_ids, kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, due_at__lt=now,
+        late_fee_for__isnull=True, late_fee_invoice__isnull=True,
+    ).select_related("client").order_by("client_id", "issued_at", "id")
+
+
+def charge_late_fees(client_ids: list[int], *, now: datetime.datetime) -> int:
+    """WAL-6: the operator's late fee (none by default), once per overdue invoice, as an invoice
+    line of its own that names the invoice. Returns the cents charged."""
+    fee = current_policy().late_fee_cents
+    if not fee or not client_ids:
+        return 0
+    charged = 0
+    for overdue in overdue_invoices(client_ids, now=now):
+        with transaction.atomic():
+            wallet = locked_wallet(overdue.client)
+            if Invoice.objects.filter(late_fee_for=overdue).exists():
+                continue
+            description = f"Late fee on {overdue.number}, due {overdue.due_at:%d.%m.%Y} (WAL-6): {dollars(fee)}"
+            invoice = issue(client=overdue.client, kind=Invoice.Kind.INVOICE, lines=[(description, fee)], reference=f"late_fee:{overdue.pk}",
+                            late_fee_for=overdue, now=now)
+            post(wallet, amount=-fee, kind=LedgerEntry.Kind.LATE_FEE, description=description, reference=f"late_fee:{overdue.pk}",
+                 key=f"late_fee:{overdue.pk}", invoice=invoice)
+            charged += fee
+    return charged
+
+
+def period_invoice_of(client: Client) -> Invoice | None:
+    """The newest invoice of the client: what a credit that corrects "the current fees" names."""
+    return Invoice.objects.filter(client=client, kind=Invoice.Kind.INVOICE).order_by("-issued_at", "-id").first()

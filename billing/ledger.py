@@ -1,0 +1,54 @@
+"""The wallet's ledger (WAL-1): the wallet lock, entries, balance and debt. The bottom of the
+money: invoicing and payments write through here, nothing here knows them."""
+
+from django.db.models import Sum
+
+from accounts.models import Client
+from billing.models import Invoice, LedgerEntry, PaymentAttempt, Wallet
+
+
+def wallet_of(client: Client) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(client=client)
+    return wallet
+
+
+def locked_wallet(client: Client) -> Wallet:
+    """The client's wallet, locked until the caller's transaction ends (made if missing)."""
+    wallet_of(client)
+    return Wallet.objects.select_for_update().get(client=client)
+
+
+def locked_wallets(client_ids: list[int]) -> dict[int, Wallet]:
+    """Many wallets locked at once, in id order (the one lock order), for a chunk of the night."""
+    return {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=client_ids).order_by("pk")}
+
+
+def balance_cents(wallet: Wallet) -> int:
+    """The balance is the sum of the ledger, always (WAL-1): never a stored figure."""
+    return wallet.entries.aggregate(total=Sum("amount_cents"))["total"] or 0
+
+
+def balances(client_ids=None) -> dict[int, int]:
+    """Balances by client in one aggregate (the night's plans and chunks)."""
+    rows = LedgerEntry.objects.values("wallet__client_id").annotate(total=Sum("amount_cents")).values_list("wallet__client_id", "total")
+    if client_ids is not None:
+        rows = rows.filter(wallet__client_id__in=client_ids)
+    return dict(rows.order_by())
+
+
+def debt_cents(wallet: Wallet) -> int:
+    """What is owed: a negative balance (DUN-1)."""
+    return max(0, -balance_cents(wallet))
+
+
+def post(
+    wallet: Wallet, *, amount: int, kind: str, description: str, reference: str, key: str,
+    invoice: Invoice | None = None, payment: PaymentAttempt | None = None, actor: Client | None = None,
+) -> LedgerEntry:
+    """Add one ledger entry under the wallet's lock; a key already used returns its entry."""
+    if existing := LedgerEntry.objects.filter(idempotency_key=key).first():
+        return existing
+    return LedgerEntry.objects.create(
+        wallet=wallet, amount_cents=amount, kind=kind, description=description[:300], reference=reference[:120],
+        idempotency_key=key, invoice=invoice, payment=payment, actor=actor if getattr(actor, "is_authenticated", False) else None,
+    )
