@@ -20,9 +20,7 @@ SUBJECTS = {
 
 
 def enqueue_email(client_id: int, kind: str) -> None:
-    from billing.tasks import send_billing_email
-
-    enqueue(send_billing_email, client_id, kind)
+    enqueue("billing.tasks.send_billing_email", client_id, kind)
 
 
 def send_billing_email(*, client_id: int, kind: str) -> None:

@@ -62,6 +62,12 @@ def number_pending_invoices() -> int:
     return numbered
 
 
+def period_fee_line(period: str, packages: int, package_cents: int, start: datetime.date, end: datetime.date) -> str:
+    """An invoice line for a PRO period, in the client's words (WAL-1)."""
+    noun = "package" if packages == 1 else "packages"
+    return f"PRO {period} {start:%d.%m.%Y}–{end:%d.%m.%Y}: {packages} {noun} × {dollars(package_cents)}"
+
+
 def due_at(issued_at: datetime.datetime, grace_days: int | None = None) -> datetime.datetime:
     """WAL-6: the issue date plus the policy's grace days."""
     days = current_policy().grace_days if grace_days is None else grace_days

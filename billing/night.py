@@ -38,7 +38,6 @@ from billing.models import (
     period_bounds,
 )
 from billing.policy import current_policy, packages_needed
-from billing.services import _period_fee_line
 from billing.tariffs import end_pro
 from compliance.retention import run_retention
 from compliance.sealing import seal_audit_log
@@ -219,7 +218,7 @@ def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
         start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
         price = policy.package_cents(subscription.period)  # a new period takes the price in force now (TAR-4)
         key = f"renewal:{client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
-        line = _period_fee_line(subscription.period, packages, price, start, end)
+        line = invoicing.period_fee_line(subscription.period, packages, price, start, end)
         subscription.period_invoice = invoicing.charge_fees(
             wallet, client=client, lines=[(f"{line} (renewal, PER-3)", packages * price, LedgerEntry.Kind.FEE)], reference=key, key=key)
         subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
@@ -285,7 +284,7 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
                 index = subscription.period_index + 1
                 start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
                 key = f"renewal:{subscription.client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
-                line = f"{_period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"
+                line = f"{invoicing.period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"
                 invoices.append(invoicing.new_invoice(client=subscription.client, kind=Invoice.Kind.INVOICE, total=packages * price,
                                                       reference=key, now=now, grace_days=policy.grace_days))
                 fees.append((subscription, line, packages * price, key))
@@ -425,11 +424,12 @@ def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, i
     record_step = NightlyStep.objects.create(run=run, name=step)
     chunks = [client_ids[i : i + CHUNK] for i in range(0, len(client_ids), CHUNK)]
     if chunks and _fan_out(inline):
-        from celery import group
+        from celery import group, signature
 
-        from billing.tasks import night_chunk
-
-        results = group(night_chunk.s(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts) for chunk in chunks).apply_async()
+        # The task by its name: the tasks module imports this one, not the other way round.
+        chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts))
+                       for chunk in chunks)
+        results = group(chunk_tasks).apply_async()
         outcomes = results.get(disable_sync_subtasks=False, timeout=CHUNK_TIMEOUT)
     else:
         outcomes = [process(step, chunk, night) for chunk in chunks]

@@ -6,19 +6,25 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing import services
+from billing.ledger import balances
+from billing.payments import live_card
+from billing.policy import current_policy, packages_needed
 from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
 from core.clock import billing_date, billing_zone, night_of
 from core.money import prorate_formula
 from projects import selectors as projects_selectors
 
 
+def balance_of(client) -> int:
+    """The wallet's balance (WAL-1), read only: a client with no wallet yet has $0.00."""
+    return balances([client.pk]).get(client.pk, 0)
+
+
 def summary(*, client) -> dict:
     """What `GET /api/v1/billing/` shows."""
     subscription = Subscription.objects.filter(client=client).first()
     active = subscription is not None and subscription.is_active
-    wallet = services.wallet_of(client)
-    balance = services.balance_cents(wallet)
+    balance = balance_of(client)
     pending = PeriodChangeRequest.objects.filter(client=client, status=PeriodChangeRequest.Status.PENDING).first()
     return {
         "tariff": client.tariff,
@@ -30,8 +36,8 @@ def summary(*, client) -> dict:
         "balance_cents": balance,
         "debt_cents": max(0, -balance),
         "active_subscribers": projects_selectors.active_subscribers_of_owner(owner_id=client.pk),
-        "card": services.live_card(client),
-        "backup_card": services.live_card(client, Card.Role.BACKUP),
+        "card": live_card(client),
+        "backup_card": live_card(client, Card.Role.BACKUP),
         "pending_period": pending.to_period if pending else None,
     }
 
@@ -61,7 +67,7 @@ class PackageChange:
 def package_change(*, subscription: Subscription, active_subscribers: int, night: datetime.date) -> PackageChange | None:
     """The night's package adjustment for a count (PER-6), pro rata for the days left in the
     period from that night on. The night applies exactly this; the client sees it beforehand."""
-    needed = services.packages_needed(active_subscribers)
+    needed = packages_needed(active_subscribers)
     if not subscription.is_active or needed == subscription.packages:
         return None
     delta = needed - subscription.packages
@@ -86,7 +92,7 @@ def upcoming(*, client, now: datetime.datetime | None = None) -> dict:
         return {"renewal": None, "tonight": None}
     night = next_night(now)
     active = projects_selectors.active_subscribers_of_owner(owner_id=client.pk)
-    available = services.balance_cents(services.wallet_of(client))
+    available = balance_of(client)
     tonight = None
     change = package_change(subscription=subscription, active_subscribers=active, night=night)
     if change is not None:
@@ -98,8 +104,8 @@ def upcoming(*, client, now: datetime.datetime | None = None) -> dict:
     ends = subscription.ends_after is not None and subscription.ends_after <= subscription.period_end
     if not ends:
         renewal_day = subscription.period_end + datetime.timedelta(days=1)
-        packages = services.packages_needed(active)
-        amount = packages * services.current_policy().package_cents(subscription.period)
+        packages = packages_needed(active)
+        amount = packages * current_policy().package_cents(subscription.period)
         wallet, card = _split(amount, available)
         renewal = {"at": night_of(renewal_day), "packages": packages, "amount_cents": amount, "wallet_cents": wallet, "card_cents": card}
     return {"renewal": renewal, "tonight": tonight}

@@ -23,7 +23,7 @@ from accounts import services as accounts
 from accounts.models import Client
 from billing import dunning, idempotency, payments
 from billing.gateways import CardDeclined, GatewayUnavailable, get_gateway
-from billing.invoicing import charge_fees, credit, number_pending_invoices, period_invoice_of
+from billing.invoicing import charge_fees, credit, number_pending_invoices, period_fee_line, period_invoice_of
 from billing.ledger import balance_cents, debt_cents, locked_wallet, wallet_of
 from billing.models import (
     PERIOD_MONTHS,
@@ -200,11 +200,6 @@ class _WalletShort(Exception):
     """The wallet no longer covers the fee (a debit landed after the card paid): pay again."""
 
 
-def _period_fee_line(period: str, packages: int, package_cents: int, start: datetime.date, end: datetime.date) -> str:
-    noun = "package" if packages == 1 else "packages"
-    return f"PRO {period} {start:%d.%m.%Y}–{end:%d.%m.%Y}: {packages} {noun} × {dollars(package_cents)}"
-
-
 def activate_pro(*, client: Client, period: str, actor: Client | None = None) -> Subscription:
     """Activate PRO for a period (PER-1, PER-2): a verified email and a verified card are needed;
     the first period is charged in advance with the set-up fee where one is due (once in a
@@ -248,7 +243,7 @@ def _activate(*, client: Client, period: str, quote: Quote, number: int, key: st
     today = billing_date()
     start, end = period_bounds(anchor=today, period=period, index=1)
     policy = current_policy()
-    lines = [(f"{_period_fee_line(period, quote.packages, quote.package_cents, start, end)} (activation, PER-2)",
+    lines = [(f"{period_fee_line(period, quote.packages, quote.package_cents, start, end)} (activation, PER-2)",
               quote.packages * quote.package_cents, LedgerEntry.Kind.FEE)]
     if quote.setup_fee_cents:
         lines.append(("Set-up fee, once in a client's life (PER-2)", quote.setup_fee_cents, LedgerEntry.Kind.SETUP_FEE))
@@ -319,7 +314,7 @@ def _switch(*, client: Client, subscription: Subscription, period: str, why: str
            description=f"Unused {subscription.period} period credited (PER-4): {formula}", corrects=subscription.period_invoice)
     start, end = period_bounds(anchor=today, period=period, index=1)
     rule = "PER-4" if why == "longer" else "PER-5"
-    invoice = charge_fees(wallet, client=client, lines=[(f"{_period_fee_line(period, subscription.packages, new_price, start, end)} (period changed, {rule})", fee, LedgerEntry.Kind.FEE)],
+    invoice = charge_fees(wallet, client=client, lines=[(f"{period_fee_line(period, subscription.packages, new_price, start, end)} (period changed, {rule})", fee, LedgerEntry.Kind.FEE)],
                           reference=key, key=key)
     before = subscription.period
     subscription.period, subscription.anchor_date, subscription.period_index = period, today, 1

@@ -51,11 +51,13 @@ def _redact_audit_log(person: privacy.Person) -> datetime.date | None:
     return first_day
 
 
-def erase_person(*, client, actor=None, reason: str = "erasure request") -> None:
+def erase_person(*, client, actor=None, reason: str = "erasure request", settle: bool = True) -> None:
     """Erase a client's personal data everywhere (CMP-2): any debt is charged to the card first
-    (DEA-5), then, unless a hold remains (a debt, a dispute), every app anonymises what it holds
-    and the audit log is redacted and re-sealed. Ledger amounts and invoices stay for tax."""
-    privacy.settle(client)
+    (DEA-5; `settle=False` when the caller did, outside its transaction: the gateway is never
+    called inside one), then, unless a hold remains (a debt, a dispute), every app anonymises what
+    it holds and the audit log is redacted and re-sealed. Ledger amounts and invoices stay for tax."""
+    if settle:
+        privacy.settle(client)
     if reasons := privacy.holds(client):
         raise RuleRefused("legal_hold", "Erasure waits: " + "; ".join(reasons))
     if bad := verify_audit_log():

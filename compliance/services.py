@@ -3,6 +3,7 @@ from collections.abc import Iterable
 from django.db import models, transaction
 from django.utils import timezone
 
+from compliance import privacy
 from compliance.models import AuditLog, LegalAcceptance, LegalDocument, LegalNotice
 from core.exceptions import RuleRefused
 from core.request_context import current_request
@@ -236,8 +237,19 @@ def extend_privacy_request(*, request, months: int, reason: str, actor):
     return request
 
 
-@transaction.atomic
 def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
+    """Staff fulfil or refuse a privacy request (CMP-2). Fulfilling an erasure first charges any
+    debt to the card (DEA-5) outside any transaction (a payment is never rolled back with a
+    refusal), then erases in one transaction with the decision."""
+    from compliance.models import PrivacyRequest
+
+    if fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and request.client_id and request.status == PrivacyRequest.Status.OPEN:
+        privacy.settle(request.client)
+    return _decide_privacy_request(request=request, fulfilled=fulfilled, note=note, actor=actor)
+
+
+@transaction.atomic
+def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     from django.core.exceptions import ValidationError
 
     from compliance.models import PrivacyRequest
@@ -250,7 +262,8 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     if fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and request.client_id:
         from compliance.erasure import erase_person
 
-        erase_person(client=request.client, actor=actor)  # a hold (a debt) refuses, and the request stays open
+        # Settled above; a hold (a debt) still refuses, and the request stays open.
+        erase_person(client=request.client, actor=actor, settle=False)
     if fulfilled and request.kind in (PrivacyRequest.Kind.ACCESS, PrivacyRequest.Kind.PORTABILITY) and request.client_id:
         _send_export(request)
     request.status = PrivacyRequest.Status.FULFILLED if fulfilled else PrivacyRequest.Status.REFUSED

@@ -3,5 +3,18 @@ from django.db import transaction
 
 def enqueue(task, *args, **kwargs) -> None:
     """Send a Celery task once the current transaction commits, so that a worker never looks for
-    rows that are not there yet, nor acts on a change that was rolled back (DESIGN.md)."""
-    transaction.on_commit(lambda: task.delay(*args, **kwargs))
+    rows that are not there yet, nor acts on a change that was rolled back (DESIGN.md). `task` is
+    the task or its registered name: a service names the task so that it need not import the
+    tasks module that imports it (imports run one way)."""
+
+    def send():
+        if isinstance(task, str):
+            from celery import current_app
+
+            if task not in current_app.tasks:  # as a worker does at start: every app's tasks.py
+                current_app.loader.import_default_modules()
+            current_app.tasks[task].delay(*args, **kwargs)
+        else:
+            task.delay(*args, **kwargs)
+
+    transaction.on_commit(send)
