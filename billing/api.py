@@ -220,10 +220,12 @@ class InvoiceLineOutput(serializers.Serializer):
 class InvoiceOutput(serializers.ModelSerializer):
     lines = InvoiceLineOutput(many=True)
     pdf = serializers.SerializerMethodField()
+    corrects = serializers.SlugRelatedField(slug_field="number", read_only=True, help_text="The invoice a credit note corrects.")
+    late_fee_for = serializers.SlugRelatedField(slug_field="number", read_only=True, help_text="The overdue invoice a late fee is for.")
 
     class Meta:
         model = Invoice
-        fields = ["number", "kind", "issued_at", "due_at", "total_cents", "status", "lines", "pdf"]
+        fields = ["number", "kind", "issued_at", "due_at", "total_cents", "status", "paid_at", "corrects", "late_fee_for", "lines", "pdf"]
 
     def get_pdf(self, invoice) -> str:
         return f"/api/v1/billing/invoices/{invoice.number}/pdf/"

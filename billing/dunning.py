@@ -79,7 +79,7 @@ def reconcile_payments() -> int:
 # --- the night's collections ---------------------------------------------------------------------------
 
 
-def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[int, str]) -> dict[int, PaymentAttempt]:
+def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[int, str], lease: tuple) -> dict[int, PaymentAttempt]:
     """Tonight's attempt per client for its purpose key: the one made by an earlier run of this
     night if it failed or is to be resent, else a new try (committed before any call)."""
     latest: dict[int, PaymentAttempt] = {}
@@ -95,7 +95,7 @@ def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[in
         new.append(PaymentAttempt(
             client_id=client_id, card=card, kind=PaymentAttempt.Kind.CHARGE, amount_cents=amount, purpose=f"Unpaid fees {dollars(amount)}",
             purpose_key=purpose_keys[client_id], try_number=number, books_as=LedgerEntry.Kind.CARD_PAYMENT, idempotency_key=key,
-            gateway=card.gateway,
+            gateway=card.gateway, lease_owner=lease[0], leased_until=lease[1],
         ))
     with transaction.atomic():
         PaymentAttempt.objects.bulk_create(new, ignore_conflicts=True)
@@ -107,9 +107,10 @@ def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[in
 def _collect_from(role: str, debts: dict[int, int], cards: dict[tuple[int, str], Card], day: datetime.date) -> dict[int, PaymentAttempt]:
     suffix = "" if role == Card.Role.MAIN else ":backup"
     requests = {c: (cards[(c, role)], amount) for c, amount in debts.items() if (c, role) in cards}
-    attempts = _night_attempts(requests, {c: f"debt:{c}:{day}{suffix}" for c in requests})
+    lease = payments.new_lease()
+    attempts = _night_attempts(requests, {c: f"debt:{c}:{day}{suffix}" for c in requests}, lease)
     to_send = [a for a in attempts.values() if a.status in PaymentAttempt.UNSETTLED]
-    sent = payments.send_many(to_send)
+    sent = payments.send_many(to_send, owner=lease[0])
     return {c: sent.get(a.pk, a) for c, a in attempts.items()}
 
 

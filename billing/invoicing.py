@@ -189,7 +189,7 @@ def charge_late_fees(client_ids: list[int], *, now: datetime.datetime) -> int:
             wallet = locked_wallet(overdue.client)
             if Invoice.objects.filter(late_fee_for=overdue).exists():
                 continue
-            description = f"Late fee on {overdue.number}, due {overdue.due_at:%d.%m.%Y} (WAL-6): {dollars(fee)}"
+            description = f"Late fee on {overdue.number}, due {billing_date(overdue.due_at):%d.%m.%Y} (WAL-6): {dollars(fee)}"
             invoice = issue(client=overdue.client, kind=Invoice.Kind.INVOICE, lines=[(description, fee)], reference=f"late_fee:{overdue.pk}",
                             late_fee_for=overdue, now=now)
             post(wallet, amount=-fee, kind=LedgerEntry.Kind.LATE_FEE, description=description, reference=f"late_fee:{overdue.pk}",

@@ -36,7 +36,7 @@ from billing.gateways.base import ChargeResult
 from billing.invoicing import settle_many
 from billing.ledger import locked_wallet, locked_wallets, post
 from billing.models import Card, LedgerEntry, PaymentAttempt
-from compliance.services import record
+from compliance.services import audit_entry, record, record_many
 from core.db import in_open_transaction
 from core.exceptions import RuleRefused
 from core.sql import update_rows
@@ -142,11 +142,18 @@ def open_attempt(
 
 
 def _claim_for_sending(pks: list[int], owner: str, now: datetime.datetime) -> int:
-    """created (never leased), or sent/unknown whose lease lapsed → sent under our lease."""
+    """created (not leased, or leased by us when made), or sent/unknown whose lease lapsed → sent
+    under our lease."""
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
     return PaymentAttempt.objects.filter(pk__in=pks).filter(
-        Q(status=Status.CREATED, leased_until__isnull=True)
-        | Q(status__in=[Status.SENT, Status.UNKNOWN]) & (Q(leased_until__isnull=True) | Q(leased_until__lt=now))
+        Q(status=Status.CREATED) & (free | Q(lease_owner=owner)) | Q(status__in=[Status.SENT, Status.UNKNOWN]) & free
     ).update(status=Status.SENT, lease_owner=owner, leased_until=now + LEASE, sent_at=now)
+
+
+def new_lease() -> tuple[str, datetime.datetime]:
+    """A lease for attempts made in bulk (a night chunk), taken as they are made, so that nothing
+    can decide them between their making and their sending."""
+    return _new_owner(), timezone.now() + LEASE
 
 
 def _call(attempt: PaymentAttempt, card_token: str) -> ChargeResult | None:
@@ -193,13 +200,14 @@ def send(attempt: PaymentAttempt) -> PaymentAttempt:
     return attempt
 
 
-def send_many(attempts: list[PaymentAttempt]) -> dict[int, PaymentAttempt]:
-    """`send` for a night chunk: one claim for all, the lease renewed as the calls go on, the
-    outcomes recorded together (those still ours). Returns the attempts by id as they stand."""
+def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> dict[int, PaymentAttempt]:
+    """`send` for a night chunk: one claim for all (`owner`: the lease they were made under), the
+    lease renewed as the calls go on, the outcomes recorded together (those still ours). Returns
+    the attempts by id as they stand."""
     _refuse_inside_transaction()
     if not attempts:
         return {}
-    owner, now = _new_owner(), timezone.now()
+    owner, now = owner or _new_owner(), timezone.now()
     pks = [a.pk for a in attempts]
     _claim_for_sending(pks, owner, now)
     ours = list(PaymentAttempt.objects.filter(pk__in=pks, lease_owner=owner, status=Status.SENT).select_related("card", "refunds"))
@@ -417,8 +425,10 @@ def reconcile(*, older_than: datetime.timedelta = RECONCILE_AFTER, now: datetime
     now = now or timezone.now()
     clients: set[int] = set()
     succeeded = list(PaymentAttempt.objects.filter(status=Status.SUCCEEDED).values_list("pk", flat=True))
-    for attempt in book_many(succeeded):
-        clients.add(attempt.client_id)
+    booked = book_many(succeeded)
+    record_many([audit_entry(action="billing.payment_reconciled", target=a, client=Client(pk=a.client_id),
+                             details={"amount_cents": a.amount_cents, "found": "taken, not booked"}) for a in booked])
+    clients.update(a.client_id for a in booked)
     stale = (
         PaymentAttempt.objects.filter(status__in=PaymentAttempt.UNSETTLED, created_at__lt=now - older_than)
         .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now)).exclude(kind=PaymentAttempt.Kind.REFUND).order_by("pk")

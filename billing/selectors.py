@@ -116,4 +116,4 @@ def ledger_of(*, client) -> QuerySet[LedgerEntry]:
 
 
 def invoices_of(*, client) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(client=client).prefetch_related("lines")
+    return Invoice.objects.filter(client=client).select_related("corrects", "late_fee_for").prefetch_related("lines")
