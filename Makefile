@@ -11,7 +11,7 @@ PYTHON := $(shell for v in 3.14 3.13 3.12; do \
 		if "$$c" -c 'import sys, venv; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; done)
 
-.PHONY: run test bench bench-night night venv migrate seed worker beat clean
+.PHONY: run test lint bench bench-night night venv migrate seed worker beat clean
 
 $(BIN)/.installed: requirements.txt
 	@if [ ! -x $(BIN)/python ]; then \
@@ -37,6 +37,9 @@ run: seed
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
 
 bench: venv
 	$(BIN)/python bench/webhook.py $(BENCH_ARGS)

@@ -16,6 +16,7 @@ from billing.gateways import GatewayUnavailable
 from billing.models import (
     Card,
     FreeAccountFlag,
+    IdempotencyRecord,
     Invoice,
     InvoiceLine,
     LedgerEntry,
@@ -24,6 +25,7 @@ from billing.models import (
     PaymentAttempt,
     PeriodChangeRequest,
     PolicySettings,
+    SandboxCharge,
     Subscription,
     Wallet,
 )
@@ -223,6 +225,28 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
             except (RuleRefused, ValidationError, ValueError) as exc:
                 refused.append(f"{attempt}: {refusal(exc)}")
         report(self, request, done, "Refunded", refused)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    """Each request's Idempotency-Key (the client's or the server's), bound to its operation and
+    parameters, with the answer it replays."""
+
+    list_display = ["created_at", "client", "operation", "key", "server_made", "status_code", "attempt"]
+    list_filter = ["operation", "server_made", "status_code"]
+    search_fields = ["=key", "client__email"]
+    list_select_related = ["client", "attempt"]
+    show_full_result_count = False
+
+
+@admin.register(SandboxCharge)
+class SandboxChargeAdmin(ReadOnlyAdmin):
+    """What the built-in sandbox gateway took (CARD-3): the other side of every payment attempt."""
+
+    list_display = ["created_at", "kind", "amount_cents", "status", "failure_code", "customer_ref", "idempotency_key"]
+    list_filter = ["kind", "status"]
+    search_fields = ["=idempotency_key", "=customer_ref", "=reference"]
+    show_full_result_count = False
 
 
 @admin.register(PeriodChangeRequest)

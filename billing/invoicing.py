@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client
-from billing.ledger import balance_cents, balances, locked_wallet, post
+from billing.ledger import balances, locked_wallet, post
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, LedgerEntry, Wallet
 from billing.policy import current_policy
 from core.clock import billing_date

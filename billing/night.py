@@ -16,9 +16,7 @@ import datetime
 import traceback
 from dataclasses import asdict, dataclass, field
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts import services as accounts

@@ -295,9 +295,8 @@ def book_many(pks: list[int]) -> list[PaymentAttempt]:
 def payment_pending(attempt: PaymentAttempt | None = None) -> RuleRefused:
     return RuleRefused(
         "payment_pending",
-        "The payment provider did not answer; nothing else was done. Try again in a moment with the same idempotency key: "
-        "you will not be charged twice.",
-        status=503,
+        "The payment provider did not answer; nothing else was done. Try again in a moment: you will not be charged twice.",
+        status=503, retry_after=int(RECONCILE_AFTER.total_seconds() // 10),
     )
 
 

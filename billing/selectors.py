@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.ledger import balances
+from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
 from billing.payments import live_card
 from billing.policy import current_policy, packages_needed
-from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
 from core.clock import billing_date, billing_zone, night_of
 from core.money import prorate_formula
 from projects import selectors as projects_selectors

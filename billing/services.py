@@ -442,9 +442,12 @@ def top_up(*, client: Client, amount_cents: int, idempotency_key: str | None = N
         payments.pay_from_cards(client=client, lacking=lambda: 0 if taken.exists() else amount_cents, purpose=f"Wallet top-up {dollars(amount_cents)}",
                                 purpose_key=purpose_key, books_as=LedgerEntry.Kind.TOP_UP)
     except RuleRefused as refused:
+        if refused.code == "payment_pending":  # not known yet: the retry, with this key, learns it
+            raise RuleRefused(refused.code, f"{refused.detail} Send it again with the same Idempotency-Key ({request.key}).",
+                              status=refused.status, retry_after=refused.retry_after, headers={idempotency.HEADER: request.key}) from None
+        # A definitive answer: replayed to every repeat of the key.
+        idempotency.answer(request, status_code=refused.status, response={"code": refused.code, "detail": refused.detail})
         refused.headers[idempotency.HEADER] = request.key
-        if refused.code != "payment_pending":  # a definitive answer: replayed to every repeat of the key
-            idempotency.answer(request, status_code=refused.status, response={"code": refused.code, "detail": refused.detail})
         raise
     attempt = taken.get()
     entry = LedgerEntry.objects.get(payment=attempt)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Client
-from billing import invoicing, ledger, services
+from billing import ledger, services
 from billing.gateways.base import GatewayUnavailable
 from billing.gateways.sandbox import SandboxGateway
 from billing.models import Invoice, LedgerEntry, PaymentAttempt, Subscription

@@ -2,7 +2,7 @@
 
 import pytest
 
-from billing import invoicing, ledger, services
+from billing import ledger, services
 from billing.models import Card, FreeAccountFlag, LedgerEntry, PaymentAttempt
 from tests.billing.conftest import balance, charged, verified
 from tests.factories import api_as

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import Client
+from billing import invoicing, services
 from billing import night as night_module
-from billing import invoicing, ledger, services
 from billing.models import Invoice, LedgerEntry, NightlyRun, PaymentAttempt, Subscription, Wallet
 from core.clock import night_of
 from projects.models import Project, Subscriber

@@ -138,7 +138,7 @@ def test_per7_a_keyless_top_up_retried_after_a_lost_answer_is_charged_once(payer
     gateway(LostAnswerGateway)
     lost = api_as(payer).post(TOPUP, {"amount_cents": 1500})
     assert lost.status_code == 503 and lost["Idempotency-Key"].startswith("srv_")
-    assert "same idempotency key" in lost.json()["detail"]
+    assert "same Idempotency-Key" in lost.json()["detail"] and lost["Retry-After"] == "30"
     gateway(None)
     retried = api_as(payer).post(TOPUP, {"amount_cents": 1500})  # as the 503 says: try again
     assert retried.status_code == 200 and retried["Idempotency-Key"] == lost["Idempotency-Key"]
