@@ -156,9 +156,9 @@ def new_lease() -> tuple[str, datetime.datetime]:
     return _new_owner(), timezone.now() + LEASE
 
 
-def _call(attempt: PaymentAttempt, card_token: str) -> ChargeResult | None:
+def _call(attempt: PaymentAttempt, card_token: str, gateway=None) -> ChargeResult | None:
     """One gateway call for an attempt we hold; None when no answer came (unknown)."""
-    gateway = get_gateway()
+    gateway = gateway or get_gateway()
     try:
         if attempt.kind == PaymentAttempt.Kind.REFUND:
             return gateway.refund(charge_reference=attempt.refunds.gateway_reference, amount_cents=attempt.amount_cents,
@@ -213,13 +213,14 @@ def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> di
     ours = list(PaymentAttempt.objects.filter(pk__in=pks, lease_owner=owner, status=Status.SENT).select_related("card", "refunds"))
     results: dict[int, ChargeResult | None] = {}
     renew_at = time.monotonic() + LEASE.total_seconds() / 2
+    gateway = get_gateway()
     for attempt in ours:
         if time.monotonic() > renew_at:  # a slow gateway: keep the rest of the chunk ours
             PaymentAttempt.objects.filter(pk__in=[a.pk for a in ours if a.pk not in results], lease_owner=owner, status=Status.SENT).update(
                 leased_until=timezone.now() + LEASE
             )
             renew_at = time.monotonic() + LEASE.total_seconds() / 2
-        results[attempt.pk] = _call(attempt, attempt.card.token if attempt.card_id else "")
+        results[attempt.pk] = _call(attempt, attempt.card.token if attempt.card_id else "", gateway)
     done = timezone.now()
     with transaction.atomic():
         still_ours = list(PaymentAttempt.objects.select_for_update().filter(pk__in=list(results), lease_owner=owner, status=Status.SENT))

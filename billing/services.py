@@ -449,7 +449,7 @@ def top_up(*, client: Client, amount_cents: int, idempotency_key: str | None = N
         idempotency.answer(request, status_code=refused.status, response={"code": refused.code, "detail": refused.detail})
         refused.headers[idempotency.HEADER] = request.key
         raise
-    attempt = taken.get()
+    attempt = taken.order_by("-id").first()
     entry = LedgerEntry.objects.get(payment=attempt)
     with transaction.atomic():
         if idempotency.IdempotencyRecord.objects.filter(pk=request.pk, status_code__isnull=True).exists():
