@@ -91,3 +91,36 @@ def test_card3_staff_refund_a_payment_from_the_admin(staff_browser, payer):
     staff_browser.post("/admin/billing/paymentattempt/", {"action": "refund", "_selected_action": [payment.pk], "amount_cents": "2000", "reason": "Not delivered"})
     assert PaymentAttempt.objects.filter(kind="refund", status="booked", amount_cents=2000).exists()
     assert services.balance_cents(services.wallet_of(payer)) == 100
+
+
+def test_per7_staff_see_each_payments_state_its_key_and_what_the_sandbox_took(staff_browser, payer):
+    services.top_up(client=payer, amount_cents=2000, idempotency_key="order-42")
+    attempts = staff_browser.get("/admin/billing/paymentattempt/?status__exact=booked")
+    assert attempts.status_code == 200 and "Succeeded and booked" in attempts.text
+    keys = staff_browser.get("/admin/billing/idempotencyrecord/?q=order-42")
+    assert keys.status_code == 200 and "order-42" in keys.text and "topup" in keys.text
+    taken = staff_browser.get("/admin/billing/sandboxcharge/")
+    assert taken.status_code == 200 and f"client-{payer.pk}" in taken.text
+    assert staff_browser.post("/admin/billing/idempotencyrecord/add/", {"key": "x"}).status_code == 403  # read-only
+
+
+def test_per7_the_admins_reconcile_books_a_payment_taken_and_not_booked(staff_browser, payer):
+    from billing import payments
+
+    card = payments.live_card(payer)
+    attempt = payments.open_attempt(client=payer, card=card, amount=700, purpose="Lost on the way", key="admin-lost")
+    payments.send(attempt)
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(status="succeeded")  # answered, then the process died
+    response = staff_browser.post("/admin/billing/paymentattempt/", {"action": "reconcile", "_selected_action": [attempt.pk]}, follow=True)
+    assert response.status_code == 200 and "Reconciled: 1" in response.text
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == "booked"
+    assert services.balance_cents(services.wallet_of(payer)) == 800
+
+
+def test_wal6_the_invoice_list_shows_due_paid_and_what_a_credit_note_corrects(staff_browser, payer, staff):
+    services.activate_pro(client=payer, period="monthly")
+    services.staff_credit(client=payer, amount_cents=100, reason="goodwill", actor=staff)
+    page = staff_browser.get("/admin/billing/invoice/")
+    invoice = payer.invoices.get(kind="invoice")
+    assert page.status_code == 200 and page.text.count(invoice.number) >= 2  # its own row, and the credit note's "corrects"
+    assert staff_browser.get("/admin/billing/invoice/?status__exact=open").status_code == 200
