@@ -395,7 +395,7 @@ def delete_account(*, client: Client, password: str, actor: Client) -> Client:
     then any debt is charged to the card and its personal data erased (CMP-2), keeping what tax,
     accounting or an open dispute needs — or, while a debt remains, an erasure request waits for
     staff. The email can register again once erased."""
-    from compliance.erasure import erase_or_hold
+    from compliance.services import erase_or_hold
 
     client = _close_account(client=client, password=password, actor=actor)
     erase_or_hold(client=client, actor=actor)

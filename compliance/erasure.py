@@ -8,9 +8,9 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from compliance import privacy
+from compliance.audit import record
 from compliance.models import AuditLog
 from compliance.sealing import reseal_from, verify_audit_log
-from compliance.services import record
 from core.exceptions import RuleRefused
 
 ERASED = "(erased)"
@@ -77,17 +77,3 @@ def erase_person(*, client, actor=None, reason: str = "erasure request", settle:
             reseal_from(first_day, reason=f"{reason}: client {client.pk}")
         record(action="privacy.erased", actor=actor if actor is not None and actor.pk != client.pk else None, details={"client": client.pk, "reason": reason})
 
-
-def erase_or_hold(*, client, actor=None) -> bool:
-    """For account deletion (DEA-5): erase now, or — while a hold remains — leave an open erasure
-    request for staff, due like any other. Returns whether it was erased."""
-    from compliance.models import PrivacyRequest
-    from compliance.services import receive_privacy_request
-
-    try:
-        erase_person(client=client, actor=actor, reason="account deleted")
-        return True
-    except RuleRefused as refused:
-        if not PrivacyRequest.objects.filter(client=client, kind="erasure", status="open").exists():
-            receive_privacy_request(client=client, kind="erasure", details=f"Account deleted; erasure waits: {refused.detail}")
-        return False

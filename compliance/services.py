@@ -1,60 +1,17 @@
 from collections.abc import Iterable
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from compliance import privacy
-from compliance.models import AuditLog, LegalAcceptance, LegalDocument, LegalNotice
+from compliance.audit import audit_entry, record, record_many  # noqa: F401 (also written as compliance.services.*)
+from compliance.calendar import add_working_days
+from compliance.erasure import erase_person
+from compliance.models import Complaint, CookieConsent, Incident, LegalAcceptance, LegalDocument, LegalNotice, MarketingConsent, PrivacyExport, PrivacyRequest
+from compliance.privacy import export_person
+from compliance.signals import spam_complaint_decided, spam_complaint_received
 from core.exceptions import RuleRefused
 from core.request_context import current_request
-
-
-def audit_entry(
-    *,
-    action: str,
-    actor=None,
-    target: models.Model | None = None,
-    client=None,
-    details: dict | None = None,
-    ip: str | None = None,
-) -> AuditLog:
-    """One audit log entry, not yet saved: for `record()` and `record_many()`."""
-    if ip is None and (info := current_request()) is not None:
-        ip = info.ip
-    actor = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditLog(
-        action=action,
-        actor=actor,
-        actor_label=actor.get_username() if actor is not None else "",
-        target_type=target._meta.label_lower if target is not None else "",
-        target_id=str(target.pk) if target is not None else "",
-        target_label=str(target)[:254] if target is not None else "",
-        client=client,
-        details=details or {},
-        ip=ip,
-    )
-
-
-def record(
-    *,
-    action: str,
-    actor=None,
-    target: models.Model | None = None,
-    client=None,
-    details: dict | None = None,
-    ip: str | None = None,
-) -> AuditLog:
-    """Write one audit log entry (CMP-5). Call it inside the transaction of the change it records,
-    so that the entry exists exactly when the change does. `actor` None means the platform itself
-    (the night, a task). The IP comes from the request being served when not given."""
-    entry = audit_entry(action=action, actor=actor, target=target, client=client, details=details, ip=ip)
-    entry.save()
-    return entry
-
-
-def record_many(entries: list[AuditLog]) -> None:
-    """Write many entries made by `audit_entry()` in one statement (the night's chunks)."""
-    AuditLog.objects.bulk_create(entries)
 
 
 @transaction.atomic
@@ -99,10 +56,9 @@ def publish_document(*, kind: str, version: str, title: str, body: str, actor=No
     document.full_clean()
     document.save()
     record(action="legal.published", actor=actor, target=document, details={"kind": kind, "version": version})
-    from compliance.tasks import notify_document
     from core.tasks import enqueue
 
-    enqueue(notify_document, document.pk)
+    enqueue("compliance.tasks.notify_document", document.pk)  # by name: the tasks module imports this one
     return document
 
 
@@ -144,9 +100,6 @@ def receive_complaint(
     days after receipt. A spam complaint about a project stops its sending until staff decide."""
     from django.core.exceptions import ValidationError
 
-    from compliance.calendar import add_working_days
-    from compliance.models import Complaint
-    from compliance.signals import spam_complaint_received
 
     errors = {}
     if not (identification or "").strip():
@@ -176,8 +129,6 @@ def decide_complaint(*, complaint, upheld: bool, answer: str, actor):
     """Staff answer and close a complaint (CMP-4); for spam, the project's sending follows."""
     from django.core.exceptions import ValidationError
 
-    from compliance.models import Complaint
-    from compliance.signals import spam_complaint_decided
 
     if not (answer or "").strip():
         raise ValidationError({"answer": ["Write the answer to the complainant."]})
@@ -202,7 +153,6 @@ def receive_privacy_request(*, client=None, kind: str, details: str = "", subjec
     from dateutil.relativedelta import relativedelta
     from django.core.exceptions import ValidationError
 
-    from compliance.models import PrivacyRequest
 
     if kind not in PRIVACY_KINDS:
         raise ValidationError({"kind": [f"One of {', '.join(PRIVACY_KINDS)}."]})
@@ -222,7 +172,6 @@ def extend_privacy_request(*, request, months: int, reason: str, actor):
     from dateutil.relativedelta import relativedelta
     from django.core.exceptions import ValidationError
 
-    from compliance.models import PrivacyRequest
 
     request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
     if not (reason or "").strip():
@@ -237,12 +186,22 @@ def extend_privacy_request(*, request, months: int, reason: str, actor):
     return request
 
 
+def erase_or_hold(*, client, actor=None) -> bool:
+    """For account deletion (DEA-5): erase now, or — while a hold remains — leave an open erasure
+    request for staff, due like any other. Returns whether it was erased."""
+    try:
+        erase_person(client=client, actor=actor, reason="account deleted")
+        return True
+    except RuleRefused as refused:
+        if not PrivacyRequest.objects.filter(client=client, kind="erasure", status="open").exists():
+            receive_privacy_request(client=client, kind="erasure", details=f"Account deleted; erasure waits: {refused.detail}")
+        return False
+
+
 def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     """Staff fulfil or refuse a privacy request (CMP-2). Fulfilling an erasure first charges any
     debt to the card (DEA-5) outside any transaction (a payment is never rolled back with a
     refusal), then erases in one transaction with the decision."""
-    from compliance.models import PrivacyRequest
-
     if fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and request.client_id and request.status == PrivacyRequest.Status.OPEN:
         privacy.settle(request.client)
     return _decide_privacy_request(request=request, fulfilled=fulfilled, note=note, actor=actor)
@@ -252,7 +211,6 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
 def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     from django.core.exceptions import ValidationError
 
-    from compliance.models import PrivacyRequest
 
     request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != PrivacyRequest.Status.OPEN:
@@ -260,7 +218,6 @@ def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     if not fulfilled and not (note or "").strip():
         raise ValidationError({"staff_note": ["A refusal gives its reason."]})
     if fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and request.client_id:
-        from compliance.erasure import erase_person
 
         # Settled above; a hold (a debt) still refuses, and the request stays open.
         erase_person(client=request.client, actor=actor, settle=False)
@@ -276,8 +233,6 @@ def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
 @transaction.atomic
 def set_marketing_consent(*, client, given: bool, ip: str | None = None):
     """Give or withdraw marketing consent (CMP-3); a repeat of the same answer adds nothing."""
-    from compliance.models import MarketingConsent
-
     current = MarketingConsent.objects.filter(client=client).first()
     if current is not None and current.given == given:
         return current
@@ -290,8 +245,6 @@ def set_marketing_consent(*, client, given: bool, ip: str | None = None):
 
 def set_cookie_consent(*, visitor: str, client=None, preference: bool, analytics: bool, marketing: bool):
     """Remember the visitor's cookie categories (CMP-8); changeable at any time."""
-    from compliance.models import CookieConsent
-
     consent, _ = CookieConsent.objects.update_or_create(
         visitor=visitor,
         defaults={"client": client if getattr(client, "is_authenticated", False) else None, "preference": preference,
@@ -308,7 +261,6 @@ def notify_incident(*, incident, actor) -> int:
     from django.conf import settings as django_settings
     from django.core.mail import send_mail
 
-    from compliance.models import Incident
 
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
@@ -338,8 +290,6 @@ def _send_export(request) -> None:
     from django.conf import settings as django_settings
     from django.core.mail import send_mail
 
-    from compliance.models import PrivacyExport
-    from compliance.privacy import export_person
 
     export = PrivacyExport.objects.create(
         request=request, token=secrets.token_urlsafe(32), document=export_person(request.client),
@@ -355,6 +305,5 @@ def _send_export(request) -> None:
 
 
 def purge_expired_exports(now) -> int:
-    from compliance.models import PrivacyExport
 
     return PrivacyExport.objects.filter(expires_at__lt=now).delete()[0]

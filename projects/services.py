@@ -119,9 +119,7 @@ def delete_project(*, project: Project, actor: Client) -> Project:
     project.status = Project.Status.ARCHIVED
     project.save(update_fields=["deleted_at", "status"])
     record(action="project.deleted", actor=actor, target=project, client=actor)
-    from projects.tasks import purge_project_data
-
-    enqueue(purge_project_data, project.pk)
+    enqueue("projects.tasks.purge_project_data", project.pk)  # by name: the tasks module imports this one
     return project
 
 
