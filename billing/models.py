@@ -240,6 +240,9 @@ class InvoiceSequence(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "year"], name="invoice_sequence_once")]
 
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: last number {self.last}"
+
 
 class PaymentAttempt(models.Model):
     """Every call to the gateway that moves money (CARD-3), an explicit state machine whose every
@@ -476,6 +479,9 @@ class NightlyStep(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.name} of the night of {self.run.night}" if self.run_id else self.name
+
     @property
     def seconds(self) -> float | None:
         return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
@@ -492,3 +498,6 @@ class ClientNight(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client", "night", "step"], name="client_night_step_once")]
+
+    def __str__(self) -> str:
+        return f"client {self.client_id}: {self.step} of the night of {self.night}"

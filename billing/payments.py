@@ -320,7 +320,10 @@ def attempt_for(*, client: Client, card: Card, amount: int, purpose: str, purpos
     if latest is not None and latest.status in PaymentAttempt.UNSETTLED:
         if (latest.card_id, latest.amount_cents) == (card.pk, amount):
             return latest  # resent with its key: the gateway answers its first outcome, or charges once
-        latest = reconcile_attempt(attempt=latest)  # another amount or card: first learn what that one did
+        try:
+            latest = reconcile_attempt(attempt=latest)  # another amount or card: first learn what that one did
+        except GatewayUnavailable:
+            raise payment_pending(latest) from None
         if latest.status in PaymentAttempt.UNSETTLED:
             raise payment_pending(latest)
         if latest.status in PaymentAttempt.TAKEN:

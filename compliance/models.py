@@ -139,6 +139,9 @@ class LegalNotice(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client", "document"], name="legal_notice_once")]
 
+    def __str__(self) -> str:
+        return f"client {self.client_id} told of document {self.document_id}"
+
 
 class Holiday(models.Model):
     """A public holiday: not a working day for complaint deadlines (CMP-4). Seeded from the
@@ -242,6 +245,9 @@ class MarketingConsent(AppendOnlyModel):
     class Meta:
         ordering = ["-at", "-id"]
 
+    def __str__(self) -> str:
+        return f"client {self.client_id}: marketing {'given' if self.given else 'withdrawn'} at {self.at:%Y-%m-%d %H:%M}"
+
 
 class CookieConsent(models.Model):
     """The categories of cookies a visitor (signed in or not) accepted (CMP-8). Essential cookies
@@ -253,6 +259,9 @@ class CookieConsent(models.Model):
     analytics = models.BooleanField(default=False)
     marketing = models.BooleanField(default=False)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"cookie choices of visitor {self.visitor[:8]}…"
 
 
 class Incident(models.Model):
@@ -287,3 +296,6 @@ class PrivacyExport(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"export for request {self.request_id}, expires {self.expires_at:%Y-%m-%d}"

@@ -228,6 +228,9 @@ class TelegramUpdate(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "update_id"], name="telegram_update_once")]
         indexes = [models.Index(fields=["received_at"], name="telegram_update_received")]
 
+    def __str__(self) -> str:
+        return f"update {self.update_id} of project {self.project_id}"
+
 
 class AddressBook(models.Model):
     """Contacts a client uploads, each upload with the client's statement that they consented (PRJ-5)."""

@@ -272,3 +272,18 @@ def test_per7_a_slow_gateway_keeps_its_lease(payer, gateway, monkeypatch):
     assert api_as(payer).post(TOPUP, {"amount_cents": 1000}).status_code == 200
     attempt = PaymentAttempt.objects.get(kind="charge")
     assert attempt.status == "booked" and attempt.leased_until <= timezone.now()  # let go once answered
+
+
+def test_per7_a_retry_with_a_new_card_while_the_gateway_is_unreachable_answers_503(payer, gateway):
+    gateway(LostAnswerGateway)
+    assert api_as(payer).post(ACTIVATE, {"period": "monthly"}).status_code == 503  # taken, answer lost
+    gateway(None)
+    services.attach_card(client=payer, token="tok_mastercard")
+    gateway(UnreachableGateway)  # it cannot even be asked what became of the first charge
+    retried = api_as(payer).post(ACTIVATE, {"period": "monthly"})
+    assert retried.status_code == 503 and retried.json()["code"] == "payment_pending"
+    assert not Subscription.objects.filter(client=payer).exists()
+    gateway(None)
+    assert api_as(payer).post(ACTIVATE, {"period": "monthly"}).status_code == 200  # asked, found, booked: no new charge
+    assert card_paid(payer) == 100 + 900 + 100 and balance(payer) == 100
+    books_balance(payer)
