@@ -316,7 +316,7 @@ class NightlyStepInline(admin.TabularInline):
 
     @admin.display(description="failures")
     def failure_list(self, step) -> str:
-        return "; ".join(f"client {f['client']}: {f['error']}" for f in step.failures) or "—"
+        return "; ".join(f"{'client ' + str(f['client']) if f.get('client') else 'chunk ' + f.get('chunk', '')}: {f['error']}" for f in step.failures) or "—"
 
 
 @admin.register(NightlyRun)

@@ -4,6 +4,7 @@ collects one client's debt (`after_payment`); both through `payments`, under the
 collection lock, the debt re-read after taking it."""
 
 import datetime
+import logging
 import traceback
 
 from django.db import transaction
@@ -22,6 +23,7 @@ from core.money import dollars
 from projects import services as projects
 from projects.models import Project
 
+logger = logging.getLogger(__name__)
 DUNNING_DAYS = 30  # DUN-5
 STEP = "dunning"
 Status = PaymentAttempt.Status
@@ -138,13 +140,13 @@ def collect_chunk(client_ids: list[int], *, day: datetime.date, at: datetime.dat
         by_client.update(_collect_from(Card.Role.BACKUP, unpaid, cards, day))
         paid = payments.book_many([a.pk for a in by_client.values() if a.status == Status.SUCCEEDED])
         outcome["charged"] += sum(a.amount_cents for a in paid)
-        _apply_outcomes(locked, by_client, outcome, day=day)
+        _apply_outcomes(locked, by_client, outcome, day=day, at=at)
     finally:
         payments.release_collection_locks(locked)
     return outcome
 
 
-def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], outcome: dict, *, day: datetime.date) -> None:
+def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], outcome: dict, *, day: datetime.date, at: datetime.datetime) -> None:
     clients = Client.objects.in_bulk(client_ids)
     with transaction.atomic():
         wallets = locked_wallets(client_ids)
@@ -157,14 +159,15 @@ def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt],
         for client_id in [c for c in client_ids if c not in set(plain)]:
             try:
                 with transaction.atomic():
-                    dunning_outcome(clients[client_id], attempt=by_client.get(client_id), day=day)
+                    dunning_outcome(clients[client_id], attempt=by_client.get(client_id), day=day, at=at)
                     ClientNight.objects.create(client_id=client_id, night=day, step=STEP)
                 outcome["done"] += 1
             except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
+                logger.exception("night of %s, dunning: client %s failed", day, client_id)
                 outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
 
 
-def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: datetime.date) -> str | None:
+def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: datetime.date, at: datetime.datetime | None = None) -> str | None:
     """What tonight's collection means for the client (DUN-2..5): paid → lifted (DUN-4); not known
     yet → nothing; failed → suspended the first time, blocked the second, PRO ended and deletion
     scheduled after 30 days (its open invoices uncollectible). Returns the email sent, if any."""
@@ -191,9 +194,9 @@ def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: date
         step = emails.DEACTIVATED
         subscription = Subscription.objects.select_for_update().filter(client=client).first()
         if subscription is not None and subscription.is_active:
-            end_pro(subscription=subscription)
+            end_pro(subscription=subscription, now=at)
         mark_uncollectible(client=client)
-        Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=timezone.now(), token="")
+        Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=at or timezone.now(), token="")
         wallet.deletion_scheduled_for = day
         record(action="account.deletion_scheduled", client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})
     wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])

@@ -6,7 +6,6 @@ is `uncollectible` when DUN-5 ends PRO with it unpaid. A credit note names the i
 corrects and is applied to the wallet at once. Late fees are invoices of their own, one per
 overdue invoice. Everything here runs inside the caller's transaction, under the wallet's lock."""
 
-import contextvars
 import datetime
 
 from django.db import IntegrityError, transaction
@@ -34,32 +33,23 @@ def _sequence_row(series: str, year: int) -> InvoiceSequence:
     return InvoiceSequence.objects.select_for_update().get(series=series, year=year)
 
 
-def _next_number(series: str, year: int) -> tuple[int, str]:
-    sequence = _sequence_row(series, year)
-    sequence.last += 1
-    sequence.save(update_fields=["last"])
-    return sequence.last, f"{series}-{year}-{sequence.last:06d}"
-
-
-NUMBER_LATER: contextvars.ContextVar[bool] = contextvars.ContextVar("number_later", default=False)
-
-
-def number_pending_invoices() -> int:
-    """Give every invoice issued without a number its number, in the order issued: one lock of
-    each sequence row for all of them, gapless (WAL-6). Returns how many were numbered."""
-    numbered = 0
-    pending = Invoice.objects.filter(sequence__isnull=True).order_by().values_list("series", "year").distinct()
-    for series, year in list(pending):
-        with transaction.atomic():
-            row = _sequence_row(series, year)
-            invoices = list(Invoice.objects.select_for_update().filter(series=series, year=year, sequence__isnull=True).order_by("id"))
-            for invoice in invoices:
-                row.last += 1
-                invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
-            update_rows(Invoice, invoices, ["sequence", "number"])
-            row.save(update_fields=["last"])
-            numbered += len(invoices)
-    return numbered
+def number_invoices(invoices: list[Invoice]) -> None:
+    """Number a batch of invoices made without numbers (a night chunk's, in bulk) in one pass, in
+    the order given, inside the caller's transaction: one lock of each series' sequence row for the
+    whole batch, taken last so that it is held only until the commit; gapless (WAL-6). Every other
+    invoice is numbered the same way, a batch of one (`issue`)."""
+    by_series: dict[tuple[str, int], list[Invoice]] = {}
+    for invoice in invoices:
+        if invoice.sequence is None:
+            by_series.setdefault((invoice.series, invoice.year), []).append(invoice)
+    for (series, year), batch in sorted(by_series.items()):
+        row = _sequence_row(series, year)
+        for invoice in batch:
+            row.last += 1
+            invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
+        row.save(update_fields=["last"])
+        if all(invoice.pk for invoice in batch):
+            update_rows(Invoice, batch, ["sequence", "number"])
 
 
 def period_fee_line(period: str, packages: int, package_cents: int, start: datetime.date, end: datetime.date) -> str:
@@ -89,13 +79,11 @@ def new_invoice(*, client: Client, kind: str, total: int, reference: str, now: d
 
 def issue(*, client: Client, kind: str, lines: list[tuple[str, int]], reference: str, corrects: Invoice | None = None,
           late_fee_for: Invoice | None = None, now: datetime.datetime | None = None) -> Invoice:
-    """Issue one invoice or credit note with its lines, numbered now (or, inside a night chunk,
-    at the chunk's end)."""
+    """Issue one invoice or credit note with its lines, numbered at once (a batch of one)."""
     now = now or timezone.now()
     invoice = new_invoice(client=client, kind=kind, total=sum(a for _, a in lines), reference=reference, now=now,
                           grace_days=current_policy().grace_days, corrects_id=corrects.pk if corrects else None, late_fee_for=late_fee_for)
-    if not NUMBER_LATER.get():
-        invoice.sequence, invoice.number = _next_number(invoice.series, invoice.year)
+    number_invoices([invoice])
     invoice.save()
     InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, description=d[:300], amount_cents=a) for d, a in lines])
     return invoice
@@ -108,20 +96,21 @@ def charge_fees(wallet: Wallet, *, client: Client, lines: list[tuple[str, int, s
     now = now or timezone.now()
     invoice = issue(client=client, kind=Invoice.Kind.INVOICE, lines=[(d, a) for d, a, _ in lines], reference=reference, now=now)
     for n, (description, amount, kind) in enumerate(lines):
-        post(wallet, amount=-amount, kind=kind, description=description, reference=reference, key=f"{key}:fee:{n}", invoice=invoice)
+        post(wallet, amount=-amount, kind=kind, description=description, reference=reference, key=f"{key}:fee:{n}", invoice=invoice, at=now)
     settle(wallet, now=now)
     return invoice
 
 
 def credit(wallet: Wallet, *, client: Client, amount: int, kind: str, description: str, reference: str, key: str,
-           corrects: Invoice | None, actor: Client | None = None) -> LedgerEntry | None:
+           corrects: Invoice | None, actor: Client | None = None, now: datetime.datetime | None = None) -> LedgerEntry | None:
     """A credit to the wallet with its credit note, which names the invoice it corrects (WAL-3,
     WAL-6). Nothing for nothing; a key used before credits nothing again."""
     if amount <= 0 or LedgerEntry.objects.filter(idempotency_key=key).exists():
         return None
-    note = issue(client=client, kind=Invoice.Kind.CREDIT_NOTE, lines=[(description, -amount)], reference=reference, corrects=corrects)
-    entry = post(wallet, amount=amount, kind=kind, description=description, reference=reference, key=key, invoice=note, actor=actor)
-    settle(wallet)
+    now = now or timezone.now()
+    note = issue(client=client, kind=Invoice.Kind.CREDIT_NOTE, lines=[(description, -amount)], reference=reference, corrects=corrects, now=now)
+    entry = post(wallet, amount=amount, kind=kind, description=description, reference=reference, key=key, invoice=note, actor=actor, at=now)
+    settle(wallet, now=now)
     return entry
 
 
@@ -193,7 +182,7 @@ def charge_late_fees(client_ids: list[int], *, now: datetime.datetime) -> int:
             invoice = issue(client=overdue.client, kind=Invoice.Kind.INVOICE, lines=[(description, fee)], reference=f"late_fee:{overdue.pk}",
                             late_fee_for=overdue, now=now)
             post(wallet, amount=-fee, kind=LedgerEntry.Kind.LATE_FEE, description=description, reference=f"late_fee:{overdue.pk}",
-                 key=f"late_fee:{overdue.pk}", invoice=invoice)
+                 key=f"late_fee:{overdue.pk}", invoice=invoice, at=now)
             charged += fee
     return charged
 

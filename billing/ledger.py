@@ -1,7 +1,10 @@
 """The wallet's ledger (WAL-1): the wallet lock, entries, balance and debt. The bottom of the
 money: invoicing and payments write through here, nothing here knows them."""
 
+import datetime
+
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.models import Client
 from billing.models import Invoice, LedgerEntry, PaymentAttempt, Wallet
@@ -43,12 +46,14 @@ def debt_cents(wallet: Wallet) -> int:
 
 def post(
     wallet: Wallet, *, amount: int, kind: str, description: str, reference: str, key: str,
-    invoice: Invoice | None = None, payment: PaymentAttempt | None = None, actor: Client | None = None,
+    invoice: Invoice | None = None, payment: PaymentAttempt | None = None, actor: Client | None = None, at: datetime.datetime | None = None,
 ) -> LedgerEntry:
-    """Add one ledger entry under the wallet's lock; a key already used returns its entry."""
+    """Add one ledger entry under the wallet's lock, dated `at` (the night's instant) or now; a key
+    already used returns its entry."""
     if existing := LedgerEntry.objects.filter(idempotency_key=key).first():
         return existing
     return LedgerEntry.objects.create(
         wallet=wallet, amount_cents=amount, kind=kind, description=description[:300], reference=reference[:120],
         idempotency_key=key, invoice=invoice, payment=payment, actor=actor if getattr(actor, "is_authenticated", False) else None,
+        created_at=at or timezone.now(),
     )

@@ -13,6 +13,7 @@ and night, so a re-run never charges twice.
 
 import contextlib
 import datetime
+import logging
 import traceback
 from dataclasses import asdict, dataclass, field
 
@@ -47,6 +48,7 @@ from projects import selectors as projects_selectors
 from projects import services as projects
 from projects.models import Project
 
+logger = logging.getLogger(__name__)
 FREE_LIMIT = 500  # TAR-1, TAR-5
 DUNNING_DAYS = dunning.DUNNING_DAYS
 CHUNK = 500
@@ -190,10 +192,11 @@ def apply_packages(client_id: int, night: Night) -> tuple[int, int]:
     noun = "added" if change.change > 0 else "removed"
     description = f"{abs(change.change)} package(s) {noun} for the rest of the period (PER-6): {change.formula}"
     if change.amount_cents > 0:
-        invoicing.charge_fees(wallet, client=client, lines=[(description, change.amount_cents, LedgerEntry.Kind.PACKAGE_CHANGE)], reference=key, key=key)
+        invoicing.charge_fees(wallet, client=client, lines=[(description, change.amount_cents, LedgerEntry.Kind.PACKAGE_CHANGE)], reference=key, key=key,
+                              now=night.at)
     else:
         invoicing.credit(wallet, client=client, amount=-change.amount_cents, kind=LedgerEntry.Kind.UNUSED_CREDIT, description=description,
-                         reference=key, key=f"{key}:credit", corrects=subscription.period_invoice)
+                         reference=key, key=f"{key}:credit", corrects=subscription.period_invoice, now=night.at)
     subscription.packages = change.packages_after
     subscription.save(update_fields=["packages"])
     record(action="billing.packages_changed", target=subscription, client=client,
@@ -210,7 +213,7 @@ def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
     packages = packages_needed(night.counts.get(client_id, 0))
     while subscription.is_active and subscription.period_end < night.day:
         if subscription.ends_after is not None and subscription.ends_after <= subscription.period_end:
-            end_pro(subscription=subscription)
+            end_pro(subscription=subscription, now=night.at)
             break
         index = subscription.period_index + 1
         start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
@@ -218,7 +221,7 @@ def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
         key = f"renewal:{client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
         line = invoicing.period_fee_line(subscription.period, packages, price, start, end)
         subscription.period_invoice = invoicing.charge_fees(
-            wallet, client=client, lines=[(f"{line} (renewal, PER-3)", packages * price, LedgerEntry.Kind.FEE)], reference=key, key=key)
+            wallet, client=client, lines=[(f"{line} (renewal, PER-3)", packages * price, LedgerEntry.Kind.FEE)], reference=key, key=key, now=night.at)
         subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
         subscription.package_price_cents, subscription.packages = price, packages
         subscription.save()
@@ -248,20 +251,16 @@ APPLY = {"packages": apply_packages, "renewals": apply_renewals, "retention": ap
 def process(step: str, client_ids: list[int], night: Night) -> dict:
     """One chunk of one step: each client's work alone; failures recorded, the others go on. The
     chunk's invoices are numbered together at its end."""
-    token = invoicing.NUMBER_LATER.set(True)
-    try:
-        return _process(step, client_ids, night)
-    finally:
-        invoicing.NUMBER_LATER.reset(token)
-        invoicing.number_pending_invoices()
+    return _process(step, client_ids, night)
 
 
 def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
     """PER-3 for a chunk at once, set-based: one transaction, a few statements for all of its
     clients (wallets and subscriptions locked, invoices, lines, ledger entries, audit entries and
     done-marks written in bulk). Clients whose PRO ends tonight (DEA-3) are left to the one-by-one
-    path, returned. If anything fails the whole chunk rolls back and goes one by one."""
-    now = timezone.now()
+    path, returned. If anything fails the whole chunk rolls back and goes one by one. Everything is
+    dated at the night's instant (a night run again later is dated that night)."""
+    now = night.at
     outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
     with transaction.atomic():
         done_before = set(ClientNight.objects.filter(night=night.day, step="renewals", client_id__in=client_ids).values_list("client_id", flat=True))
@@ -304,6 +303,7 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
         invoicing.settle_many([s.client_id for s in simple], now=now)  # paid where the wallet covers them, open otherwise
         record_many(audit)
         ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="renewals") for s in simple])
+        invoicing.number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
         outcome["done"] = len(simple)
     handled = {s.client_id for s in simple} | done_before
     return outcome, [c for c in client_ids if c not in handled]
@@ -311,8 +311,8 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
 
 def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
     """PER-6 for a chunk's PRO clients at once, set-based like `renew_chunk`; the Free clients
-    (TAR-5 blocks) are returned for the one-by-one path."""
-    now = timezone.now()
+    (TAR-5 blocks) are returned for the one-by-one path. Dated at the night's instant."""
+    now = night.at
     outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
     with transaction.atomic():
         done_before = set(ClientNight.objects.filter(night=night.day, step="packages", client_id__in=client_ids).values_list("client_id", flat=True))
@@ -357,6 +357,7 @@ def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]
         invoicing.settle_many([s.client_id for s in changed], now=now)
         record_many(audit)
         ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="packages") for s in simple])
+        invoicing.number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
         outcome["done"] = len(simple)
     handled = {s.client_id for s in simple} | done_before
     return outcome, [c for c in client_ids if c not in handled]
@@ -372,8 +373,11 @@ def _process(step: str, client_ids: list[int], night: Night) -> dict:
         try:
             bulk, client_ids = set_based(client_ids, night)
             done, skipped, charged, credited = bulk["done"], bulk["skipped"], bulk["charged"], bulk["credited"]
-        except Exception:  # noqa: BLE001 (one by one instead: each client's failure on its own)
-            pass
+        except Exception as exc:  # noqa: BLE001 (one by one instead: each client's failure on its own)
+            chunk = f"{len(client_ids)} clients, {client_ids[0]}–{client_ids[-1]}" if client_ids else "empty"
+            logger.exception("night of %s, %s: the set-based chunk (%s) failed; doing it one client at a time", night.day, step, chunk)
+            failures.append({"client": None, "chunk": chunk, "error": f"set-based chunk failed, done one by one: {type(exc).__name__}: {exc}",
+                             "trace": traceback.format_exc()[-2000:]})
     for client_id in client_ids:
         try:
             result = _once_result(client_id, night, step, lambda cid=client_id: APPLY[step](cid, night))
@@ -384,6 +388,7 @@ def _process(step: str, client_ids: list[int], night: Night) -> dict:
             charged += result[0]
             credited += result[1]
         except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the night)
+            logger.exception("night of %s, %s: client %s failed", night.day, step, client_id)
             failures.append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
     return {"done": done, "skipped": skipped, "charged": charged, "credited": credited, "failures": failures}
 
@@ -454,7 +459,6 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
     with night_lock():
         run = NightlyRun.objects.create(night=night.day, at=at)
         try:
-            invoicing.number_pending_invoices()  # left by a run killed before it could number them
             # PER-7: what a killed run (or a lost answer) left taken but not booked reaches the
             # wallets, and unanswered attempts are asked of the gateway, before any debt is read.
             dunning.reconcile_payments()

@@ -23,7 +23,7 @@ from accounts import services as accounts
 from accounts.models import Client
 from billing import dunning, idempotency, payments
 from billing.gateways import CardDeclined, GatewayUnavailable, get_gateway
-from billing.invoicing import charge_fees, credit, number_pending_invoices, period_fee_line, period_invoice_of
+from billing.invoicing import charge_fees, credit, period_fee_line, period_invoice_of
 from billing.ledger import balance_cents, debt_cents, locked_wallet, wallet_of
 from billing.models import (
     PERIOD_MONTHS,
@@ -50,7 +50,7 @@ from projects import services as projects
 # The names other apps and the admin use, kept here: billing's one door for a use case.
 __all__ = [
     "POLICY_FIELDS", "balance_cents", "change_policy", "check_policy_changes", "current_policy", "debt_cents", "end_pro",
-    "live_card", "number_pending_invoices", "packages_needed", "reconcile_attempt", "wallet_of",
+    "live_card", "packages_needed", "reconcile_attempt", "wallet_of",
 ]
 
 VERIFICATION_CENTS = 100  # WAL-4, ToU 7.3

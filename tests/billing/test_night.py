@@ -259,7 +259,7 @@ def test_wal7_the_dry_run_changes_nothing_and_predicts_what_the_real_run_does(pa
     assert sorted(Client.objects.filter(block_reason="free_limit").values_list("pk", flat=True)) == predicted["free_limit_blocks"]
 
 
-def test_a_failure_for_one_client_is_recorded_and_the_next_run_completes_it(payer, monkeypatch):
+def test_a_failure_for_one_client_is_recorded_and_the_next_run_completes_it(payer, monkeypatch, caplog):
     second = verified("second@example.com")
     services.attach_card(client=second, token="tok_visa")
     for client in (payer, second):
@@ -283,7 +283,12 @@ def test_a_failure_for_one_client_is_recorded_and_the_next_run_completes_it(paye
     monkeypatch.setattr(night_module, "renew_chunk", chunk_fails_with_payer)
     run = run_night(D(2027, 6, 2))
     step = run.steps.get(name="renewals")
-    assert step.clients == 1 and [f["client"] for f in step.failures] == [payer.pk] and "injected" in step.failures[0]["error"]
+    # Both on the night's record: the set-based chunk that failed (then done one by one), and the client.
+    assert step.clients == 1 and [f["client"] for f in step.failures] == [None, payer.pk]
+    assert "set-based chunk failed" in step.failures[0]["error"] and "2 clients" in step.failures[0]["chunk"]
+    assert all("injected" in f["error"] for f in step.failures)
+    logged = [r.getMessage() for r in caplog.records if r.name == "billing.night"]
+    assert any("set-based chunk" in m for m in logged) and any(f"client {payer.pk} failed" in m for m in logged)
     assert Subscription.objects.get(client=second).period_index == 2 and Subscription.objects.get(client=payer).period_index == 1
     monkeypatch.setitem(night_module.APPLY, "renewals", original)
     monkeypatch.setattr(night_module, "renew_chunk", original_chunk)
@@ -368,8 +373,8 @@ def test_wal6_the_night_numbers_a_chunks_invoices_together_and_gaplessly(db, sta
             services.activate_pro(client=client, period="monthly")
         clients.append(client)
     numbered = []
-    original = invoicing.number_pending_invoices
-    monkeypatch.setattr(invoicing, "number_pending_invoices", lambda: numbered.append(original()) or numbered[-1])
+    original = invoicing.number_invoices
+    monkeypatch.setattr(invoicing, "number_invoices", lambda invoices: numbered.append(len(invoices)) or original(invoices))
     run_night(D(2027, 6, 2))
     assert 3 in numbered  # the three renewals of the chunk, numbered in one pass
     services.staff_credit(client=clients[0], amount_cents=100, reason="after", actor=staff)

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.test import override_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -46,8 +47,8 @@ STEPS = st.lists(
 )
 
 
-def gateway_for(mode: str, django_settings) -> None:
-    django_settings.PAYMENT_GATEWAY = {"lost": path(LostAnswerGateway), "unreachable": path(UnreachableGateway)}.get(mode, "sandbox")
+def gateway_for(mode: str) -> str:
+    return {"lost": path(LostAnswerGateway), "unreachable": path(UnreachableGateway)}.get(mode, "sandbox")
 
 
 def crashing(mode: str, monkeypatch) -> None:
@@ -86,8 +87,7 @@ def step(action, who, a, b, clients, now):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=STEPS)
-def test_per7_whatever_happens_the_gateway_took_what_the_wallets_booked(db, settings, steps):
-    settings.PAYMENT_GATEWAY = "sandbox"  # whatever the example before left
+def test_per7_whatever_happens_the_gateway_took_what_the_wallets_booked(db, steps):
     clients = [verified(f"interleave{next(_people)}@example.com") for _ in range(2)]
     moment = datetime.datetime(2027, 3, 1, 9, tzinfo=datetime.UTC)
     with time_machine.travel(moment, tick=False) as clock:
@@ -97,15 +97,13 @@ def test_per7_whatever_happens_the_gateway_took_what_the_wallets_booked(db, sett
             if action == "wait":
                 clock.shift(datetime.timedelta(minutes=a))
                 continue
-            with pytest.MonkeyPatch.context() as monkeypatch:
-                gateway_for(mode, settings)
+            # (override_settings, not the settings fixture: its overrides would pile up over the examples)
+            with override_settings(PAYMENT_GATEWAY=gateway_for(mode)), pytest.MonkeyPatch.context() as monkeypatch:
                 crashing(mode, monkeypatch)
                 try:
                     step(action, who, a, b, clients, timezone.now())
                 except (RuleRefused, ValidationError, Crash):
                     pass  # a refusal changes nothing; after a crash the next steps are another process
-                finally:
-                    settings.PAYMENT_GATEWAY = "sandbox"
         # The gateway is back and every lease has lapsed: one reconciliation settles everything.
         clock.shift(payments.LEASE + datetime.timedelta(minutes=1))
         payments.reconcile(older_than=datetime.timedelta(0))

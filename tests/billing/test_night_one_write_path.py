@@ -1,0 +1,80 @@
+"""The night's two paths write the same rows, and both date them at the night's instant (issue 12:
+one write path; `run_nightly --at` an old night dates everything on that night; PER-3, PER-6,
+WAL-1, WAL-6)."""
+
+import datetime
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from billing import night as night_module
+from billing import services
+from billing.models import Invoice, LedgerEntry, Subscription
+from core.clock import night_of
+from tests.billing.conftest import verified
+
+pytestmark = pytest.mark.django_db
+D = datetime.date
+NIGHT = D(2027, 6, 2)
+
+
+def pro_clients(prefix: str, count: int = 3) -> list:
+    """PRO monthly from 01.05.2027 (renewed the night of 02.06), one in two with money in its wallet,
+    the others with an empty one (the renewal leaves a debt for the cards)."""
+    clients = []
+    for n in range(count):
+        client = verified(f"{prefix}{n}@example.com")
+        services.attach_card(client=client, token="tok_visa")
+        with time_machine.travel(datetime.datetime(2027, 5, 1, 9, tzinfo=datetime.UTC), tick=False):
+            if n % 2:
+                services.top_up(client=client, amount_cents=5000)
+            services.activate_pro(client=client, period="monthly")
+        clients.append(client)
+    return clients
+
+
+def rows_of(client) -> dict:
+    """What a client sees of tonight, its own ids left out (they differ from one client to another)."""
+    def own(reference: str) -> str:
+        return ":".join("ID" if part.isdigit() else part for part in reference.split(":"))
+
+    return {
+        "ledger": sorted((k, a, d, own(r)) for k, a, d, r in LedgerEntry.objects.filter(wallet__client=client).values_list("kind", "amount_cents", "description", "reference")),
+        "invoices": sorted((k, s, t, own(r), line) for k, s, t, r, line in
+                           Invoice.objects.filter(client=client).values_list("kind", "status", "total_cents", "reference", "lines__description")),
+        "subscription": Subscription.objects.filter(client=client).values("period_index", "period_start", "period_end", "packages", "package_price_cents").get(),
+        "status": type(client).objects.get(pk=client.pk).status,
+    }
+
+
+def test_per3_a_chunk_set_based_and_the_same_clients_one_by_one_write_the_same_rows(db, monkeypatch):
+    bulk = pro_clients("bulk")
+    single = pro_clients("single")
+    by_one = {c.pk for c in single}
+    original = night_module.renew_chunk
+
+    def set_based_except_single(client_ids, night):
+        outcome, rest = original([c for c in client_ids if c not in by_one], night)
+        return outcome, rest + [c for c in client_ids if c in by_one]  # these go the one-by-one path
+
+    monkeypatch.setattr(night_module, "renew_chunk", set_based_except_single)
+    with time_machine.travel(night_of(NIGHT), tick=False):
+        night_module.run_nightly(at=night_of(NIGHT), inline=True)
+    for a, b in zip(bulk, single, strict=True):
+        seen_a, seen_b = rows_of(a), rows_of(b)
+        assert seen_a == seen_b
+        assert seen_a["subscription"]["period_index"] == 2
+
+
+def test_per3_an_old_night_run_again_later_dates_everything_on_that_night(db):
+    clients = pro_clients("late")
+    at = night_of(NIGHT)
+    with time_machine.travel(datetime.datetime(2027, 6, 20, 12, tzinfo=datetime.UTC), tick=False):  # eighteen days late
+        call_command("run_nightly", at=at.isoformat(), inline=True)
+    renewals = Invoice.objects.filter(client__in=clients, reference__startswith="renewal:")
+    assert renewals.count() == len(clients)
+    assert {i.issued_at for i in renewals} == {at} and {i.due_at for i in renewals} == {at + datetime.timedelta(days=7)}
+    fees = LedgerEntry.objects.filter(wallet__client__in=clients, reference__startswith="renewal:")
+    assert {e.created_at for e in fees} == {at}
+    assert all(i.number.startswith("INV-2027-") for i in renewals)  # the year of that night, numbered in the chunk
