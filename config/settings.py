@@ -263,6 +263,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox")
 STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # another address for the API (tests)
+# The sandbox's latency per charge, to show what a real gateway's ~300 ms does to the night.
+SANDBOX_LATENCY_MS = env.int("SANDBOX_LATENCY_MS", default=0)
+# How many of a night chunk's card collections are in flight at once (each with its own key and
+# attempt). On SQLite calls stay one at a time: its writers would wait on one another.
+BILLING_COLLECTION_CONCURRENCY = env.int("BILLING_COLLECTION_CONCURRENCY", default=16)
 
 LOGGING = {
     "version": 1,

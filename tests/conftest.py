@@ -12,6 +12,10 @@ def pytest_configure(config):
 
     from config.celery import app
 
+    # A night chunk's card calls one at a time in the suite: calls in threads commit on their own
+    # connections, outside a test's rolled-back transaction. Tests that run real processes (their
+    # children read the environment) and test_payments_processes.py use the threads.
+    settings.BILLING_COLLECTION_CONCURRENCY = 1
     # Fast hashing: the tests check who may sign in, not how hard the hash is to break.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Each xdist worker gets its own Redis database, so clearing the cache in one test never

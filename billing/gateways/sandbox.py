@@ -8,7 +8,9 @@ so every process (the web, a worker, a test) sees one memory, as with a real gat
 with the same key returns the first outcome and charges nothing more."""
 
 import hashlib
+import time
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -71,6 +73,8 @@ class SandboxGateway:
         return ChargeResult(status=charge.status, reference=charge.reference, failure_code=charge.failure_code, raw=raw)
 
     def charge(self, *, card_token: str, amount_cents: int, idempotency_key: str, description: str, customer_ref: str) -> ChargeResult:
+        if settings.SANDBOX_LATENCY_MS:
+            time.sleep(settings.SANDBOX_LATENCY_MS / 1000)
         verification = description.startswith("Card verification")
         behaviour = self._behaviour(card_token)
         if behaviour == "ok" or (verification and behaviour == "fails_later"):

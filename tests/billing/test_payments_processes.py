@@ -143,7 +143,7 @@ def test_per7_the_beat_books_a_killed_top_up_without_anyone_asking():
 def test_per7_reconciliation_never_decides_what_a_slow_night_chunk_is_still_sending():
     clients = debtors(4, prefix="slow")
     night = child("billing.payments.send_many", "never", night_statement(RENEWAL_NIGHT),
-                  PAYMENT_GATEWAY=path(SlowGateway), SLOW_GATEWAY_SECONDS="0.5")
+                  PAYMENT_GATEWAY=path(SlowGateway), SLOW_GATEWAY_SECONDS="0.5", BILLING_COLLECTION_CONCURRENCY="1")
     rounds = 0
     while night.poll() is None:  # the job, past its age threshold, as at real latency with 500 a chunk
         payments.reconcile(older_than=datetime.timedelta(0))
@@ -198,7 +198,7 @@ def test_dun1_a_card_saved_while_the_night_collects_is_not_charged_for_the_same_
     clients = debtors(3, prefix="collecting")
     saver = clients[-1]  # the chunk's last: its collection comes after two slow calls
     night = child("billing.payments.send_many", "never", night_statement(RENEWAL_NIGHT),
-                  PAYMENT_GATEWAY=path(SlowGateway), SLOW_GATEWAY_SECONDS="0.5")
+                  PAYMENT_GATEWAY=path(SlowGateway), SLOW_GATEWAY_SECONDS="0.5", BILLING_COLLECTION_CONCURRENCY="1")
     deadline = time.monotonic() + 60
     while not PaymentAttempt.objects.filter(client=saver, purpose_key=f"debt:{saver.pk}:{RENEWAL_NIGHT}").exists():
         assert time.monotonic() < deadline and night.poll() is None, night.stdout.read() if night.poll() is not None else "timeout"
@@ -210,3 +210,35 @@ def test_dun1_a_card_saved_while_the_night_collects_is_not_charged_for_the_same_
     assert card_paid(saver) == 100 + 900 + 1000 + 100 and balance(saver) == 100
     books_balance(saver)
 
+
+
+class CountingGateway(SlowGateway):
+    """Counts the calls in flight at once (in this process's threads)."""
+
+    lock, now, most = threading.Lock(), 0, 0
+
+    def charge(self, **kwargs):
+        with CountingGateway.lock:
+            CountingGateway.now += 1
+            CountingGateway.most = max(CountingGateway.most, CountingGateway.now)
+        try:
+            return super().charge(**kwargs)
+        finally:
+            with CountingGateway.lock:
+                CountingGateway.now -= 1
+
+
+def test_dun1_a_nights_collections_run_side_by_side_within_the_bound_each_with_its_key(settings, monkeypatch):
+    clients = debtors(6, prefix="parallel")
+    settings.PAYMENT_GATEWAY = path(CountingGateway)
+    settings.BILLING_COLLECTION_CONCURRENCY = 4
+    monkeypatch.setenv("SLOW_GATEWAY_SECONDS", "0.3")
+    CountingGateway.most = 0
+    run_nightly(at=night_of(RENEWAL_NIGHT), inline=True)
+    assert 1 < CountingGateway.most <= 4
+    for client in clients:
+        client.refresh_from_db()
+        assert client.status == "active" and balance(client) == 0 and card_paid(client) == 100 + 900 + 1000
+        books_balance(client)
+    keys = PaymentAttempt.objects.filter(purpose_key__startswith="debt:").values_list("idempotency_key", flat=True)
+    assert len(set(keys)) == len(clients) == len(keys)
