@@ -41,6 +41,8 @@ def parse_args():
     parser.add_argument("--child", choices=["load", "night", "floor", "fanned"], help=argparse.SUPPRESS)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="Redis for the workers' comparison ('' to skip it)")
     parser.add_argument("--day", help=argparse.SUPPRESS)
+    parser.add_argument("--latency-ms", type=int, default=0,
+                        help="also run a worst day with the sandbox at this latency per charge, collections 1 at a time and then 16 (0: skip)")
     return parser.parse_args()
 
 
@@ -242,6 +244,21 @@ def compare_workers(args, first_day: datetime.date) -> list[tuple[int, dict]]:
     return results
 
 
+def compare_latency(args, first_day: datetime.date) -> list[tuple[int, dict]]:
+    """A worst day with the sandbox at `--latency-ms` a charge and the chunk's collections one at a
+    time, then another with 16 in flight (BILLING_COLLECTION_CONCURRENCY)."""
+    results = []
+    for concurrency, day in ((1, first_day), (16, first_day + datetime.timedelta(days=1))):
+        worst_day(day)
+        os.environ.update(SANDBOX_LATENCY_MS=str(args.latency_ms), BILLING_COLLECTION_CONCURRENCY=str(concurrency))
+        try:
+            results.append((concurrency, child(args, "night", day)))
+        finally:
+            os.environ.pop("SANDBOX_LATENCY_MS")
+            os.environ.pop("BILLING_COLLECTION_CONCURRENCY")
+    return results
+
+
 def child(args, what: str, day: datetime.date | None = None) -> dict:
     command = [sys.executable, __file__, "--database", args.database, "--clients", str(args.clients), "--subscribers", str(args.subscribers), "--child", what]
     if day:
@@ -301,6 +318,12 @@ def main() -> None:
               f"{real['queries'] / max(renewed, 1):.1f} queries per renewed client ({real['queries']:,} queries, {renewed:,} renewed)")
         for step, figures in real["steps"].items():
             print(f"    {step:<10} {figures['seconds'] or 0:7.2f} s  {figures['clients']:>7,} clients  {figures['failures']} failures")
+    if args.latency_ms:
+        print()
+        for concurrency, result in compare_latency(args, worst + datetime.timedelta(days=3)):
+            dunning = result["steps"]["dunning"]
+            print(f"worst day, sandbox at {args.latency_ms} ms a charge, collections {concurrency} at a time: dunning {dunning['seconds'] or 0:.1f} s "
+                  f"for {dunning['clients']:,} collections ({(dunning['seconds'] or 0) / max(dunning['clients'], 1) * 1000:.0f} ms each), night {result['seconds']:.1f} s")
     if args.broker:
         print()
         compared = compare_workers(args, worst + datetime.timedelta(days=1))

@@ -445,8 +445,10 @@ def top_up(*, client: Client, amount_cents: int, idempotency_key: str | None = N
         if refused.code == "payment_pending":  # not known yet: the retry, with this key, learns it
             raise RuleRefused(refused.code, f"{refused.detail} Send it again with the same Idempotency-Key ({request.key}).",
                               status=refused.status, retry_after=refused.retry_after, headers={idempotency.HEADER: request.key}) from None
-        # A definitive answer: replayed to every repeat of the key.
-        idempotency.answer(request, status_code=refused.status, response={"code": refused.code, "detail": refused.detail})
+        # A charge the card declined is a definitive answer, replayed to every repeat of the key; a
+        # refusal before any charge (no card yet) is not: the same key may try again once it can.
+        if refused.code == "payment_failed":
+            idempotency.answer(request, status_code=refused.status, response={"code": refused.code, "detail": refused.detail})
         refused.headers[idempotency.HEADER] = request.key
         raise
     attempt = taken.order_by("-id").first()

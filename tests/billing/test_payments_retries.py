@@ -287,3 +287,14 @@ def test_per7_a_retry_with_a_new_card_while_the_gateway_is_unreachable_answers_5
     assert api_as(payer).post(ACTIVATE, {"period": "monthly"}).status_code == 200  # asked, found, booked: no new charge
     assert card_paid(payer) == 100 + 900 + 100 and balance(payer) == 100
     books_balance(payer)
+
+
+def test_wal5_a_top_up_refused_before_any_charge_can_be_retried_with_its_key(db):
+    from tests.billing.conftest import verified
+
+    client = verified("no-card-yet@example.com")
+    first = api_as(client).post(TOPUP, {"amount_cents": 1500}, HTTP_IDEMPOTENCY_KEY="early")
+    assert first.status_code == 409 and first.json()["code"] == "card_required"
+    services.attach_card(client=client, token="tok_visa")
+    assert api_as(client).post(TOPUP, {"amount_cents": 1500}, HTTP_IDEMPOTENCY_KEY="early").status_code == 200
+    assert balance(client) == 1600 and card_paid(client) == 1600
