@@ -20,12 +20,12 @@ explicit state machine, each step committed before the next:
 import contextlib
 import datetime
 import os
+import queue
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -204,21 +204,45 @@ def send(attempt: PaymentAttempt) -> PaymentAttempt:
 
 def _calls(attempts: list[PaymentAttempt], gateway) -> Iterator[tuple[int, ChargeResult | None]]:
     """The gateway calls of a chunk, up to BILLING_COLLECTION_CONCURRENCY in flight at once (each
-    attempt its own key; nothing but the call happens in the threads), answers in the order sent."""
+    attempt its own key; nothing but the call happens in the threads), answered as they come. Each
+    thread keeps the one database connection the gateway may use (the sandbox does) and closes it
+    when the chunk's calls are done."""
     concurrency = max(1, settings.BILLING_COLLECTION_CONCURRENCY) if connection.vendor != "sqlite" else 1
     if concurrency == 1 or len(attempts) < 2:
         for attempt in attempts:
             yield attempt.pk, _call(attempt, attempt.card.token if attempt.card_id else "", gateway)
         return
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for attempt in attempts:
+        todo.put(attempt)
+    answers: queue.SimpleQueue = queue.SimpleQueue()
 
-    def call(attempt: PaymentAttempt) -> tuple[int, ChargeResult | None]:
+    def work() -> None:
         try:
-            return attempt.pk, _call(attempt, attempt.card.token if attempt.card_id else "", gateway)
+            while True:
+                try:
+                    attempt = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    answers.put((attempt.pk, _call(attempt, attempt.card.token if attempt.card_id else "", gateway), None))
+                except Exception as exc:  # noqa: BLE001 (raised again in the chunk's own thread)
+                    answers.put((attempt.pk, None, exc))
         finally:
-            connection.close()  # a thread's own connection, if the gateway used one (the sandbox does)
+            connection.close()
 
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(attempts)), thread_name_prefix="collect") as pool:
-        yield from pool.map(call, attempts)
+    threads = [threading.Thread(target=work, name=f"collect-{n}", daemon=True) for n in range(min(concurrency, len(attempts)))]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in attempts:
+            pk, result, error = answers.get()
+            if error is not None:
+                raise error
+            yield pk, result
+    finally:
+        for thread in threads:
+            thread.join()
 
 
 def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> dict[int, PaymentAttempt]:

@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.db import transaction
 
 
@@ -11,8 +13,8 @@ def enqueue(task, *args, **kwargs) -> None:
         if isinstance(task, str):
             from celery import current_app
 
-            if task not in current_app.tasks:  # as a worker does at start: every app's tasks.py
-                current_app.loader.import_default_modules()
+            if task not in current_app.tasks:  # its module registers it, as a worker's autodiscovery would
+                import_module(task.rpartition(".")[0])
             current_app.tasks[task].delay(*args, **kwargs)
         else:
             task.delay(*args, **kwargs)
