@@ -273,6 +273,10 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
         )
         simple = [s for s in subscriptions if s.client_id in wallets]
         policy = current_policy()
+        # WAL-6 without reading the invoices again: each client's invoices older than tonight's are
+        # settled already (every credit settles them), so tonight's are paid exactly when the wallet
+        # still covers them, oldest first, and open otherwise.
+        available = balances([s.client_id for s in simple])
         invoices, fees, audit = [], [], []
         for subscription in simple:
             packages = packages_needed(night.counts.get(subscription.client_id, 0))
@@ -282,8 +286,12 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
                 start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
                 key = f"renewal:{subscription.client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
                 line = f"{invoicing.period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"
-                invoices.append(invoicing.new_invoice(client=subscription.client, kind=Invoice.Kind.INVOICE, total=packages * price,
-                                                      reference=key, now=now, grace_days=policy.grace_days))
+                invoice = invoicing.new_invoice(client=subscription.client, kind=Invoice.Kind.INVOICE, total=packages * price,
+                                                reference=key, now=now, grace_days=policy.grace_days)
+                available[subscription.client_id] = available.get(subscription.client_id, 0) - packages * price
+                if available[subscription.client_id] >= 0:
+                    invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+                invoices.append(invoice)
                 fees.append((subscription, line, packages * price, key))
                 subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
                 subscription.package_price_cents, subscription.packages = price, packages
@@ -300,7 +308,6 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
         for invoice, (subscription, *_) in zip(invoices, fees, strict=True):
             subscription.period_invoice = invoice  # the last one renewed is the current period's
         update_rows(Subscription, simple, ["period_index", "period_start", "period_end", "package_price_cents", "packages", "period_invoice"])
-        invoicing.settle_many([s.client_id for s in simple], now=now)  # paid where the wallet covers them, open otherwise
         record_many(audit)
         ClientNight.objects.bulk_create([ClientNight(client_id=s.client_id, night=night.day, step="renewals") for s in simple])
         invoicing.number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
