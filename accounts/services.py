@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit_actions import Audit
 from accounts.models import (
     AccessRecoveryRequest,
     AccountStateChange,
@@ -89,7 +90,7 @@ def register_client(
         raise ValidationError({"email": ["An account with this email already exists."]}) from None
     EmailAddress.objects.create(user=client, email=client.email, primary=True, verified=False)
     accept_documents(client=client, documents=documents)
-    record(action="account.registered", actor=client, target=client, client=client, details={"via": via})
+    record(action=Audit.REGISTERED, actor=client, target=client, client=client, details={"via": via})
     return client
 
 
@@ -108,7 +109,7 @@ def mark_email_verified(*, client: Client, email: str) -> None:
         return
     client.email_verified_at = timezone.now()
     client.save(update_fields=["email_verified_at"])
-    record(action="account.email_verified", actor=client, target=client, client=client)
+    record(action=Audit.EMAIL_VERIFIED, actor=client, target=client, client=client)
 
 
 # --- sign-in and lockout (ACC-2) ----------------------------------------------------------------
@@ -148,7 +149,7 @@ def note_failed_sign_in(*, email: str) -> None:
         cache.delete(failures_key)
         client = Client.objects.filter(email=normalize_email(email)).first()
         if client is not None:
-            record(action="account.sign_in_locked", target=client, client=client, details={"seconds": window})
+            record(action=Audit.SIGN_IN_LOCKED, target=client, client=client, details={"seconds": window})
 
 
 def clear_failed_sign_ins(*, email: str) -> None:
@@ -231,7 +232,7 @@ def create_api_key(*, client: Client, name: str, actor: Client | None) -> tuple[
             continue
     else:
         raise RuntimeError("Could not draw a unique API key prefix.")
-    record(action="api_key.created", actor=actor, target=api_key, client=client, details={"name": api_key.name})
+    record(action=Audit.API_KEY_CREATED, actor=actor, target=api_key, client=client, details={"name": api_key.name})
     return api_key, f"{API_KEY_PREFIX}_{prefix}_{secret}"
 
 
@@ -264,7 +265,7 @@ def revoke_api_key(*, api_key: ApiKey, actor: Client | None) -> ApiKey:
         return api_key
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
-    record(action="api_key.revoked", actor=actor, target=api_key, client=api_key.client, details={"name": api_key.name})
+    record(action=Audit.API_KEY_REVOKED, actor=actor, target=api_key, client=api_key.client, details={"name": api_key.name})
     return api_key
 
 
@@ -296,7 +297,7 @@ def api_key_request_wait(api_key: ApiKey) -> int:
     lock_seconds = min(settings.API_KEY_LOCK_STEP_SECONDS * (strikes - 1), settings.API_KEY_LOCK_MAX_SECONDS)
     cache.set(lock_key, now_us + lock_seconds * 1_000_000, timeout=lock_seconds)
     record(
-        action="api_key.locked", target=api_key, client=api_key.client,
+        action=Audit.API_KEY_LOCKED, target=api_key, client=api_key.client,
         details={"seconds": lock_seconds, "limit_per_minute": api_key.rate_limit_per_minute},
     )
     return lock_seconds
@@ -319,7 +320,7 @@ def _change_state(
         actor=actor if getattr(actor, "is_authenticated", False) else None, note=note,
     )
     record(
-        action=f"account.{to_status}" if to_status != Client.Status.ACTIVE else "account.reactivated",
+        action=Audit.ACCOUNT_STATE[to_status],
         actor=actor, target=client, client=client,
         details={"from": from_status, "to": to_status, "reason": reason, "until": until.isoformat() if until else None, "note": note},
     )
@@ -426,14 +427,14 @@ def turn_off_two_factor(*, client: Client, actor: Client | None, note: str = "")
     client's request. Returns whether there was any."""
     removed, _ = Authenticator.objects.filter(user=client).delete()
     if removed:
-        record(action="account.2fa_disabled", actor=actor, target=client, client=client, details={"note": note})
+        record(action=Audit.TWO_FACTOR_DISABLED, actor=actor, target=client, client=client, details={"note": note})
     return bool(removed)
 
 
 def note_two_factor_change(*, client: Client, enabled: bool, kind: str) -> None:
     """Audit a second factor the client added or removed through the dashboard (allauth)."""
     record(
-        action="account.2fa_enabled" if enabled else "account.2fa_removed",
+        action=Audit.TWO_FACTOR_ENABLED if enabled else Audit.TWO_FACTOR_REMOVED,
         actor=client, target=client, client=client, details={"type": kind},
     )
 
@@ -453,7 +454,7 @@ def request_access_recovery(*, account_email: str, contact_email: str, proof: st
         account_email=account_email, contact_email=normalize_email(contact_email), proof=proof.strip(), client=client,
         ip=getattr(current_request(), "ip", None),
     )
-    record(action="access_recovery.requested", target=recovery, client=client)
+    record(action=Audit.ACCESS_RECOVERY_REQUESTED, target=recovery, client=client)
     return recovery
 
 
@@ -493,11 +494,11 @@ def approve_access_recovery(
         client.save(update_fields=["email", "email_verified_at"])
         EmailAddress.objects.filter(user=client).delete()
         EmailAddress.objects.create(user=client, email=client.email, primary=True, verified=False)
-        record(action="account.email_changed", actor=actor, target=client, client=client, details={"from": old_email, "to": client.email})
+        record(action=Audit.EMAIL_CHANGED, actor=actor, target=client, client=client, details={"from": old_email, "to": client.email})
     if turn_off_2fa:
         turn_off_two_factor(client=client, actor=actor, note=f"Access recovery #{recovery.pk}")
     _mark_decided(recovery, status=AccessRecoveryRequest.Status.APPROVED, actor=actor, note=note)
-    record(action="access_recovery.approved", actor=actor, target=recovery, client=client, details={"note": note})
+    record(action=Audit.ACCESS_RECOVERY_APPROVED, actor=actor, target=recovery, client=client, details={"note": note})
     link = base_url.rstrip("/") + reverse(
         "account_reset_password_from_key",
         kwargs={"uidb36": user_pk_to_url_str(client), "key": default_token_generator.make_token(client)},
@@ -517,7 +518,7 @@ def approve_access_recovery(
 def refuse_access_recovery(*, recovery: AccessRecoveryRequest, actor: Client, note: str = "") -> AccessRecoveryRequest:
     recovery = _open_recovery(recovery)
     _mark_decided(recovery, status=AccessRecoveryRequest.Status.REFUSED, actor=actor, note=note)
-    record(action="access_recovery.refused", actor=actor, target=recovery, client=recovery.client, details={"note": note})
+    record(action=Audit.ACCESS_RECOVERY_REFUSED, actor=actor, target=recovery, client=recovery.client, details={"note": note})
     transaction.on_commit(
         lambda: send_mail(
             f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}About your access recovery request",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import Client
 from billing import emails, payments
+from billing.audit_actions import Audit
 from billing.invoicing import charge_late_fees, mark_uncollectible
 from billing.ledger import balance_cents, balances, debt_cents, locked_wallet, locked_wallets, wallet_of
 from billing.models import Card, ClientNight, LedgerEntry, PaymentAttempt, Subscription, Wallet
@@ -198,7 +199,7 @@ def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: date
         mark_uncollectible(client=client)
         Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=at or timezone.now(), token="")
         wallet.deletion_scheduled_for = day
-        record(action="account.deletion_scheduled", client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})
+        record(action=Audit.ACCOUNT_DELETION_SCHEDULED, client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})
     wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
     emails.enqueue_email(client.pk, step)
     return step

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import Client
 from billing import dunning, emails, invoicing, selectors
+from billing.audit_actions import Audit
 from billing.ledger import balances, locked_wallet
 from billing.models import (
     Card,
@@ -199,7 +200,7 @@ def apply_packages(client_id: int, night: Night) -> tuple[int, int]:
                          reference=key, key=f"{key}:credit", corrects=subscription.period_invoice, now=night.at)
     subscription.packages = change.packages_after
     subscription.save(update_fields=["packages"])
-    record(action="billing.packages_changed", target=subscription, client=client,
+    record(action=Audit.PACKAGES_CHANGED, target=subscription, client=client,
            details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents})
     return max(0, change.amount_cents), max(0, -change.amount_cents)
 
@@ -225,7 +226,7 @@ def apply_renewals(client_id: int, night: Night) -> tuple[int, int]:
         subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
         subscription.package_price_cents, subscription.packages = price, packages
         subscription.save()
-        record(action="billing.renewed", target=subscription, client=client, details={"period": subscription.period, "start": str(start), "packages": packages})
+        record(action=Audit.RENEWED, target=subscription, client=client, details={"period": subscription.period, "start": str(start), "packages": packages})
         charged += packages * price
     return charged, 0
 
@@ -295,7 +296,7 @@ def renew_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]:
                 fees.append((subscription, line, packages * price, key))
                 subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
                 subscription.package_price_cents, subscription.packages = price, packages
-                audit.append(audit_entry(action="billing.renewed", target=subscription, client=subscription.client,
+                audit.append(audit_entry(action=Audit.RENEWED, target=subscription, client=subscription.client,
                                          details={"period": subscription.period, "start": str(start), "packages": packages}))
                 outcome["charged"] += packages * price
         Invoice.objects.bulk_create(invoices)
@@ -349,7 +350,7 @@ def package_chunk(client_ids: list[int], night: Night) -> tuple[dict, list[int]]
                 ))
                 moves.append((subscription, description, change.amount_cents, f"{key}:fee:0" if charge else f"{key}:credit", key))
                 outcome["charged" if charge else "credited"] += abs(change.amount_cents)
-            audit.append(audit_entry(action="billing.packages_changed", target=subscription, client=subscription.client,
+            audit.append(audit_entry(action=Audit.PACKAGES_CHANGED, target=subscription, client=subscription.client,
                                      details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents}))
             subscription.packages = change.packages_after
             changed.append(subscription)

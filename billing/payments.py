@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Client
+from billing.audit_actions import Audit
 from billing.gateways import GatewayUnavailable, get_gateway
 from billing.gateways.base import ChargeResult
 from billing.invoicing import settle_many
@@ -460,7 +461,7 @@ def reconcile_attempt(*, attempt: PaymentAttempt) -> PaymentAttempt:
             _finish(attempt.pk, owner, found or ChargeResult(status="failed", failure_code=NOT_RECEIVED))
         attempt.refresh_from_db()
         if attempt.status == Status.SUCCEEDED and book(attempt):
-            record(action="billing.payment_reconciled", target=attempt, client=attempt.client, details={"amount_cents": attempt.amount_cents})
+            record(action=Audit.PAYMENT_RECONCILED, target=attempt, client=attempt.client, details={"amount_cents": attempt.amount_cents})
     attempt.refresh_from_db()
     return attempt
 
@@ -474,7 +475,7 @@ def reconcile(*, older_than: datetime.timedelta = RECONCILE_AFTER, now: datetime
     clients: set[int] = set()
     succeeded = list(PaymentAttempt.objects.filter(status=Status.SUCCEEDED).values_list("pk", flat=True))
     booked = book_many(succeeded)
-    record_many([audit_entry(action="billing.payment_reconciled", target=a, client=Client(pk=a.client_id),
+    record_many([audit_entry(action=Audit.PAYMENT_RECONCILED, target=a, client=Client(pk=a.client_id),
                              details={"amount_cents": a.amount_cents, "found": "taken, not booked"}) for a in booked])
     clients.update(a.client_id for a in booked)
     stale = (

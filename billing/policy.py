@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Client
+from billing.audit_actions import Audit
 from billing.models import MINIMUM_PACKAGE_CENTS, PolicySettings
 from compliance.services import record
 from core.exceptions import RuleRefused
@@ -45,7 +46,7 @@ def change_policy(*, actor: Client, note: str = "", **changes) -> PolicySettings
     values = {name: getattr(before, name) for name in POLICY_FIELDS} | changes
     policy = PolicySettings.objects.create(**values, note=note, created_by=actor)
     record(
-        action="billing.policy_changed", actor=actor, target=policy,
+        action=Audit.POLICY_CHANGED, actor=actor, target=policy,
         details={"changed": {k: [getattr(before, k), v] for k, v in changes.items() if getattr(before, k) != v}, "note": note},
     )
     return policy

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts import services as accounts
 from accounts.models import Client
 from billing import dunning, idempotency, payments
+from billing.audit_actions import Audit
 from billing.gateways import CardDeclined, GatewayUnavailable, get_gateway
 from billing.invoicing import charge_fees, credit, period_fee_line, period_invoice_of
 from billing.ledger import balance_cents, debt_cents, locked_wallet, wallet_of
@@ -106,7 +107,7 @@ def attach_card(*, client: Client, token: str, role: str = Card.Role.MAIN, actor
             Card.objects.filter(client=client, role=role, removed_at__isnull=True, verified_at__isnull=False).update(removed_at=now)
             card.verified_at = now
             card.save(update_fields=["verified_at"])
-            record(action="billing.card_added", actor=actor, target=card, client=client, details={"role": role, "brand": card.brand, "last4": card.last4})
+            record(action=Audit.CARD_ADDED, actor=actor, target=card, client=client, details={"role": role, "brand": card.brand, "last4": card.last4})
             _flag_shared_card(client=client, card=card)
     dunning.after_payment(client=client, try_cards=True)  # a new card pays a debt at once (DUN-4)
     return card
@@ -153,7 +154,7 @@ def remove_card(*, client: Client, role: str = Card.Role.MAIN, actor: Client | N
         if debt_cents(wallet) > CARD_REMOVAL_DEBT_LIMIT_CENTS:
             raise RuleRefused("card_removal_refused", f"Pay the debt of {dollars(debt_cents(wallet))} first; a card can go with at most $1.00 owed.")
     Card.objects.filter(pk=card.pk).update(removed_at=timezone.now())
-    record(action="billing.card_removed", actor=actor, target=card, client=client, details={"role": role})
+    record(action=Audit.CARD_REMOVED, actor=actor, target=card, client=client, details={"role": role})
 
 
 # --- PRO: activation, period changes, deactivation (PER-1..5, DEA-1..4, TAR-5) -----------------------
@@ -266,7 +267,7 @@ def _activate(*, client: Client, period: str, quote: Quote, number: int, key: st
     Client.objects.filter(pk=client.pk).update(tariff=Client.Tariff.PRO, tariff_since=now)
     accounts.unblock(client=client, reason=Client.BlockReason.FREE_LIMIT, note="PRO activated (TAR-5).")
     projects.restore_owner_projects(owner=client, since=max(previous_end, now - datetime.timedelta(days=policy.retention_days)))
-    record(action="billing.pro_activated", actor=actor, target=subscription, client=client,
+    record(action=Audit.PRO_ACTIVATED, actor=actor, target=subscription, client=client,
            details={"period": period, "packages": quote.packages, "total_cents": quote.total_cents})
     return subscription
 
@@ -321,7 +322,7 @@ def _switch(*, client: Client, subscription: Subscription, period: str, why: str
     subscription.period_start, subscription.period_end, subscription.package_price_cents = start, end, new_price
     subscription.ends_after, subscription.period_invoice = None, invoice
     subscription.save()
-    record(action="billing.period_changed", actor=actor, target=subscription, client=client, details={"from": before, "to": period, "why": why})
+    record(action=Audit.PERIOD_CHANGED, actor=actor, target=subscription, client=client, details={"from": before, "to": period, "why": why})
     return subscription
 
 
@@ -339,7 +340,7 @@ def change_period(*, client: Client, period: str, actor: Client | None = None) -
     try:
         with transaction.atomic():
             request = PeriodChangeRequest.objects.create(client=client, from_period=subscription.period, to_period=period)
-            record(action="billing.shorter_period_requested", actor=actor, target=request, client=client, details={"to": period})
+            record(action=Audit.SHORTER_PERIOD_REQUESTED, actor=actor, target=request, client=client, details={"to": period})
     except IntegrityError:
         raise RuleRefused("request_pending", "A request for a shorter period is waiting for staff already.") from None
     return subscription, request
@@ -369,7 +370,7 @@ def refuse_period_change(*, request: PeriodChangeRequest, actor: Client, note: s
         raise RuleRefused("request_decided", "This request was decided already.")
     request.status, request.decided_at, request.decided_by, request.staff_note = PeriodChangeRequest.Status.REFUSED, timezone.now(), actor, note
     request.save()
-    record(action="billing.shorter_period_refused", actor=actor, target=request, client=request.client, details={"note": note})
+    record(action=Audit.SHORTER_PERIOD_REFUSED, actor=actor, target=request, client=request.client, details={"note": note})
     return request
 
 
@@ -403,7 +404,7 @@ def deactivate_pro(*, client: Client, confirm: bool, actor: Client | None = None
         _, next_end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=subscription.period_index + 1)
         subscription.ends_after = next_end
         subscription.save(update_fields=["ends_after"])
-        record(action="billing.pro_deactivation_scheduled", actor=actor, target=subscription, client=client, details={"ends_after": str(next_end)})
+        record(action=Audit.PRO_DEACTIVATION_SCHEDULED, actor=actor, target=subscription, client=client, details={"ends_after": str(next_end)})
         return subscription
     key = f"deactivation:{client.pk}:{subscription.activations}"
     if policy.prorate_on_cancel:
@@ -455,7 +456,7 @@ def top_up(*, client: Client, amount_cents: int, idempotency_key: str | None = N
     entry = LedgerEntry.objects.get(payment=attempt)
     with transaction.atomic():
         if idempotency.IdempotencyRecord.objects.filter(pk=request.pk, status_code__isnull=True).exists():
-            record(action="billing.topped_up", actor=actor, target=entry, client=client, details={"amount_cents": amount_cents})
+            record(action=Audit.TOPPED_UP, actor=actor, target=entry, client=client, details={"amount_cents": amount_cents})
         idempotency.answer(request, status_code=200, response={"entry": entry.pk}, attempt=attempt)
     dunning.after_payment(client=client)  # DUN-4
     return TopUp(entry=entry, idempotency_key=request.key)
@@ -475,7 +476,7 @@ def staff_credit(*, client: Client, amount_cents: int, reason: str, actor: Clien
     key = f"staff-credit:{uuid.uuid4().hex}"
     entry = credit(wallet, client=client, amount=amount_cents, kind=LedgerEntry.Kind.STAFF_CREDIT, reference=f"staff:{actor.pk}",
                    key=key, description=f"Credit by staff (WAL-3): {reason.strip()}", actor=actor, corrects=corrects or period_invoice_of(client))
-    record(action="billing.staff_credit", actor=actor, target=entry, client=client, details={"amount_cents": amount_cents, "reason": reason})
+    record(action=Audit.STAFF_CREDIT, actor=actor, target=entry, client=client, details={"amount_cents": amount_cents, "reason": reason})
     return entry
 
 
@@ -509,6 +510,6 @@ def staff_refund(*, payment: PaymentAttempt, amount_cents: int, reason: str, act
             raise RuleRefused("refund_failed", f"The gateway refused the refund ({attempt.failure_code}).")
         with transaction.atomic(durable=True):
             if payments.book(attempt, actor=actor):
-                record(action="billing.staff_refund", actor=actor, target=attempt, client=client, details={"amount_cents": amount_cents, "reason": reason})
+                record(action=Audit.STAFF_REFUND, actor=actor, target=attempt, client=client, details={"amount_cents": amount_cents, "reason": reason})
     attempt.refresh_from_db()
     return attempt

@@ -6,6 +6,7 @@ import datetime
 from django.utils import timezone
 
 from accounts.models import Client
+from billing.audit_actions import Audit
 from billing.models import Subscription
 from compliance.services import record
 from projects import services as projects
@@ -19,4 +20,4 @@ def end_pro(*, subscription: Subscription, actor: Client | None = None, now: dat
     subscription.save(update_fields=["status", "deactivated_at", "ends_after"])
     Client.objects.filter(pk=subscription.client_id).update(tariff=Client.Tariff.FREE, tariff_since=now)
     projects.archive_owner_projects(owner=subscription.client, actor=actor)
-    record(action="billing.pro_deactivated", actor=actor, target=subscription, client=subscription.client)
+    record(action=Audit.PRO_DEACTIVATED, actor=actor, target=subscription, client=subscription.client)

@@ -5,6 +5,7 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from compliance.audit_actions import Audit
 from compliance.models import Complaint, PrivacyRequest
 from compliance.selectors import complaints_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
 from compliance.services import accept_documents
@@ -135,7 +136,7 @@ class PrivacyExportApi(APIView):
         from compliance.privacy import export_person
         from compliance.services import record
 
-        record(action="privacy.exported", actor=request.user, target=request.user, client=request.user)
+        record(action=Audit.PRIVACY_EXPORTED, actor=request.user, target=request.user, client=request.user)
         response = Response(export_person(request.user))
         response["Content-Disposition"] = 'attachment; filename="my-data.json"'
         return response

@@ -9,6 +9,7 @@ from django.db.models.functions import Cast
 
 from compliance import privacy
 from compliance.audit import record
+from compliance.audit_actions import Audit
 from compliance.models import AuditLog
 from compliance.sealing import reseal_from, verify_audit_log
 from core.exceptions import RuleRefused
@@ -75,5 +76,5 @@ def erase_person(*, client, actor=None, reason: str = "erasure request", settle:
         first_day = _redact_audit_log(person)
         if first_day is not None:
             reseal_from(first_day, reason=f"{reason}: client {client.pk}")
-        record(action="privacy.erased", actor=actor if actor is not None and actor.pk != client.pk else None, details={"client": client.pk, "reason": reason})
+        record(action=Audit.PRIVACY_ERASED, actor=actor if actor is not None and actor.pk != client.pk else None, details={"client": client.pk, "reason": reason})
 

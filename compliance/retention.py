@@ -4,6 +4,7 @@ calls `run_retention()` once, and what was deleted is recorded in the audit log.
 import datetime
 from collections.abc import Callable
 
+from compliance.audit_actions import Audit
 from compliance.services import record
 
 Purger = Callable[[datetime.datetime], int]
@@ -17,7 +18,7 @@ def register(name: str, purge: Purger) -> None:
 
 def run_retention(*, now: datetime.datetime) -> dict[str, int]:
     deleted = {name: _purgers[name](now) for name in sorted(_purgers)}
-    record(action="retention.run", details={"deleted": deleted, "at": now.isoformat()})
+    record(action=Audit.RETENTION_RUN, details={"deleted": deleted, "at": now.isoformat()})
     return deleted
 
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from compliance import privacy
 from compliance.audit import audit_entry, record, record_many  # noqa: F401 (also written as compliance.services.*)
+from compliance.audit_actions import Audit
 from compliance.calendar import add_working_days
 from compliance.erasure import erase_person
 from compliance.models import Complaint, CookieConsent, Incident, LegalAcceptance, LegalDocument, LegalNotice, MarketingConsent, PrivacyExport, PrivacyRequest
@@ -28,7 +29,7 @@ def accept_documents(*, client, documents: Iterable[LegalDocument], ip: str | No
         )
         if created:
             record(
-                action="legal.accepted",
+                action=Audit.LEGAL_ACCEPTED,
                 actor=client,
                 target=document,
                 client=client,
@@ -55,7 +56,7 @@ def publish_document(*, kind: str, version: str, title: str, body: str, actor=No
     document = LegalDocument(kind=kind, version=version, title=title, body=body)
     document.full_clean()
     document.save()
-    record(action="legal.published", actor=actor, target=document, details={"kind": kind, "version": version})
+    record(action=Audit.LEGAL_PUBLISHED, actor=actor, target=document, details={"kind": kind, "version": version})
     from core.tasks import enqueue
 
     enqueue("compliance.tasks.notify_document", document.pk)  # by name: the tasks module imports this one
@@ -118,7 +119,7 @@ def receive_complaint(
         identification=identification.strip(), description=description.strip(), period_start=period_start, period_end=period_end,
         project_id=project_id, received_at=now, due_at=add_working_days(now.date(), COMPLAINT_WORKING_DAYS),
     )
-    record(action="complaint.received", actor=complainant, target=complaint, details={"kind": kind, "project": project_id})
+    record(action=Audit.COMPLAINT_RECEIVED, actor=complainant, target=complaint, details={"kind": kind, "project": project_id})
     if kind == Complaint.Kind.SPAM:
         spam_complaint_received.send(sender=Complaint, project_id=project_id, complaint_id=complaint.pk)
     return complaint
@@ -138,7 +139,7 @@ def decide_complaint(*, complaint, upheld: bool, answer: str, actor):
     complaint.status = Complaint.Status.UPHELD if upheld else Complaint.Status.REJECTED
     complaint.answer, complaint.answered_at, complaint.answered_by = answer.strip(), timezone.now(), actor
     complaint.save()
-    record(action=f"complaint.{complaint.status}", actor=actor, target=complaint, details={"project": complaint.project_id})
+    record(action=Audit.COMPLAINT_DECIDED[complaint.status], actor=actor, target=complaint, details={"project": complaint.project_id})
     if complaint.kind == Complaint.Kind.SPAM and complaint.project_id:
         spam_complaint_decided.send(sender=Complaint, project_id=complaint.project_id, complaint_id=complaint.pk, upheld=upheld)
     return complaint
@@ -162,7 +163,7 @@ def receive_privacy_request(*, client=None, kind: str, details: str = "", subjec
     request = PrivacyRequest.objects.create(
         client=client, subject_email=subject_email, kind=kind, details=details, received_at=now, due_at=(now + relativedelta(months=1)).date()
     )
-    record(action="privacy.request_received", actor=actor or client, target=request, client=client, details={"kind": kind})
+    record(action=Audit.PRIVACY_REQUEST_RECEIVED, actor=actor or client, target=request, client=client, details={"kind": kind})
     return request
 
 
@@ -182,7 +183,7 @@ def extend_privacy_request(*, request, months: int, reason: str, actor):
         raise RuleRefused("extension_too_long", "A request may be extended by two months at most, three months after receipt in all.")
     request.due_at, request.extension_reason = due, reason.strip()
     request.save(update_fields=["due_at", "extension_reason"])
-    record(action="privacy.request_extended", actor=actor, target=request, client=request.client, details={"due_at": str(due), "reason": reason})
+    record(action=Audit.PRIVACY_REQUEST_EXTENDED, actor=actor, target=request, client=request.client, details={"due_at": str(due), "reason": reason})
     return request
 
 
@@ -226,7 +227,7 @@ def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     request.status = PrivacyRequest.Status.FULFILLED if fulfilled else PrivacyRequest.Status.REFUSED
     request.staff_note, request.decided_at, request.decided_by = note, timezone.now(), actor
     request.save()
-    record(action=f"privacy.request_{request.status}", actor=actor, target=request, client=request.client)
+    record(action=Audit.PRIVACY_REQUEST_DECIDED[request.status], actor=actor, target=request, client=request.client)
     return request
 
 
@@ -239,7 +240,7 @@ def set_marketing_consent(*, client, given: bool, ip: str | None = None):
     if ip is None and (info := current_request()) is not None:
         ip = info.ip
     consent = MarketingConsent.objects.create(client=client, given=given, ip=ip)
-    record(action="consent.marketing_given" if given else "consent.marketing_withdrawn", actor=client, target=client, client=client)
+    record(action=Audit.CONSENT_MARKETING_GIVEN if given else Audit.CONSENT_MARKETING_WITHDRAWN, actor=client, target=client, client=client)
     return consent
 
 
@@ -269,7 +270,7 @@ def notify_incident(*, incident, actor) -> int:
         clients = list(incident.affected.all())
         incident.notified_at, incident.notified_by = timezone.now(), actor
         incident.save(update_fields=["notified_at", "notified_by"])
-        record(action="incident.notified", actor=actor, target=incident, details={"clients": len(clients)})
+        record(action=Audit.INCIDENT_NOTIFIED, actor=actor, target=incident, details={"clients": len(clients)})
         for client in clients:
             transaction.on_commit(lambda c=client: send_mail(
                 f"[{django_settings.SITE_NAME}] A security incident may concern your account",

@@ -12,6 +12,7 @@ from core.exceptions import RuleRefused
 from core.tasks import enqueue
 from projects import access as access_rules
 from projects.access import SECTIONS, Level
+from projects.audit_actions import Audit
 from projects.contacts import Reason, check_contact, clean_email, clean_phone, is_role_address
 from projects.models import REVIEWED_INDUSTRIES, AddressBook, Contact, Project, ProjectMember, Subscriber, TelegramUpdate
 from projects.selectors import ProjectAccess
@@ -84,7 +85,7 @@ def create_project(*, owner: Client, name: str, industry: str = "other") -> Proj
     project = Project(owner=owner, name=name, industry=industry, review=_review_for(industry))
     project.full_clean()
     project.save()
-    record(action="project.created", actor=owner, target=project, client=owner, details={"industry": industry, "review": project.review})
+    record(action=Audit.CREATED, actor=owner, target=project, client=owner, details={"industry": industry, "review": project.review})
     return project
 
 
@@ -103,7 +104,7 @@ def update_project(*, project: Project, actor: Client, name: str | None = None, 
     project.save(update_fields=["name", "industry", "review"])
     after = {"name": project.name, "industry": project.industry, "review": project.review}
     if after != before:
-        record(action="project.updated", actor=actor, target=project, client=project.owner, details={"from": before, "to": after})
+        record(action=Audit.UPDATED, actor=actor, target=project, client=project.owner, details={"from": before, "to": after})
     return project
 
 
@@ -118,7 +119,7 @@ def delete_project(*, project: Project, actor: Client) -> Project:
     project.deleted_at = timezone.now()
     project.status = Project.Status.ARCHIVED
     project.save(update_fields=["deleted_at", "status"])
-    record(action="project.deleted", actor=actor, target=project, client=actor)
+    record(action=Audit.DELETED, actor=actor, target=project, client=actor)
     enqueue("projects.tasks.purge_project_data", project.pk)  # by name: the tasks module imports this one
     return project
 
@@ -142,7 +143,7 @@ def archive_owner_projects(*, owner: Client, actor: Client | None = None) -> int
     ids = list(Project.objects.filter(owner=owner, deleted_at__isnull=True).exclude(status=Project.Status.ARCHIVED).values_list("pk", flat=True))
     if ids:
         Project.objects.filter(pk__in=ids).update(status=Project.Status.ARCHIVED, archived_at=timezone.now())
-        record(action="projects.archived", actor=actor, client=owner, details={"projects": ids})
+        record(action=Audit.PROJECTS_ARCHIVED, actor=actor, client=owner, details={"projects": ids})
     return len(ids)
 
 
@@ -154,7 +155,7 @@ def set_owner_projects_status(*, owner: Client, status: str, actor: Client | Non
     ids = list(moving.values_list("pk", flat=True))
     if ids:
         Project.objects.filter(pk__in=ids).update(status=status)
-        record(action=f"projects.{status}", actor=actor, client=owner, details={"projects": ids})
+        record(action=Audit.PROJECTS_STATUS[status], actor=actor, client=owner, details={"projects": ids})
     return len(ids)
 
 
@@ -176,7 +177,7 @@ def purge_expired_archives(*, owner: Client, before) -> list[int]:
         Project.objects.filter(pk__in=ids).update(deleted_at=timezone.now())
         for project_id in ids:
             purge_project_data(project_id=project_id)
-        record(action="projects.purged_after_retention", client=owner, details={"projects": ids})
+        record(action=Audit.PROJECTS_PURGED_AFTER_RETENTION, client=owner, details={"projects": ids})
     return ids
 
 
@@ -189,7 +190,7 @@ def restore_owner_projects(*, owner: Client, actor: Client | None = None, since=
     ids = list(archived.values_list("pk", flat=True))
     if ids:
         Project.objects.filter(pk__in=ids).update(status=Project.Status.ACTIVE, archived_at=None)
-        record(action="projects.restored", actor=actor, client=owner, details={"projects": ids})
+        record(action=Audit.PROJECTS_RESTORED, actor=actor, client=owner, details={"projects": ids})
     return len(ids)
 
 
@@ -200,7 +201,7 @@ def stop_sending_for_complaint(sender, *, project_id: int, complaint_id: int, **
         return
     project.status = Project.Status.SUSPENDED
     project.save(update_fields=["status"])
-    record(action="project.suspended_for_complaint", client=project.owner, target=project, details={"complaint": complaint_id})
+    record(action=Audit.SUSPENDED_FOR_COMPLAINT, client=project.owner, target=project, details={"complaint": complaint_id})
 
 
 def after_spam_complaint_decided(sender, *, project_id: int, complaint_id: int, upheld: bool, **kwargs) -> None:
@@ -211,7 +212,7 @@ def after_spam_complaint_decided(sender, *, project_id: int, complaint_id: int, 
         return
     project.status = Project.Status.ACTIVE
     project.save(update_fields=["status"])
-    record(action="project.complaint_lifted", client=project.owner, target=project, details={"complaint": complaint_id})
+    record(action=Audit.COMPLAINT_LIFTED, client=project.owner, target=project, details={"complaint": complaint_id})
 
 
 @transaction.atomic
@@ -223,7 +224,7 @@ def review_project(*, project: Project, actor: Client, cleared: bool, note: str 
     project.reviewed_by = actor
     project.save(update_fields=["review", "reviewed_at", "reviewed_by"])
     record(
-        action="project.review_cleared" if cleared else "project.review_refused",
+        action=Audit.REVIEW_CLEARED if cleared else Audit.REVIEW_REFUSED,
         actor=actor, target=project, client=project.owner, details={"industry": project.industry, "note": note},
     )
     return project
@@ -267,7 +268,7 @@ def add_member(*, granter: ProjectAccess, email: str, access: dict, actor: Clien
     if ProjectMember.objects.filter(project=project, client=invitee).exists():
         raise RuleRefused("already_member", "This client takes part in the project already; change its access instead.")
     member = ProjectMember.objects.create(project=project, client=invitee, granted_by=actor, **levels)
-    record(action="project.member_added", actor=actor, target=project, client=project.owner, details={"member": invitee.email, "access": levels})
+    record(action=Audit.MEMBER_ADDED, actor=actor, target=project, client=project.owner, details={"member": invitee.email, "access": levels})
     return member
 
 
@@ -286,7 +287,7 @@ def change_member(*, granter: ProjectAccess, member: ProjectMember, access: dict
         setattr(member, section, level)
     member.save(update_fields=list(SECTIONS))
     record(
-        action="project.member_changed", actor=actor, target=project, client=project.owner,
+        action=Audit.MEMBER_CHANGED, actor=actor, target=project, client=project.owner,
         details={"member": member.client.email, "from": before, "to": levels},
     )
     return member
@@ -304,7 +305,7 @@ def remove_member(*, granter: ProjectAccess, member: ProjectMember, actor: Clien
             raise RuleRefused("access_not_held", "This participant holds access that you do not; only the owner can remove it.")
     email = member.client.email
     member.delete()
-    record(action="project.member_removed", actor=actor, target=project, client=project.owner, details={"member": email, "left": leaving})
+    record(action=Audit.MEMBER_REMOVED, actor=actor, target=project, client=project.owner, details={"member": email, "left": leaving})
 
 
 # --- subscribers (PRJ-3, PRJ-5) ----------------------------------------------------------------
@@ -403,7 +404,7 @@ def unsubscribe(*, subscriber: Subscriber, actor: Client | None) -> Subscriber:
         subscriber.unsubscribed_at = timezone.now()
         subscriber.save(update_fields=["status", "unsubscribed_at"])
         if actor is not None and actor.is_staff:
-            record(action="subscriber.unsubscribed", actor=actor, target=subscriber.project, details={"subscriber": subscriber.pk})
+            record(action=Audit.SUBSCRIBER_UNSUBSCRIBED, actor=actor, target=subscriber.project, details={"subscriber": subscriber.pk})
     return subscriber
 
 
@@ -509,7 +510,7 @@ def import_subscribers(*, project: Project, actor: Client, rows: list, consent_c
     }
     _bulk_insert(Subscriber, fixed=fixed, rows=accepted)
     record(
-        action="subscribers.imported", actor=actor, target=project, client=project.owner,
+        action=Audit.SUBSCRIBERS_IMPORTED, actor=actor, target=project, client=project.owner,
         details={"created": len(accepted), "rejected": len(rejected), "consent_confirmed": True},
     )
     return ImportResult(created=len(accepted), rejected=rejected)
@@ -521,7 +522,7 @@ def create_address_book(*, project: Project, actor: Client, name: str) -> Addres
     book = AddressBook(project=project, name=name)
     book.full_clean()
     book.save()
-    record(action="address_book.created", actor=actor, target=book, client=project.owner)
+    record(action=Audit.ADDRESS_BOOK_CREATED, actor=actor, target=book, client=project.owner)
     return book
 
 
@@ -537,7 +538,7 @@ def import_contacts(*, address_book: AddressBook, actor: Client, rows: list, con
     consent_source = f"Upload stated as consented by client {actor.pk}"
     _bulk_insert(Contact, fixed={"address_book_id": address_book.pk, "consent_source": consent_source, "created_at": now}, rows=accepted)
     record(
-        action="address_book.imported", actor=actor, target=address_book, client=project.owner,
+        action=Audit.ADDRESS_BOOK_IMPORTED, actor=actor, target=address_book, client=project.owner,
         details={"created": len(accepted), "rejected": len(rejected), "consent_confirmed": True},
     )
     return ImportResult(created=len(accepted), rejected=rejected)

@@ -1,0 +1,20 @@
+"""The audit log's actions written by billing (CMP-5): named here once, written by its services."""
+
+
+class Audit:
+    ACCOUNT_DELETION_SCHEDULED = "account.deletion_scheduled"
+    CARD_ADDED = "billing.card_added"
+    CARD_REMOVED = "billing.card_removed"
+    PACKAGES_CHANGED = "billing.packages_changed"
+    PAYMENT_RECONCILED = "billing.payment_reconciled"
+    PERIOD_CHANGED = "billing.period_changed"
+    POLICY_CHANGED = "billing.policy_changed"
+    PRO_ACTIVATED = "billing.pro_activated"
+    PRO_DEACTIVATED = "billing.pro_deactivated"
+    PRO_DEACTIVATION_SCHEDULED = "billing.pro_deactivation_scheduled"
+    RENEWED = "billing.renewed"
+    SHORTER_PERIOD_REFUSED = "billing.shorter_period_refused"
+    SHORTER_PERIOD_REQUESTED = "billing.shorter_period_requested"
+    STAFF_CREDIT = "billing.staff_credit"
+    STAFF_REFUND = "billing.staff_refund"
+    TOPPED_UP = "billing.topped_up"
