@@ -78,3 +78,49 @@ def test_per3_an_old_night_run_again_later_dates_everything_on_that_night(db):
     fees = LedgerEntry.objects.filter(wallet__client__in=clients, reference__startswith="renewal:")
     assert {e.created_at for e in fees} == {at}
     assert all(i.number.startswith("INV-2027-") for i in renewals)  # the year of that night, numbered in the chunk
+
+
+def test_per6_packages_set_based_and_one_by_one_write_the_same_rows(db, monkeypatch):
+    from django.utils import timezone
+
+    from projects.models import Subscriber
+    from tests.billing.test_night import subscribers
+    from tests.factories import make_project
+
+    def with_subscribers(prefix: str, grow: int, shrink: bool) -> list:
+        clients = []
+        for n in range(2):
+            client = verified(f"{prefix}{n}@example.com")
+            services.attach_card(client=client, token="tok_visa")
+            project = make_project(owner=client)
+            subscribers(project, 2100 if shrink else 900)
+            with time_machine.travel(datetime.datetime(2027, 3, 1, 9, tzinfo=datetime.UTC), tick=False):
+                services.top_up(client=client, amount_cents=20_000)
+                services.activate_pro(client=client, period="monthly")
+            if shrink:  # 2,100 → 900: two packages less
+                leaving = list(Subscriber.objects.filter(project=project).order_by("-pk").values_list("pk", flat=True)[:1200])
+                Subscriber.objects.filter(pk__in=leaving).update(status="unsubscribed", unsubscribed_at=timezone.now())
+            else:
+                subscribers(project, grow, start=900)
+            clients.append(client)
+        return clients
+
+    bulk = with_subscribers("pbulk", 1200, False) + with_subscribers("pbulkdown", 0, True)
+    single = with_subscribers("psingle", 1200, False) + with_subscribers("psingledown", 0, True)
+    by_one = {c.pk for c in single}
+    original = night_module.package_chunk
+
+    def set_based_except_single(client_ids, night):
+        outcome, rest = original([c for c in client_ids if c not in by_one], night)
+        return outcome, rest + [c for c in client_ids if c in by_one]
+
+    monkeypatch.setattr(night_module, "package_chunk", set_based_except_single)
+    day = D(2027, 3, 10)
+    with time_machine.travel(night_of(day), tick=False):
+        night_module.run_nightly(at=night_of(day), inline=True)
+    kinds = set()
+    for a, b in zip(bulk, single, strict=True):
+        seen_a, seen_b = rows_of(a), rows_of(b)
+        assert seen_a == seen_b
+        kinds |= {kind for kind, *_ in seen_a["ledger"]}
+    assert {"package_change", "unused_credit"} <= kinds  # both ways: packages added and removed
