@@ -19,7 +19,7 @@ from billing.models import Invoice, LedgerEntry, Subscription
 from core.clock import night_of
 from projects.models import Subscriber
 from tests.billing.conftest import balance, verified
-from tests.billing.test_night import D, run_night, subscribers
+from tests.billing.nights import D, run_night, subscribers
 from tests.factories import api_as, make_project
 
 pytestmark = pytest.mark.django_db

@@ -84,7 +84,7 @@ def test_per6_packages_set_based_and_one_by_one_write_the_same_rows(db, monkeypa
     from django.utils import timezone
 
     from projects.models import Subscriber
-    from tests.billing.test_night import subscribers
+    from tests.billing.nights import subscribers
     from tests.factories import make_project
 
     def with_subscribers(prefix: str, grow: int, shrink: bool) -> list:

@@ -1,0 +1,88 @@
+"""Dunning at night (DUN-1..5, CARD-4): collections, suspension, the billing block, recovery, 30 days unpaid."""
+
+
+import pytest
+from django.core import mail
+
+from billing import services
+from billing.models import PaymentAttempt, Subscription, Wallet
+from projects.models import Project
+from tests.billing.conftest import balance
+from tests.billing.nights import D, failing_pro, run_night, run_nights
+from tests.factories import api_as
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dun1_to_dun4_the_whole_dunning_path_and_recovery_with_a_new_card(db, django_capture_on_commit_callbacks):
+    """DUN-1 the night collects the debt; DUN-2 the first failure suspends; DUN-3 the second in a
+    row blocks (`billing`) with billing still reachable; DUN-4 a new card pays and lifts both."""
+    client = failing_pro()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_night(D(2027, 7, 2))  # renewal: $10 debited, the card fails → first failed collection
+    client.refresh_from_db()
+    assert client.status == "suspended" and balance(client) == -1000
+    assert set(Project.objects.filter(owner=client).values_list("status", flat=True)) == {"suspended"}
+    assert "could not collect" in mail.outbox[-1].subject
+    assert api_as(client).get("/api/v1/billing/").json()["debt_cents"] == 1000
+    with django_capture_on_commit_callbacks(execute=True):
+        run_night(D(2027, 7, 3))  # the retry fails → blocked
+    client.refresh_from_db()
+    assert (client.status, client.block_reason) == ("blocked", "billing")
+    assert set(Project.objects.filter(owner=client).values_list("status", flat=True)) == {"locked"}
+    assert "blocked" in mail.outbox[-1].subject
+    # Billing stays reachable: a new card pays the debt and lifts both at once.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_as(client).put("/api/v1/billing/card/", {"token": "tok_visa"}).status_code == 200
+    client.refresh_from_db()
+    assert client.status == "active" and balance(client) >= 0
+    assert set(Project.objects.filter(owner=client).values_list("status", flat=True)) == {"active"}
+    assert Wallet.objects.get(client=client).failed_collections == 0
+    assert "payment arrived" in mail.outbox[-1].subject
+
+
+def test_dun4_a_top_up_that_pays_the_debt_lifts_the_suspension(db):
+    client = failing_pro()
+    run_night(D(2027, 7, 2))
+    services.attach_card(client=client, token="tok_chargeCustomerFail", role="backup")  # still failing
+    client.refresh_from_db()
+    assert client.status == "suspended"
+    services.attach_card(client=client, token="tok_mastercard", role="backup")
+    client.refresh_from_db()
+    assert client.status == "active" and balance(client) >= 0
+
+
+def test_card4_the_backup_card_rescues_a_collection(db):
+    client = failing_pro()
+    services.attach_card(client=client, token="tok_visa", role="backup")
+    run_night(D(2027, 7, 2))
+    client.refresh_from_db()
+    assert client.status == "active" and balance(client) == 0
+    rescued = PaymentAttempt.objects.get(client=client, kind="charge", status="booked")
+    assert rescued.card.role == "backup" and rescued.amount_cents == 900  # the $10 renewal less the backup's $1
+
+
+def test_dun5_thirty_days_unpaid_ends_pro_deletes_the_card_and_schedules_deletion(db):
+    client = failing_pro()
+    run_nights(D(2027, 7, 2), D(2027, 7, 31))
+    assert Subscription.objects.get(client=client).is_active
+    run_night(D(2027, 8, 1))
+    subscription = Subscription.objects.get(client=client)
+    client.refresh_from_db()
+    assert not subscription.is_active and client.tariff == "free"
+    assert services.live_card(client) is None and not client.cards.exclude(token="").filter(removed_at__isnull=True).exists()
+    assert Wallet.objects.get(client=client).deletion_scheduled_for == D(2027, 8, 1)
+
+
+def test_dun2_dun3_the_dry_run_says_who_would_be_suspended_or_blocked(db):
+    client = failing_pro()
+    dry = run_night(D(2027, 7, 2), dry_run=True)
+    assert dry.report["totals"]["suspend_if_unpaid"] == [client.pk] and dry.report["totals"]["collect_cents"] == 1000
+    run_night(D(2027, 7, 2))
+    client.refresh_from_db()
+    assert client.status == "suspended"
+    assert run_night(D(2027, 7, 3), dry_run=True).report["totals"]["block_if_unpaid"] == [client.pk]
+    run_night(D(2027, 7, 3))
+    client.refresh_from_db()
+    assert client.block_reason == "billing"
