@@ -6,6 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps can be imported only once the app registry is ready.
         from accounts import privacy as accounts_privacy
         from accounts import signals  # noqa: F401  (connects allauth's events to our services)
         from compliance import privacy

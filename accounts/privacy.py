@@ -1,5 +1,12 @@
 """What accounts holds on a person, for the privacy export (CMP-2)."""
 
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialAccount
+from django.utils import timezone
+
+from accounts.models import AccessRecoveryRequest, ApiKey, Client
+
 
 def export(client) -> dict:
     return {
@@ -17,12 +24,7 @@ def export(client) -> dict:
 def erase(client, person) -> None:
     """The account anonymised (CMP-2, DEA-5): it can no longer sign in, and its address is free to
     register again. Its state history stays (who changed what, without the person's values)."""
-    from allauth.account.models import EmailAddress
-    from allauth.mfa.models import Authenticator
-    from allauth.socialaccount.models import SocialAccount
-    from django.utils import timezone
 
-    from accounts.models import AccessRecoveryRequest, ApiKey, Client
 
     erased_email = f"erased-{client.pk}@erased.invalid"
     Client.objects.filter(pk=client.pk).update(

@@ -14,6 +14,8 @@ from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
 from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
@@ -34,7 +36,7 @@ from accounts.models import (
 )
 from compliance.models import LegalDocument
 from compliance.selectors import current_documents
-from compliance.services import accept_documents, record
+from compliance.services import accept_documents, erase_or_hold, record
 from core.exceptions import RuleRefused
 from core.request_context import current_request
 
@@ -169,8 +171,6 @@ def lockout_refusal(seconds: int) -> RuleRefused:
 
 def verify_second_factor(*, client: Client, code: str) -> bool:
     """A TOTP code or an unused recovery code of the client's (ACC-2)."""
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-    from allauth.mfa.totp.internal.auth import TOTP
 
     code = (code or "").strip()
     if not code:
@@ -396,7 +396,6 @@ def delete_account(*, client: Client, password: str, actor: Client) -> Client:
     then any debt is charged to the card and its personal data erased (CMP-2), keeping what tax,
     accounting or an open dispute needs — or, while a debt remains, an erasure request waits for
     staff. The email can register again once erased."""
-    from compliance.services import erase_or_hold
 
     client = _close_account(client=client, password=password, actor=actor)
     erase_or_hold(client=client, actor=actor)

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
@@ -341,7 +342,6 @@ class NightlyRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Run the selected nights again (what is done stays done)", permissions=["rerun"])
     def rerun(self, request, queryset):
-        from django.core.management import call_command
 
         done = 0
         for run in queryset.filter(dry_run=False):

@@ -6,6 +6,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps can be imported only once the app registry is ready.
         from allauth.account.signals import email_confirmed
 
         from billing import privacy as billing_privacy

@@ -17,6 +17,8 @@ import logging
 import traceback
 from dataclasses import asdict, dataclass, field
 
+from celery import current_app as celery_app
+from celery import current_task, group, signature
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -423,20 +425,14 @@ def night_lock():
 def _fan_out(inline: bool) -> bool:
     """Chunks go to Celery workers when a broker (and a result backend) is configured, unless we
     are a worker already (the beat's night runs inline in its worker) or asked to run inline."""
-    from celery import current_task
-
-    from config.celery import app
-
     in_worker = bool(current_task) and bool(current_task.request.id)  # the proxy is falsy outside a task
-    return not (inline or in_worker or app.conf.task_always_eager or not app.conf.result_backend)
+    return not (inline or in_worker or celery_app.conf.task_always_eager or not celery_app.conf.result_backend)
 
 
 def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, inline: bool) -> NightlyStep:
     record_step = NightlyStep.objects.create(run=run, name=step)
     chunks = [client_ids[i : i + CHUNK] for i in range(0, len(client_ids), CHUNK)]
     if chunks and _fan_out(inline):
-        from celery import group, signature
-
         # The task by its name: the tasks module imports this one, not the other way round.
         chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts))
                        for chunk in chunks)

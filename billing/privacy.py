@@ -1,6 +1,9 @@
 """What billing holds on a person, for the privacy export (CMP-2)."""
 
+from django.utils import timezone
+
 from billing import services
+from billing.dunning import after_payment
 from billing.models import Card, Invoice, LedgerEntry, Subscription
 
 
@@ -22,7 +25,6 @@ def export(client) -> dict:
 def erase(client, person) -> None:
     """Invoices and the ledger are kept for tax (their amounts untouched); the party on them is
     anonymised; card data is deleted."""
-    from django.utils import timezone
 
     Invoice.objects.filter(client=client).update(client_name="Erased client", client_email=f"erased-{client.pk}@erased.invalid")
     Card.objects.filter(client=client).update(token="", fingerprint="", removed_at=timezone.now())
@@ -30,7 +32,6 @@ def erase(client, person) -> None:
 
 def settle_debt(client) -> None:
     """DEA-5: before an erasure, any debt is charged to the card."""
-    from billing.dunning import after_payment
 
     after_payment(client=client, try_cards=True)
 

@@ -14,6 +14,7 @@ import datetime
 import uuid
 from dataclasses import dataclass
 
+from allauth.account.models import EmailAddress
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
@@ -127,7 +128,6 @@ def _flag_shared_card(*, client: Client, card: Card) -> None:
 
 def flag_shared_email(*, client: Client, email: str) -> None:
     """TAR-6: a verified email that another Free account has verified too."""
-    from allauth.account.models import EmailAddress
 
     if client.tariff != Client.Tariff.FREE:
         return

@@ -1,6 +1,11 @@
+import datetime
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.utils import timezone
 
 from compliance.models import (
     AuditLog,
@@ -14,7 +19,9 @@ from compliance.models import (
     MarketingConsent,
     PrivacyRequest,
 )
-from core.admin import ReadOnlyAdmin
+from compliance.services import decide_complaint, decide_privacy_request, extend_privacy_request, notify_incident, publish_document
+from core.admin import ReadOnlyAdmin, refusal, report
+from core.exceptions import RuleRefused
 
 
 @admin.register(AuditLog)
@@ -45,7 +52,6 @@ class LegalDocumentAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        from django.db.models import Count
 
         return super().get_queryset(request).annotate(
             acceptance_count=Count("acceptances", distinct=True), notice_count=Count("notices", distinct=True)
@@ -60,7 +66,6 @@ class LegalDocumentAdmin(admin.ModelAdmin):
         return document.notice_count
 
     def save_model(self, request, obj, form, change):
-        from compliance.services import publish_document
 
         published = publish_document(actor=request.user, **{name: form.cleaned_data[name] for name in self.fields})
         obj.pk, obj._state.adding = published.pk, False
@@ -100,9 +105,7 @@ class DeadlineFilter(admin.SimpleListFilter):
         return [("overdue", "Overdue"), ("soon", "Due within 5 days")]
 
     def queryset(self, request, queryset):
-        import datetime
 
-        from django.utils import timezone
 
         today = timezone.now().date()
         if self.value() == "overdue":
@@ -132,10 +135,7 @@ class ComplaintAdmin(admin.ModelAdmin):
         return False
 
     def _decide(self, request, queryset, upheld: bool):
-        from django.core.exceptions import ValidationError
 
-        from compliance.services import decide_complaint
-        from core.admin import report
 
         done, refused = 0, []
         for complaint in queryset:
@@ -180,10 +180,7 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
         return False
 
     def _each(self, request, queryset, verb: str, call):
-        from django.core.exceptions import ValidationError
 
-        from core.admin import refusal, report
-        from core.exceptions import RuleRefused
 
         done, refused = 0, []
         for privacy_request in queryset:
@@ -196,20 +193,17 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Extend the deadline (months and reason beside)", permissions=["change"])
     def extend(self, request, queryset):
-        from compliance.services import extend_privacy_request
 
         months = int(request.POST.get("months") or 0)
         self._each(request, queryset, "Extended", lambda r: extend_privacy_request(request=r, months=months, reason=request.POST.get("reason", ""), actor=request.user))
 
     @admin.action(description="Mark fulfilled", permissions=["change"])
     def fulfil(self, request, queryset):
-        from compliance.services import decide_privacy_request
 
         self._each(request, queryset, "Fulfilled", lambda r: decide_privacy_request(request=r, fulfilled=True, note=r.staff_note, actor=request.user))
 
     @admin.action(description="Refuse (reason in the staff note)", permissions=["change"])
     def refuse(self, request, queryset):
-        from compliance.services import decide_privacy_request
 
         self._each(request, queryset, "Refused", lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))
 
@@ -222,9 +216,7 @@ class IncidentDeadlineFilter(admin.SimpleListFilter):
         return [("past", "Past the deadline, not notified"), ("near", "Within 24 hours of it, not notified")]
 
     def queryset(self, request, queryset):
-        import datetime
 
-        from django.utils import timezone
 
         now = timezone.now()
         open_ones = queryset.filter(notified_at__isnull=True)
@@ -246,7 +238,6 @@ class IncidentAdmin(admin.ModelAdmin):
     actions = ["notify"]
 
     def get_queryset(self, request):
-        from django.db.models import Count
 
         return super().get_queryset(request).annotate(affected_total=Count("affected"))
 
@@ -259,8 +250,6 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Email the affected clients now", permissions=["change"])
     def notify(self, request, queryset):
-        from compliance.services import notify_incident
-        from core.admin import report
 
         incidents = list(queryset)
         for incident in incidents:

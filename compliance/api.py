@@ -1,14 +1,17 @@
 """REST endpoints for legal documents (API.md "Compliance")."""
 
+import secrets
+
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.audit_actions import Audit
-from compliance.models import Complaint, PrivacyRequest
+from compliance.models import Complaint, CookieConsent, PrivacyRequest
+from compliance.privacy import export_person
 from compliance.selectors import complaints_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
-from compliance.services import accept_documents
+from compliance.services import accept_documents, receive_complaint, receive_privacy_request, record, set_cookie_consent, set_marketing_consent
 from core.pagination import CursorPagination
 
 
@@ -83,9 +86,7 @@ class ComplaintListApi(generics.GenericAPIView):
     @extend_schema(operation_id="complaints_create", request=ComplaintInput, responses={201: ComplaintOutput})
     def post(self, request):
         """Complain (CMP-4): who, what right and which period are required; due in 30 working days."""
-        from rest_framework import status
 
-        from compliance.services import receive_complaint
 
         data = self.ComplaintInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -119,9 +120,7 @@ class PrivacyRequestListApi(generics.GenericAPIView):
     @extend_schema(operation_id="privacy_requests_create", request=PrivacyRequestInput, responses={201: PrivacyRequestOutput})
     def post(self, request):
         """A data subject request about the caller (CMP-2)."""
-        from rest_framework import status
 
-        from compliance.services import receive_privacy_request
 
         data = self.PrivacyRequestInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -133,8 +132,6 @@ class PrivacyExportApi(APIView):
     @extend_schema(operation_id="privacy_export", responses={200: dict})
     def get(self, request):
         """Everything every app holds on the caller, as one JSON document (CMP-2)."""
-        from compliance.privacy import export_person
-        from compliance.services import record
 
         record(action=Audit.PRIVACY_EXPORTED, actor=request.user, target=request.user, client=request.user)
         response = Response(export_person(request.user))
@@ -159,7 +156,6 @@ class MarketingConsentApi(APIView):
     @extend_schema(operation_id="consent_marketing_set", request=MarketingInput, responses=MarketingOutput)
     def put(self, request):
         """Give or withdraw it at any time; each change is kept with its time."""
-        from compliance.services import set_marketing_consent
 
         data = self.MarketingInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -189,7 +185,6 @@ class CookieConsentApi(APIView):
         marketing = serializers.BooleanField()
 
     def _visitor(self, request) -> str:
-        import secrets
 
         if request.user.is_authenticated and request.auth is not None:
             return f"client-{request.user.pk}"
@@ -205,14 +200,12 @@ class CookieConsentApi(APIView):
 
     @extend_schema(operation_id="consent_cookies", responses=CookieOutput)
     def get(self, request):
-        from compliance.models import CookieConsent
 
         visitor = self._visitor(request)
         return self._answer(request, visitor, CookieConsent.objects.filter(visitor=visitor).first())
 
     @extend_schema(operation_id="consent_cookies_set", request=CookieInput, responses=CookieOutput)
     def put(self, request):
-        from compliance.services import set_cookie_consent
 
         data = self.CookieInput(data=request.data)
         data.is_valid(raise_exception=True)

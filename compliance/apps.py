@@ -6,6 +6,7 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps can be imported only once the app registry is ready.
         from compliance import privacy, privacy_export, retention
 
         privacy.register("compliance", export=privacy_export.export, erase=privacy_export.erase)

@@ -3,6 +3,7 @@ except what tax, accounting or an open dispute requires; held while there is deb
 
 import datetime
 
+from django.contrib.admin.models import LogEntry
 from django.db import transaction
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -68,7 +69,6 @@ def erase_person(*, client, actor=None, reason: str = "erasure request", settle:
         for holder in privacy.holders():
             if holder.erase is not None:
                 holder.erase(client, person)
-        from django.contrib.admin.models import LogEntry
 
         for needle in (person.email, person.name):
             if needle:

@@ -15,7 +15,6 @@ def export(client) -> dict:
 
 
 def erase(client, person) -> None:
-    from compliance.models import LegalAcceptance, MarketingConsent
 
     Complaint.objects.filter(complainant=client).update(identification="(erased)")
     PrivacyRequest.objects.filter(client=client).update(details="")

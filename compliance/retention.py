@@ -5,6 +5,7 @@ import datetime
 from collections.abc import Callable
 
 from compliance.audit_actions import Audit
+from compliance.models import CookieConsent
 from compliance.services import record
 
 Purger = Callable[[datetime.datetime], int]
@@ -24,6 +25,5 @@ def run_retention(*, now: datetime.datetime) -> dict[str, int]:
 
 def purge_cookie_consents(now: datetime.datetime) -> int:
     """Cookie answers are asked again after 13 months (the usual validity of a consent)."""
-    from compliance.models import CookieConsent
 
     return CookieConsent.objects.filter(updated_at__lt=now - datetime.timedelta(days=395)).delete()[0]

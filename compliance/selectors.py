@@ -1,6 +1,6 @@
 from django.utils import timezone
 
-from compliance.models import LegalAcceptance, LegalDocument
+from compliance.models import Complaint, LegalAcceptance, LegalDocument, MarketingConsent, PrivacyRequest
 
 
 def current_documents(*, kinds: list[str] | None = None) -> list[LegalDocument]:
@@ -32,18 +32,15 @@ def documents_for(*, client) -> list[dict]:
 
 
 def complaints_of(*, client):
-    from compliance.models import Complaint
 
     return Complaint.objects.filter(complainant=client).order_by("-received_at", "-id")
 
 
 def privacy_requests_of(*, client):
-    from compliance.models import PrivacyRequest
 
     return PrivacyRequest.objects.filter(client=client).order_by("-received_at", "-id")
 
 
 def marketing_consent_of(*, client):
-    from compliance.models import MarketingConsent
 
     return MarketingConsent.objects.filter(client=client).first()

@@ -1,5 +1,11 @@
+import secrets
 from collections.abc import Iterable
 
+from dateutil.relativedelta import relativedelta
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,6 +19,7 @@ from compliance.privacy import export_person
 from compliance.signals import spam_complaint_decided, spam_complaint_received
 from core.exceptions import RuleRefused
 from core.request_context import current_request
+from core.tasks import enqueue
 
 
 @transaction.atomic
@@ -47,7 +54,6 @@ NOTICE_BATCH = 200
 def publish_document(*, kind: str, version: str, title: str, body: str, actor=None) -> LegalDocument:
     """Publish a new version of a legal document (CMP-1): in force at once; every client is told
     by email in background batches and sees a notice on the dashboard until it accepts."""
-    from django.core.exceptions import ValidationError
 
     if kind not in LegalDocument.Kind.values:
         raise ValidationError({"kind": ["Unknown kind of document."]})
@@ -57,7 +63,6 @@ def publish_document(*, kind: str, version: str, title: str, body: str, actor=No
     document.full_clean()
     document.save()
     record(action=Audit.LEGAL_PUBLISHED, actor=actor, target=document, details={"kind": kind, "version": version})
-    from core.tasks import enqueue
 
     enqueue("compliance.tasks.notify_document", document.pk)  # by name: the tasks module imports this one
     return document
@@ -67,9 +72,6 @@ def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int
     """Email one batch of the clients not yet told about this version; returns how many. Each
     notice is marked in the same transaction as its sending is decided, so a rerun tells nobody
     twice."""
-    from django.conf import settings as django_settings
-    from django.contrib.auth import get_user_model
-    from django.core.mail import send_mail
 
     document = LegalDocument.objects.get(pk=document_id)
     told = LegalNotice.objects.filter(document=document).values("client_id")
@@ -99,7 +101,6 @@ def receive_complaint(
 ):
     """Take in a complaint (CMP-4): who, what right and which period are required; due 30 working
     days after receipt. A spam complaint about a project stops its sending until staff decide."""
-    from django.core.exceptions import ValidationError
 
 
     errors = {}
@@ -128,7 +129,6 @@ def receive_complaint(
 @transaction.atomic
 def decide_complaint(*, complaint, upheld: bool, answer: str, actor):
     """Staff answer and close a complaint (CMP-4); for spam, the project's sending follows."""
-    from django.core.exceptions import ValidationError
 
 
     if not (answer or "").strip():
@@ -151,8 +151,6 @@ PRIVACY_KINDS = ["access", "rectification", "erasure", "restriction", "objection
 @transaction.atomic
 def receive_privacy_request(*, client=None, kind: str, details: str = "", subject_email: str = "", actor=None):
     """A data subject request (CMP-2): due one month after receipt."""
-    from dateutil.relativedelta import relativedelta
-    from django.core.exceptions import ValidationError
 
 
     if kind not in PRIVACY_KINDS:
@@ -170,8 +168,6 @@ def receive_privacy_request(*, client=None, kind: str, details: str = "", subjec
 @transaction.atomic
 def extend_privacy_request(*, request, months: int, reason: str, actor):
     """Staff extend the deadline by up to two more months in all, with a reason (GDPR Art. 12(3))."""
-    from dateutil.relativedelta import relativedelta
-    from django.core.exceptions import ValidationError
 
 
     request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
@@ -210,7 +206,6 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
 
 @transaction.atomic
 def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
-    from django.core.exceptions import ValidationError
 
 
     request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
@@ -259,8 +254,6 @@ INCIDENT_NOTICE_HOURS = 72  # CMP-6
 
 def notify_incident(*, incident, actor) -> int:
     """Email the affected clients about a security incident (CMP-6) and record when; once."""
-    from django.conf import settings as django_settings
-    from django.core.mail import send_mail
 
 
     with transaction.atomic():
@@ -286,10 +279,7 @@ EXPORT_LINK_DAYS = 7
 
 def _send_export(request) -> None:
     """Make the JSON document and email a link to it that expires (CMP-2)."""
-    import secrets
 
-    from django.conf import settings as django_settings
-    from django.core.mail import send_mail
 
 
     export = PrivacyExport.objects.create(

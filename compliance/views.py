@@ -1,9 +1,12 @@
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
-from compliance.models import LegalDocument
+from compliance.models import LegalDocument, PrivacyExport
 from compliance.selectors import current_documents, pending_documents
 from compliance.services import accept_documents
 
@@ -30,12 +33,8 @@ def legal_accept(request):
 
 def privacy_download(request, token: str):
     """The export behind an emailed link (CMP-2); 404 once expired or unknown."""
-    import json
 
-    from django.http import HttpResponse
-    from django.utils import timezone
 
-    from compliance.models import PrivacyExport
 
     export = PrivacyExport.objects.filter(token=token, expires_at__gt=timezone.now()).first()
     if export is None:

@@ -1,5 +1,6 @@
 from importlib import import_module
 
+from celery import current_app
 from django.db import transaction
 
 
@@ -11,7 +12,6 @@ def enqueue(task, *args, **kwargs) -> None:
 
     def send():
         if isinstance(task, str):
-            from celery import current_app
 
             if task not in current_app.tasks:  # its module registers it, as a worker's autodiscovery would
                 import_module(task.rpartition(".")[0])

@@ -6,6 +6,7 @@ class ProjectsConfig(AppConfig):
     verbose_name = "Projects"
 
     def ready(self) -> None:
+        # Imported here, not at the top: models and other apps can be imported only once the app registry is ready.
         from compliance import privacy
         from compliance.signals import spam_complaint_decided, spam_complaint_received
         from projects import privacy as projects_privacy

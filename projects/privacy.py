@@ -1,7 +1,10 @@
 """What projects holds on a person, for the privacy export (CMP-2): the projects it owns, its
 memberships, and its own records as a subscriber of anyone's project (found by its email)."""
 
+from django.utils import timezone
+
 from projects.models import Project, ProjectMember, Subscriber
+from projects.services import purge_project_data
 
 
 def export(client) -> dict:
@@ -20,9 +23,7 @@ def export(client) -> dict:
 def erase(client, person) -> None:
     """The person's projects go with their subscribers (their data was the person's to keep); the
     person's own subscriber records in others' projects are anonymised and unsubscribed."""
-    from django.utils import timezone
 
-    from projects.services import purge_project_data
 
     now = timezone.now()
     owned = list(Project.objects.filter(owner=client).values_list("pk", flat=True))

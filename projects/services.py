@@ -1,5 +1,6 @@
 """Every write to projects, participants, subscribers and address books."""
 
+import datetime
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -161,7 +162,6 @@ def set_owner_projects_status(*, owner: Client, status: str, actor: Client | Non
 
 def purge_telegram_updates(now) -> int:
     """Update ids guard only Telegram's re-delivery, which lasts 24 hours: two days are kept."""
-    import datetime
 
     return TelegramUpdate.objects.filter(received_at__lt=now - datetime.timedelta(days=2)).delete()[0]
 

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.gateways.base import CardDeclined, CardDetails, ChargeResult
+from billing.models import SandboxCharge
 from core.db import in_open_transaction
 
 CARDS = {
@@ -48,7 +49,6 @@ class SandboxGateway:
         """Keep the outcome under its key, once; a key seen before answers its first outcome. One
         statement (an upsert that changes nothing on a key seen before), as fast as a gateway's
         memory should be: the night charges thousands in a row."""
-        from billing.models import SandboxCharge
 
         if in_open_transaction():  # a real gateway's charge cannot be rolled back with our transaction
             raise RuntimeError("The sandbox gateway was called inside an open transaction.")
@@ -90,7 +90,6 @@ class SandboxGateway:
                               reference=reference, description=charge_reference[:200])
 
     def find_charge(self, *, idempotency_key: str) -> ChargeResult | None:
-        from billing.models import SandboxCharge
 
         charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key, kind="charge").first()
         return self._result(charge) if charge is not None else None
