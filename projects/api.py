@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import normalize_email
 from core.pagination import CursorPagination
 from core.throttling import PerIpThrottle
-from projects import selectors, services
+from projects import imports, selectors, services
 from projects.access import SECTIONS, Level, Section
 from projects.contacts import clean_phone
 from projects.models import AddressBook, Contact, Industry, Project, ProjectMember, Subscriber
@@ -316,7 +316,7 @@ class SubscriberImportApi(ProjectScopedApi):
     def post(self, request, project_id: int):
         """Import up to 10,000 subscribers; refused rows come back with their reason (PRJ-5)."""
         consent, rows = _import_body(request)
-        result = services.import_subscribers(project=self.project, actor=request.user, rows=rows, consent_confirmed=consent)
+        result = imports.import_subscribers(project=self.project, actor=request.user, rows=rows, consent_confirmed=consent)
         return Response(ImportOutput(result).data)
 
 
@@ -404,7 +404,7 @@ class ContactImportApi(AddressBookScopedApi):
     def post(self, request, project_id: int, book_id: int):
         """Upload contacts, under the same rules as a subscriber import (PRJ-5)."""
         consent, rows = _import_body(request)
-        result = services.import_contacts(address_book=self._book(book_id), actor=request.user, rows=rows, consent_confirmed=consent)
+        result = imports.import_contacts(address_book=self._book(book_id), actor=request.user, rows=rows, consent_confirmed=consent)
         return Response(ImportOutput(result).data)
 
 

@@ -1,10 +1,9 @@
 """Every write to projects, participants, subscribers and address books."""
 
 import datetime
-from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client, normalize_email
@@ -14,14 +13,11 @@ from core.tasks import enqueue
 from projects import access as access_rules
 from projects.access import SECTIONS, Level
 from projects.audit_actions import Audit
-from projects.contacts import Reason, check_contact, clean_email, clean_phone, is_role_address
-from projects.models import REVIEWED_INDUSTRIES, AddressBook, Contact, Project, ProjectMember, Subscriber, TelegramUpdate
+from projects.contacts import Reason, clean_email, clean_phone, is_role_address
+from projects.models import REVIEWED_INDUSTRIES, AddressBook, Project, ProjectMember, Subscriber, TelegramUpdate
 from projects.selectors import ProjectAccess
 
 FREE_PROJECT_LIMIT = 2  # TAR-2, ToU 3.4
-IMPORT_MAX_ROWS = 10_000
-INSERT_BATCH = 1_000
-LOOKUP_BATCH = 2_000
 
 
 # --- the one write guard (ACC-3, DUN-3, DEA-2) -------------------------------------------------
@@ -408,112 +404,7 @@ def unsubscribe(*, subscriber: Subscriber, actor: Client | None) -> Subscriber:
     return subscriber
 
 
-# --- imports (PRJ-5) ---------------------------------------------------------------------------------
-
-
-@dataclass
-class ImportResult:
-    created: int = 0
-    rejected: list[dict] = field(default_factory=list)
-
-
-def _existing(queryset, key: str, values: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(values), LOOKUP_BATCH):
-        chunk = values[start : start + LOOKUP_BATCH]
-        found.update(queryset.filter(**{f"{key}__in": chunk}).values_list(key, flat=True))
-    return found
-
-
-def _sort_rows(rows, existing_queryset) -> tuple[list[dict], list[dict]]:
-    """Check every row (PRJ-5) → (accepted rows, rejections `{row, reason, detail}`), with a
-    bounded number of queries for duplicates against what is stored."""
-    if not isinstance(rows, list) or not rows:
-        raise ValidationError({"subscribers": ["Send a list of at least one row."]})
-    if len(rows) > IMPORT_MAX_ROWS:
-        raise ValidationError({"subscribers": [f"At most {IMPORT_MAX_ROWS:,} rows in one import; this has {len(rows):,}."]})
-    checked, rejected = [], []
-    seen_emails, seen_phones = set(), set()
-    for index, row in enumerate(rows):
-        contact, reason = check_contact(row)
-        if contact is not None and (contact["email"] in seen_emails or contact["phone"] in seen_phones):
-            contact, reason = None, Reason.DUPLICATE_IN_FILE
-        if contact is None:
-            rejected.append({"row": index, "reason": reason})
-            continue
-        if contact["email"]:
-            seen_emails.add(contact["email"])
-        if contact["phone"]:
-            seen_phones.add(contact["phone"])
-        checked.append((index, contact))
-    taken_emails = _existing(existing_queryset, "email", sorted(seen_emails))
-    taken_phones = _existing(existing_queryset, "phone", sorted(seen_phones))
-    accepted = []
-    for index, contact in checked:
-        if contact["email"] in taken_emails or contact["phone"] in taken_phones:
-            rejected.append({"row": index, "reason": Reason.ALREADY_IN_PROJECT})
-        else:
-            accepted.append(contact)
-    rejected.sort(key=lambda r: r["row"])
-    for rejection in rejected:
-        rejection["detail"] = Reason.SENTENCES[rejection["reason"]]
-    return accepted, rejected
-
-
-def _require_consent_statement(consent_confirmed) -> None:
-    if consent_confirmed is not True:
-        raise ValidationError(
-            {"consent_confirmed": ["State that every person in the upload consented to receive messages (ToU 10.2)."]}
-        )
-
-
-def _bulk_insert(model, *, fixed: dict, rows: list[dict]) -> None:
-    """Insert the accepted rows of an import, each `fixed` plus one row of `rows`, all or none.
-    On PostgreSQL by COPY, the database's own bulk path (a tenth of the time of INSERTs built by
-    the ORM at 10,000 rows); elsewhere by `bulk_create` in batches. Columns are named by field."""
-    if not rows:
-        return
-    names = [*fixed, *rows[0]]
-    try:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                fields = [model._meta.get_field(name) for name in names]
-                columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-                head = [f.get_db_prep_save(value, connection) for f, value in zip(fields, fixed.values(), strict=False)]
-                with connection.cursor() as cursor, connection.wrap_database_errors:
-                    with cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row((*head, *row.values()))
-            else:
-                model.objects.bulk_create([model(**fixed, **row) for row in rows], batch_size=INSERT_BATCH)
-    except IntegrityError:
-        raise RuleRefused(
-            "import_conflict", "Some of these contacts were added by someone else meanwhile; nothing was imported. Send it again."
-        ) from None
-
-
-@transaction.atomic
-def import_subscribers(*, project: Project, actor: Client, rows: list, consent_confirmed: bool) -> ImportResult:
-    """Import up to 10,000 subscribers at once (PRJ-5), set-based: the rows are checked in memory,
-    compared with what the project holds in a few queries, and inserted in batches. Refused rows
-    come back with their reason; a refused import (no consent statement, too many rows) changes
-    nothing."""
-    check_project_writable(project=project, actor=actor)
-    _require_consent_statement(consent_confirmed)
-    Project.objects.select_for_update().filter(pk=project.pk).first()  # one import per project at a time
-    accepted, rejected = _sort_rows(rows, Subscriber.objects.filter(project=project))
-    now = timezone.now()
-    consent_source = f"Import stated as consented by client {actor.pk}"
-    fixed = {
-        "project_id": project.pk, "messenger": "", "messenger_user_id": "", "status": Subscriber.Status.ACTIVE,
-        "source": Subscriber.Source.IMPORT, "consent_at": now, "consent_source": consent_source, "subscribed_at": now,
-    }
-    _bulk_insert(Subscriber, fixed=fixed, rows=accepted)
-    record(
-        action=Audit.SUBSCRIBERS_IMPORTED, actor=actor, target=project, client=project.owner,
-        details={"created": len(accepted), "rejected": len(rejected), "consent_confirmed": True},
-    )
-    return ImportResult(created=len(accepted), rejected=rejected)
+# --- address books (PRJ-5) ------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -524,114 +415,3 @@ def create_address_book(*, project: Project, actor: Client, name: str) -> Addres
     book.save()
     record(action=Audit.ADDRESS_BOOK_CREATED, actor=actor, target=book, client=project.owner)
     return book
-
-
-@transaction.atomic
-def import_contacts(*, address_book: AddressBook, actor: Client, rows: list, consent_confirmed: bool) -> ImportResult:
-    """Upload contacts to an address book, with the same rules as a subscriber import (PRJ-5)."""
-    project = address_book.project
-    check_project_writable(project=project, actor=actor)
-    _require_consent_statement(consent_confirmed)
-    AddressBook.objects.select_for_update().filter(pk=address_book.pk).first()
-    accepted, rejected = _sort_rows(rows, Contact.objects.filter(address_book=address_book))
-    now = timezone.now()
-    consent_source = f"Upload stated as consented by client {actor.pk}"
-    _bulk_insert(Contact, fixed={"address_book_id": address_book.pk, "consent_source": consent_source, "created_at": now}, rows=accepted)
-    record(
-        action=Audit.ADDRESS_BOOK_IMPORTED, actor=actor, target=address_book, client=project.owner,
-        details={"created": len(accepted), "rejected": len(rejected), "consent_confirmed": True},
-    )
-    return ImportResult(created=len(accepted), rejected=rejected)
-
-
-# --- the Telegram webhook (PRJ-3) ----------------------------------------------------------------------
-
-
-class TelegramOutcome:
-    SUBSCRIBED = "subscribed"
-    UNSUBSCRIBED = "unsubscribed"
-    DUPLICATE = "duplicate"
-    IGNORED = "ignored"
-
-
-def _telegram_action(update: dict) -> tuple[str, dict, str] | None:
-    """What an Update asks of us: ("start", user, payload), ("stop", user, "") or None."""
-    message = update.get("message")
-    if isinstance(message, dict):
-        user, text = message.get("from"), message.get("text")
-        if not isinstance(user, dict) or not isinstance(text, str) or "id" not in user:
-            return None
-        command, _, payload = text.strip().partition(" ")
-        command = command.split("@", 1)[0].lower()  # "/start@SomeBot" in groups
-        if command == "/start":
-            return "start", user, payload.strip()
-        if command in ("stop", "/stop") and not payload.strip():
-            return "stop", user, ""
-        return None
-    member = update.get("my_chat_member")
-    if isinstance(member, dict):
-        user, new = member.get("from"), member.get("new_chat_member")
-        # The person blocked the bot: Telegram tells us so, and only so (PRJ-3).
-        if isinstance(user, dict) and "id" in user and isinstance(new, dict) and new.get("status") == "kicked":
-            return "stop", user, ""
-    return None
-
-
-# The hot path (bench/webhook.py): the update is claimed and applied in SQL written out here, one
-# statement on PostgreSQL (a writable CTE: claim, then act only if the claim took), a short
-# transaction of two statements elsewhere. The ORM would compile three queries per update.
-_UPDATES = TelegramUpdate._meta.db_table
-_SUBSCRIBERS = Subscriber._meta.db_table
-_CLAIM = f"INSERT INTO {_UPDATES} (project_id, update_id, received_at) VALUES (%(project)s, %(update)s, %(now)s) ON CONFLICT (project_id, update_id) DO NOTHING RETURNING project_id"  # noqa: E501
-_SUBSCRIBE = f"""
-    INSERT INTO {_SUBSCRIBERS} (project_id, messenger, messenger_user_id, name, email, phone, status, source,
-                                consent_at, consent_source, subscribed_at, unsubscribed_at)
-    {{rows}}
-    ON CONFLICT (project_id, messenger, messenger_user_id) WHERE NOT (messenger_user_id = '') DO UPDATE SET
-        status = 'active', subscribed_at = excluded.subscribed_at, unsubscribed_at = NULL,
-        consent_at = excluded.consent_at, consent_source = excluded.consent_source, name = excluded.name
-    WHERE {_SUBSCRIBERS}.status = 'unsubscribed'
-"""
-_SUBSCRIBE_VALUES = "'telegram', %(user)s, %(name)s, '', '', 'active', 'telegram', %(now)s, %(consent)s, %(now)s, NULL"
-_UNSUBSCRIBE = f"""
-    UPDATE {_SUBSCRIBERS} SET status = 'unsubscribed', unsubscribed_at = %(now)s
-    WHERE project_id = %(project)s AND messenger = 'telegram' AND messenger_user_id = %(user)s AND status = 'active'
-"""
-_ON_POSTGRESQL = {
-    "start": f"WITH claimed AS ({_CLAIM}) " + _SUBSCRIBE.format(rows=f"SELECT project_id, {_SUBSCRIBE_VALUES} FROM claimed"),
-    "stop": f"WITH claimed AS ({_CLAIM}) " + _UNSUBSCRIBE + " AND EXISTS (SELECT 1 FROM claimed)",
-}
-_ELSEWHERE = {
-    "start": _SUBSCRIBE.format(rows=f"VALUES (%(project)s, {_SUBSCRIBE_VALUES})"),
-    "stop": _UNSUBSCRIBE,
-}
-
-
-def handle_telegram_update(*, project: Project, update: dict) -> str:
-    """Apply one Bot API Update (PRJ-3): `/start` (with or without a deep-link payload) subscribes
-    or re-subscribes the sender; `stop`, `/stop` or blocking the bot (`my_chat_member` → kicked)
-    unsubscribes. Anything else is accepted and ignored. A repeated update_id changes nothing:
-    the claim of the update_id and its effect commit together or not at all.
-    A project that takes no new subscribers records no `/start`, while a stop is always honoured.
-    No outbound call here: the webhook answers at once."""
-    action = _telegram_action(update)
-    if action is None:
-        return TelegramOutcome.IGNORED
-    kind, user, payload = action
-    if kind == "start" and not takes_new_subscribers(project):
-        return TelegramOutcome.IGNORED
-    params = {
-        "project": project.pk, "update": update["update_id"], "now": timezone.now(), "user": str(user["id"]),
-        "name": " ".join(str(part) for part in (user.get("first_name"), user.get("last_name")) if part)[:200],
-        "consent": "Telegram /start" + (f" ({payload[:64]})" if payload else ""),
-    }
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_ON_POSTGRESQL[kind], params)
-        else:
-            with transaction.atomic():
-                cursor.execute(_CLAIM, params)
-                if cursor.fetchone() is None:
-                    return TelegramOutcome.DUPLICATE
-                cursor.execute(_ELSEWHERE[kind], params)
-    return TelegramOutcome.SUBSCRIBED if kind == "start" else TelegramOutcome.UNSUBSCRIBED

@@ -4,7 +4,7 @@ import json
 from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from projects import selectors, services
+from projects import selectors, telegram
 
 SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"
 
@@ -30,5 +30,5 @@ def telegram_webhook(request, token: str):
         return JsonResponse({"code": "parse_error", "detail": "The body is not JSON."}, status=400)
     if not isinstance(update, dict) or type(update.get("update_id")) is not int:
         return JsonResponse({"code": "invalid", "detail": "Not a Telegram Update: no integer update_id."}, status=400)
-    services.handle_telegram_update(project=project, update=update)
+    telegram.handle_telegram_update(project=project, update=update)
     return HttpResponse(status=200)

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, connections
 
 from core.exceptions import RuleRefused
-from projects import selectors, services
+from projects import selectors, services, telegram
 from projects.models import Project, Subscriber, TelegramUpdate
 from tests.conftest import require_service
 from tests.factories import make_client, make_project
@@ -63,7 +63,7 @@ def test_prj3_one_update_delivered_four_times_at_once_counts_once(postgresql):
 
     def deliver():
         target = selectors.project_for_webhook(token=project.telegram_webhook_token)
-        return services.handle_telegram_update(project=target, update=update)
+        return telegram.handle_telegram_update(project=target, update=update)
 
     results = all_at_once(4, deliver)
     assert not [r for r in results if isinstance(r, Exception)], results
@@ -78,7 +78,7 @@ def test_prj3_different_updates_from_one_person_at_once_make_one_subscriber(post
         update = {"update_id": update_id, "message": {"message_id": update_id, "date": 1796083200, "text": "/start",
                                                      "chat": {"id": 78, "type": "private"}, "from": {"id": 78, "is_bot": False, "first_name": "Twin"}}}
         target = selectors.project_for_webhook(token=project.telegram_webhook_token)
-        return services.handle_telegram_update(project=target, update=update)
+        return telegram.handle_telegram_update(project=target, update=update)
 
     counter = iter(range(1000, 1004))
     lock = threading.Lock()
