@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client
+from billing.ledger import locked_wallet
 from billing.models import IdempotencyRecord
 from core.exceptions import RuleRefused
 
@@ -53,13 +54,16 @@ def begin(*, client: Client, operation: str, parameters: dict, key: str | None) 
     """The record of this request: the client's key (checked against its first use), or one made
     by the server — the unanswered keyless request it repeats, if there is one."""
     params = digest(parameters)
-    if key is None:
-        earlier = _unanswered_keyless(client, operation, params)
-        key, server_made = (earlier.key if earlier else f"srv_{uuid.uuid4().hex}"), True
-    else:
-        key, server_made = clean_key(key), False
+    server_made = key is None
+    key = None if server_made else clean_key(key)
     try:
         with transaction.atomic():
+            if server_made:
+                # The wallet's row, locked for this moment only: keyless requests sent at the same
+                # instant (a double click) find one another's record, one after the other.
+                locked_wallet(client)
+                earlier = _unanswered_keyless(client, operation, params)
+                key = earlier.key if earlier else f"srv_{uuid.uuid4().hex}"
             record, _ = IdempotencyRecord.objects.get_or_create(
                 client=client, key=key, defaults={"operation": operation, "parameters": params, "server_made": server_made},
             )

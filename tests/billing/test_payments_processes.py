@@ -242,3 +242,15 @@ def test_dun1_a_nights_collections_run_side_by_side_within_the_bound_each_with_i
         books_balance(client)
     keys = PaymentAttempt.objects.filter(purpose_key__startswith="debt:").values_list("idempotency_key", flat=True)
     assert len(set(keys)) == len(clients) == len(keys)
+
+
+def test_wal5_keyless_top_ups_sent_while_the_first_is_unanswered_are_one_top_up(settings, monkeypatch):
+    client = verified("keyless-race@example.com")
+    services.attach_card(client=client, token="tok_visa")
+    settings.PAYMENT_GATEWAY = path(SlowGateway)  # the first one's call still out when the others come
+    monkeypatch.setenv("SLOW_GATEWAY_SECONDS", "0.5")
+    results = together(*[lambda: services.top_up(client=client, amount_cents=1500) for _ in range(4)])
+    assert all(isinstance(r, services.TopUp) for r in results), results
+    assert len({r.idempotency_key for r in results}) == 1  # a double click, answered once
+    assert card_paid(client) == 100 + 1500 and balance(client) == 1600
+    books_balance(client)
