@@ -37,7 +37,7 @@ from billing.audit_actions import Audit
 from billing.gateways import GatewayUnavailable, get_gateway
 from billing.gateways.base import ChargeResult
 from billing.invoicing import settle_many
-from billing.ledger import locked_wallet, locked_wallets, post
+from billing.ledger import locked_wallet, locked_wallets
 from billing.models import Card, LedgerEntry, PaymentAttempt
 from compliance.services import audit_entry, record, record_many
 from core.db import in_open_transaction
@@ -289,35 +289,28 @@ def _booking_description(attempt: PaymentAttempt, card: Card | None) -> str:
     return f"Paid by {card}: {attempt.purpose} (WAL-2: what the wallet lacked)"
 
 
-def _entry(wallet, attempt: PaymentAttempt, card: Card | None) -> LedgerEntry:
+def _entry(wallet, attempt: PaymentAttempt, card: Card | None, actor: Client | None = None) -> LedgerEntry:
     amount = -attempt.amount_cents if attempt.kind == PaymentAttempt.Kind.REFUND else attempt.amount_cents
     return LedgerEntry(
         wallet=wallet, amount_cents=amount, kind=attempt.books_as or LedgerEntry.Kind.CARD_PAYMENT,
         description=_booking_description(attempt, card)[:300], reference=f"payment:{attempt.pk}", idempotency_key=f"payment:{attempt.idempotency_key}"[:160],
-        payment=attempt,
+        payment=attempt, actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
 
 
 def book(attempt: PaymentAttempt, *, actor: Client | None = None) -> LedgerEntry | None:
-    """succeeded → booked: the money into the wallet's ledger, once, in a transaction of its own
-    (WAL-1, PER-7), and the invoices it now covers marked paid. Returns the entry, or None when
-    there is nothing (more) to book."""
-    with transaction.atomic(durable=not in_open_transaction()):
-        wallet = locked_wallet(attempt.client)
-        attempt = PaymentAttempt.objects.select_for_update(of=("self",)).select_related("card").get(pk=attempt.pk)
-        if attempt.status != Status.SUCCEEDED:
-            return None
-        entry = _entry(wallet, attempt, attempt.card)
-        entry = post(wallet, amount=entry.amount_cents, kind=entry.kind, description=entry.description, reference=entry.reference,
-                     key=entry.idempotency_key, payment=attempt, actor=actor)
-        PaymentAttempt.objects.filter(pk=attempt.pk).update(status=Status.BOOKED, booked_at=timezone.now())
-        settle_many([wallet.client_id])
-    return entry
+    """succeeded → booked, for one attempt (`book_many` of one): the money into the wallet's
+    ledger, once, in a transaction of its own (WAL-1, PER-7), and the invoices it now covers
+    marked paid. Returns the entry, or None when there is nothing (more) to book."""
+    if not book_many([attempt.pk], actor=actor):
+        return None
+    return LedgerEntry.objects.filter(payment_id=attempt.pk).first()
 
 
-def book_many(pks: list[int]) -> list[PaymentAttempt]:
-    """`book` for a chunk: the wallets and attempts locked at once, the entries written in bulk,
-    the covered invoices paid; its own transaction. Returns the attempts it booked."""
+def book_many(pks: list[int], *, actor: Client | None = None) -> list[PaymentAttempt]:
+    """succeeded → booked for many (a chunk, or a request's one): the wallets and attempts locked
+    at once, the entries written in bulk (a key booked before is not written again), the covered
+    invoices paid; its own transaction. Returns the attempts it booked."""
     if not pks:
         return []
     with transaction.atomic(durable=not in_open_transaction()):
@@ -327,7 +320,7 @@ def book_many(pks: list[int]) -> list[PaymentAttempt]:
         for client_id in missing:  # (a wallet is made with the client's first entry)
             wallets[client_id] = locked_wallet(Client(pk=client_id))
         attempts = list(PaymentAttempt.objects.select_for_update(of=("self",)).select_related("card").filter(pk__in=pks, status=Status.SUCCEEDED))
-        entries = [_entry(wallets[a.client_id], a, a.card) for a in attempts]
+        entries = [_entry(wallets[a.client_id], a, a.card, actor) for a in attempts]
         done = set(LedgerEntry.objects.filter(idempotency_key__in=[e.idempotency_key for e in entries]).values_list("idempotency_key", flat=True))
         LedgerEntry.objects.bulk_create([e for e in entries if e.idempotency_key not in done])
         now = timezone.now()
@@ -339,7 +332,7 @@ def book_many(pks: list[int]) -> list[PaymentAttempt]:
 # --- a request's payment: the cards pay what the wallet lacks -------------------------------------------
 
 
-def payment_pending(attempt: PaymentAttempt | None = None) -> RuleRefused:
+def payment_pending() -> RuleRefused:
     return RuleRefused(
         "payment_pending",
         "The payment provider did not answer; nothing else was done. Try again in a moment: you will not be charged twice.",
@@ -349,7 +342,7 @@ def payment_pending(attempt: PaymentAttempt | None = None) -> RuleRefused:
 
 def refuse_unless_paid(attempt: PaymentAttempt) -> None:
     if attempt.status in PaymentAttempt.UNSETTLED:
-        raise payment_pending(attempt)
+        raise payment_pending()
     if attempt.status == Status.FAILED:
         raise RuleRefused("payment_failed", f"The card was declined ({attempt.failure_code or 'no reason given'}); nothing was changed.")
 
@@ -369,9 +362,9 @@ def attempt_for(*, client: Client, card: Card, amount: int, purpose: str, purpos
         try:
             latest = reconcile_attempt(attempt=latest)  # another amount or card: first learn what that one did
         except GatewayUnavailable:
-            raise payment_pending(latest) from None
+            raise payment_pending() from None
         if latest.status in PaymentAttempt.UNSETTLED:
-            raise payment_pending(latest)
+            raise payment_pending()
         if latest.status in PaymentAttempt.TAKEN:
             return latest
     number = 1 if latest is None else latest.try_number + 1
@@ -383,11 +376,8 @@ def attempt_for(*, client: Client, card: Card, amount: int, purpose: str, purpos
 def book_taken(client: Client) -> int:
     """Book every succeeded attempt of a client not booked yet (under its collection lock, before
     it is charged anything); returns the cents booked."""
-    booked = 0
-    for attempt in PaymentAttempt.objects.filter(client=client, status=Status.SUCCEEDED):
-        if entry := book(attempt):
-            booked += entry.amount_cents
-    return booked
+    booked = book_many(list(PaymentAttempt.objects.filter(client=client, status=Status.SUCCEEDED).values_list("pk", flat=True)))
+    return sum(a.amount_cents for a in booked)
 
 
 def _charge_cards(*, client: Client, amount: int, purpose: str, purpose_key: str, books_as: str) -> PaymentAttempt:
@@ -403,7 +393,7 @@ def _charge_cards(*, client: Client, amount: int, purpose: str, purpose_key: str
             book(last)
             return last
         if last.status in PaymentAttempt.UNSETTLED:
-            raise payment_pending(last)
+            raise payment_pending()
     if last is None:
         raise RuleRefused("card_required", "Add and verify a payment card first.")
     refuse_unless_paid(last)

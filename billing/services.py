@@ -201,6 +201,18 @@ class _WalletShort(Exception):
     """The wallet no longer covers the fee (a debit landed after the card paid): pay again."""
 
 
+def _pay_then(*, client: Client, amount: int, purpose: str, purpose_key: str, what: str, apply):
+    """WAL-2, then the action: the cards pay what the wallet lacks (booked at once), then `apply()`
+    writes in its own transaction; once more if a debit landed in between (`_WalletShort`)."""
+    for _ in range(2):
+        _pay_shortfall(client=client, amount=amount, purpose=purpose, purpose_key=purpose_key)
+        try:
+            return apply()
+        except _WalletShort:
+            continue
+    raise RuleRefused("payment_failed", f"The wallet and the card did not cover the {what}; what was paid stays in your wallet.")
+
+
 def activate_pro(*, client: Client, period: str, actor: Client | None = None) -> Subscription:
     """Activate PRO for a period (PER-1, PER-2): a verified email and a verified card are needed;
     the first period is charged in advance with the set-up fee where one is due (once in a
@@ -224,13 +236,8 @@ def activate_pro(*, client: Client, period: str, actor: Client | None = None) ->
         number = (subscription.activations if subscription else 0) + 1
         key = f"activation:{client.pk}:{number}"
         quote = activation_quote(client=client, period=period)
-        for _ in range(2):  # once more if a debit landed between the payment and the activation
-            _pay_shortfall(client=client, amount=quote.total_cents, purpose=f"PRO activation, {period}", purpose_key=key)
-            try:
-                return _activate(client=client, period=period, quote=quote, number=number, key=key, actor=actor)
-            except _WalletShort:
-                continue
-    raise RuleRefused("payment_failed", "The wallet and the card did not cover the activation; what was paid stays in your wallet.")
+        return _pay_then(client=client, amount=quote.total_cents, purpose=f"PRO activation, {period}", purpose_key=key, what="activation",
+                         apply=lambda: _activate(client=client, period=period, quote=quote, number=number, key=key, actor=actor))
 
 
 @transaction.atomic(durable=True)
@@ -285,15 +292,10 @@ def _switch_period(*, client: Client, period: str, why: str, actor: Client | Non
         days=subscription.days_left(today), period_days=subscription.period_days,
     )
     with payments.collection_lock(client.pk):  # a second request at once finds the switch made
-        for _ in range(2):  # once more if a debit landed between the payment and the switch
-            if LedgerEntry.objects.filter(idempotency_key=f"{key}:fee:0").exists():
-                return Subscription.objects.get(pk=subscription.pk)
-            _pay_shortfall(client=client, amount=subscription.packages * new_price - unused, purpose=f"Switch to {period}", purpose_key=key)
-            try:
-                return _switch(client=client, subscription=subscription, period=period, why=why, key=key, actor=actor)
-            except _WalletShort:
-                continue
-    raise RuleRefused("payment_failed", "The wallet and the card did not cover the switch; what was paid stays in your wallet.")
+        if LedgerEntry.objects.filter(idempotency_key=f"{key}:fee:0").exists():
+            return Subscription.objects.get(pk=subscription.pk)
+        return _pay_then(client=client, amount=subscription.packages * new_price - unused, purpose=f"Switch to {period}", purpose_key=key, what="switch",
+                         apply=lambda: _switch(client=client, subscription=subscription, period=period, why=why, key=key, actor=actor))
 
 
 @transaction.atomic(durable=True)
