@@ -17,6 +17,7 @@ renewed client constant.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -177,6 +178,24 @@ def floor(day: datetime.date) -> dict:
     return {"count": counted - started, "renewal": done - counted, "total": done - started, "renewed": renewed}
 
 
+@contextlib.contextmanager
+def profiled():
+    """With BENCH_PROFILE=file, the night's cProfile statistics go to that file (for `python -m pstats`)."""
+    target = os.environ.get("BENCH_PROFILE")
+    if not target:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(target)
+
+
 def night(day: datetime.date) -> dict:
     """The real night, inline, counting its queries."""
     from django.db import connection
@@ -197,7 +216,7 @@ def night(day: datetime.date) -> dict:
     # audit log sealed through the day before, as every night does).
     with time_machine.travel(night_of(day), tick=True):
         started = time.perf_counter()
-        with connection.execute_wrapper(count):
+        with connection.execute_wrapper(count), profiled():
             run = run_nightly(at=night_of(day), inline=True)
         seconds = time.perf_counter() - started
     steps = {s.name: {"seconds": s.seconds, "clients": s.clients, "failures": len(s.failures)} for s in NightlyStep.objects.filter(run=run)}

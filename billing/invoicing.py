@@ -17,7 +17,6 @@ from billing.models import Invoice, InvoiceLine, InvoiceSequence, LedgerEntry, W
 from billing.policy import current_policy
 from core.clock import billing_date
 from core.money import dollars
-from core.sql import update_rows
 
 UNPAID = (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE)
 
@@ -34,10 +33,10 @@ def _sequence_row(series: str, year: int) -> InvoiceSequence:
 
 
 def number_invoices(invoices: list[Invoice]) -> None:
-    """Number a batch of invoices made without numbers (a night chunk's, in bulk) in one pass, in
-    the order given, inside the caller's transaction: one lock of each series' sequence row for the
-    whole batch, taken last so that it is held only until the commit; gapless (WAL-6). Every other
-    invoice is numbered the same way, a batch of one (`issue`)."""
+    """Number a batch of unsaved invoices (a night chunk's, or `issue`'s one) in one pass, in the
+    order given, inside the caller's transaction: one lock of each series' sequence row for the
+    whole batch; gapless (WAL-6). Take it last, just before inserting them, so that the rows stay
+    locked only until the commit; a rollback gives the numbers back."""
     by_series: dict[tuple[str, int], list[Invoice]] = {}
     for invoice in invoices:
         if invoice.sequence is None:
@@ -48,8 +47,6 @@ def number_invoices(invoices: list[Invoice]) -> None:
             row.last += 1
             invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
         row.save(update_fields=["last"])
-        if all(invoice.pk for invoice in batch):
-            update_rows(Invoice, batch, ["sequence", "number"])
 
 
 def period_fee_line(period: str, packages: int, package_cents: int, start: datetime.date, end: datetime.date) -> str:

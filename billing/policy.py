@@ -52,6 +52,9 @@ def change_policy(*, actor: Client, note: str = "", **changes) -> PolicySettings
     return policy
 
 
+FREE_LIMIT = 500  # TAR-1: active subscribers a Free client may have over all its projects
+
+
 def packages_needed(active_subscribers: int) -> int:
     """TAR-3: `max(1, ceil(total_active / 1000))`, over all the projects a client owns."""
     return max(1, math.ceil(active_subscribers / PACKAGE_SIZE))

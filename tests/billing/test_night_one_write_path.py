@@ -1,6 +1,6 @@
-"""The night's two paths write the same rows, and both date them at the night's instant (issue 12:
-one write path; `run_nightly --at` an old night dates everything on that night; PER-3, PER-6,
-WAL-1, WAL-6)."""
+"""One write path: a chunk of clients and the same clients one at a time (the list of one a
+request would pass) write the same rows, both dated at the night's instant (issue 12; `run_nightly
+--at` an old night dates everything on that night; PER-3, PER-6, WAL-1, WAL-6)."""
 
 import datetime
 
@@ -8,9 +8,9 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from billing import night as night_module
 from billing import services
 from billing.models import Invoice, LedgerEntry, Subscription
+from billing.night import run as night_run
 from core.clock import night_of
 from tests.billing.conftest import verified
 
@@ -48,19 +48,28 @@ def rows_of(client) -> dict:
     }
 
 
-def test_per3_a_chunk_set_based_and_the_same_clients_one_by_one_write_the_same_rows(db, monkeypatch):
+def split_chunks(monkeypatch, alone: set[int]) -> dict[str, list[int]]:
+    """The night's steps get the other clients as one chunk and each of `alone` as a chunk of its
+    own; returns the sizes of the chunks each step was given."""
+    original, sizes = night_run.process, {}
+
+    def process(step, client_ids, night):
+        chunks = [[c for c in client_ids if c not in alone]] + [[c] for c in client_ids if c in alone]
+        outcomes = [original(step, chunk, night) for chunk in chunks if chunk]
+        sizes[step] = [len(chunk) for chunk in chunks if chunk]
+        return {key: sum(o[key] for o in outcomes) if key != "failures" else [f for o in outcomes for f in o[key]] for key in outcomes[0]}
+
+    monkeypatch.setattr(night_run, "process", process)
+    return sizes
+
+
+def test_per3_a_chunk_and_the_same_clients_one_at_a_time_write_the_same_rows(db, monkeypatch):
     bulk = pro_clients("bulk")
     single = pro_clients("single")
-    by_one = {c.pk for c in single}
-    original = night_module.renew_chunk
-
-    def set_based_except_single(client_ids, night):
-        outcome, rest = original([c for c in client_ids if c not in by_one], night)
-        return outcome, rest + [c for c in client_ids if c in by_one]  # these go the one-by-one path
-
-    monkeypatch.setattr(night_module, "renew_chunk", set_based_except_single)
+    chunked_by_step = split_chunks(monkeypatch, {c.pk for c in single})
     with time_machine.travel(night_of(NIGHT), tick=False):
-        night_module.run_nightly(at=night_of(NIGHT), inline=True)
+        night_run.run_nightly(at=night_of(NIGHT), inline=True)
+    assert chunked_by_step["renewals"] == [len(bulk), 1, 1, 1]
     for a, b in zip(bulk, single, strict=True):
         seen_a, seen_b = rows_of(a), rows_of(b)
         assert seen_a == seen_b
@@ -80,7 +89,7 @@ def test_per3_an_old_night_run_again_later_dates_everything_on_that_night(db):
     assert all(i.number.startswith("INV-2027-") for i in renewals)  # the year of that night, numbered in the chunk
 
 
-def test_per6_packages_set_based_and_one_by_one_write_the_same_rows(db, monkeypatch):
+def test_per6_packages_for_a_chunk_and_one_at_a_time_write_the_same_rows(db, monkeypatch):
     from django.utils import timezone
 
     from projects.models import Subscriber
@@ -107,17 +116,11 @@ def test_per6_packages_set_based_and_one_by_one_write_the_same_rows(db, monkeypa
 
     bulk = with_subscribers("pbulk", 1200, False) + with_subscribers("pbulkdown", 0, True)
     single = with_subscribers("psingle", 1200, False) + with_subscribers("psingledown", 0, True)
-    by_one = {c.pk for c in single}
-    original = night_module.package_chunk
-
-    def set_based_except_single(client_ids, night):
-        outcome, rest = original([c for c in client_ids if c not in by_one], night)
-        return outcome, rest + [c for c in client_ids if c in by_one]
-
-    monkeypatch.setattr(night_module, "package_chunk", set_based_except_single)
+    chunked_by_step = split_chunks(monkeypatch, {c.pk for c in single})
     day = D(2027, 3, 10)
     with time_machine.travel(night_of(day), tick=False):
-        night_module.run_nightly(at=night_of(day), inline=True)
+        night_run.run_nightly(at=night_of(day), inline=True)
+    assert chunked_by_step["packages"] == [len(bulk), 1, 1, 1, 1]
     kinds = set()
     for a, b in zip(bulk, single, strict=True):
         seen_a, seen_b = rows_of(a), rows_of(b)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from billing import services
 from billing.models import LedgerEntry, Subscription
+from core.money import prorate_formula
 from projects.models import Subscriber
 from tests.billing.conftest import verified
 from tests.billing.nights import D, run_night, subscribers, travel
@@ -23,7 +24,7 @@ def test_per6_packages_follow_the_count_with_pro_rata_charges_and_credits(payer)
     subscribers(project, 200, start=900)  # 1,100 → 2 packages
     run_night(D(2027, 3, 10))
     added = LedgerEntry.objects.get(kind="package_change")
-    assert added.amount_cents == -services.prorate_formula(packages=1, price_cents=1000, days=23, period_days=32)[0] == -719
+    assert added.amount_cents == -prorate_formula(packages=1, price_cents=1000, days=23, period_days=32)[0] == -719
     assert "1 package × $10.00 × 23/32 days = $7.19" in added.description
     subscribers(project, 1000, start=1100)  # 2,100 → 3 packages
     run_night(D(2027, 3, 20))

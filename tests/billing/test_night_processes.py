@@ -73,7 +73,7 @@ def test_a_real_celery_worker_on_redis_runs_a_whole_night(worker):  # noqa: F811
 
 
 def test_run_nightly_fans_its_chunks_out_to_the_workers(worker, monkeypatch):  # noqa: F811
-    from billing import night as night_module
+    from billing.night import run as night_module
 
     clients = due_clients(3)
     monkeypatch.setattr(night_module, "CHUNK", 1)  # three chunks, each a task on the worker

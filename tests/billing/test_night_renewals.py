@@ -5,6 +5,7 @@ import pytest
 
 from billing import invoicing, services
 from billing.models import Invoice, LedgerEntry, Subscription
+from billing.subscriptions import renewals as renewals_module
 from tests.billing.conftest import balance, verified
 from tests.billing.nights import D, renewals, run_night, run_nights, travel
 
@@ -75,7 +76,7 @@ def test_wal6_the_night_numbers_a_chunks_invoices_together_and_gaplessly(db, sta
         clients.append(client)
     numbered = []
     original = invoicing.number_invoices
-    monkeypatch.setattr(invoicing, "number_invoices", lambda invoices: numbered.append(len(invoices)) or original(invoices))
+    monkeypatch.setattr(renewals_module, "number_invoices", lambda invoices: numbered.append(len(invoices)) or original(invoices))
     run_night(D(2027, 6, 2))
     assert 3 in numbered  # the three renewals of the chunk, numbered in one pass
     services.staff_credit(client=clients[0], amount_cents=100, reason="after", actor=staff)

@@ -7,9 +7,10 @@ import time_machine
 from django.core.management import call_command
 
 from accounts.models import Client
-from billing import night as night_module
 from billing import services
 from billing.models import Invoice, LedgerEntry, NightlyRun, PaymentAttempt, Subscription
+from billing.night import apply as night_apply
+from billing.night import run as night_run
 from core.clock import night_of
 from projects.models import Project, Subscriber
 from tests.billing.conftest import verified
@@ -67,33 +68,24 @@ def test_a_failure_for_one_client_is_recorded_and_the_next_run_completes_it(paye
     for client in (payer, second):
         with travel(D(2027, 5, 1)):
             services.activate_pro(client=client, period="monthly")
-    original = night_module.apply_renewals
+    original = night_apply.WRITERS["renewals"]
 
-    def broken(client_id, night):
-        if client_id == payer.pk:
-            raise RuntimeError("injected")
-        return original(client_id, night)
-
-    original_chunk = night_module.renew_chunk
-
-    def chunk_fails_with_payer(client_ids, night):
+    def broken(client_ids, night):
         if payer.pk in client_ids:
-            raise RuntimeError("injected")  # the set-based path fails: the chunk goes one by one
-        return original_chunk(client_ids, night)
+            raise RuntimeError("injected")  # the chunk fails, then the payer alone: the second is renewed
+        return original(client_ids, night)
 
-    monkeypatch.setitem(night_module.APPLY, "renewals", broken)
-    monkeypatch.setattr(night_module, "renew_chunk", chunk_fails_with_payer)
+    monkeypatch.setitem(night_apply.WRITERS, "renewals", broken)
     run = run_night(D(2027, 6, 2))
     step = run.steps.get(name="renewals")
     # Both on the night's record: the set-based chunk that failed (then done one by one), and the client.
     assert step.clients == 1 and [f["client"] for f in step.failures] == [None, payer.pk]
-    assert "set-based chunk failed" in step.failures[0]["error"] and "2 clients" in step.failures[0]["chunk"]
+    assert "chunk failed" in step.failures[0]["error"] and "2 clients" in step.failures[0]["chunk"]
     assert all("injected" in f["error"] for f in step.failures)
     logged = [r.getMessage() for r in caplog.records if r.name == "billing.night"]
-    assert any("set-based chunk" in m for m in logged) and any(f"client {payer.pk} failed" in m for m in logged)
+    assert any("the chunk (2 clients" in m for m in logged) and any(f"client {payer.pk} failed" in m for m in logged)
     assert Subscription.objects.get(client=second).period_index == 2 and Subscription.objects.get(client=payer).period_index == 1
-    monkeypatch.setitem(night_module.APPLY, "renewals", original)
-    monkeypatch.setattr(night_module, "renew_chunk", original_chunk)
+    monkeypatch.setitem(night_apply.WRITERS, "renewals", original)
     run_night(D(2027, 6, 2))
     assert Subscription.objects.get(client=payer).period_index == 2 and Subscription.objects.get(client=second).period_index == 2
     assert len(renewals(payer)) == len(renewals(second)) == 1
@@ -107,8 +99,8 @@ def test_a_run_killed_between_chunks_and_run_again_bills_everyone_once(db, monke
         with travel(D(2027, 5, 1)):
             services.activate_pro(client=client, period="monthly")
         clients.append(client)
-    monkeypatch.setattr(night_module, "CHUNK", 1)
-    original, calls = night_module.process, []
+    monkeypatch.setattr(night_run, "CHUNK", 1)
+    original, calls = night_run.process, []
 
     def dies_after_two_chunks(step, ids, night):
         if step == "renewals" and len(calls) == 2:
@@ -117,11 +109,11 @@ def test_a_run_killed_between_chunks_and_run_again_bills_everyone_once(db, monke
             calls.append(ids)
         return original(step, ids, night)
 
-    monkeypatch.setattr(night_module, "process", dies_after_two_chunks)
+    monkeypatch.setattr(night_run, "process", dies_after_two_chunks)
     with pytest.raises(KeyboardInterrupt):
         run_night(D(2027, 6, 2))
     assert sum(len(renewals(c)) for c in clients) == 2
-    monkeypatch.setattr(night_module, "process", original)
+    monkeypatch.setattr(night_run, "process", original)
     run_night(D(2027, 6, 2))
     assert [len(renewals(c)) for c in clients] == [1, 1, 1, 1]
     assert NightlyRun.objects.filter(status="failed").count() == 1

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from billing import dunning, ledger, payments, services
 from billing.models import IdempotencyRecord, LedgerEntry, PaymentAttempt, SandboxCharge, Subscription
+from billing.subscriptions import lifecycle
 from compliance.models import AuditLog, PrivacyRequest
 from core.exceptions import RuleRefused
 from tests.billing.conftest import balance
@@ -182,7 +183,7 @@ def test_per7_an_activation_refused_after_its_payment_leaves_the_money_in_the_wa
     def refuse(**kwargs):
         raise RuleRefused("already_active", "PRO is active already.")
 
-    monkeypatch.setattr(services, "_activate", refuse)
+    monkeypatch.setattr(lifecycle, "_activate", refuse)
     with pytest.raises(RuleRefused):
         services.activate_pro(client=payer, period="monthly")
     assert balance(payer) == 1000 and card_paid(payer) == 1000  # WAL-3: it stays in the wallet

@@ -8,6 +8,7 @@ import time_machine
 from billing import services
 from billing.models import Invoice, LedgerEntry, PeriodChangeRequest, Subscription
 from core.exceptions import RuleRefused
+from core.money import prorate_formula
 from projects.models import Project
 from tests.billing.conftest import balance
 from tests.factories import api_as, make_project
@@ -56,7 +57,7 @@ def test_per5_on_approval_the_switch_happens_and_the_discount_is_lost(payer, sta
     subscription = Subscription.objects.get()
     assert (subscription.period, subscription.package_price_cents) == ("monthly", 1000)
     credit = LedgerEntry.objects.get(kind="unused_credit")
-    assert credit.amount_cents == services.prorate_formula(packages=1, price_cents=9600, days=365, period_days=366)[0]
+    assert credit.amount_cents == prorate_formula(packages=1, price_cents=9600, days=365, period_days=366)[0]
     assert PeriodChangeRequest.objects.get().status == "approved"
 
 

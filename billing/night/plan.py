@@ -1,0 +1,122 @@
+"""The night's plans: which clients each step has work for tonight, and what, without writing
+anything. The same plans choose the night's clients, make the dry run's report, and (through
+`selectors`) show a client what tonight will charge (WAL-7)."""
+
+import datetime
+from dataclasses import dataclass, field
+
+from accounts.models import Client
+from billing import dunning, selectors
+from billing.ledger import balances
+from billing.models import Card, Subscription, Wallet, period_bounds
+from billing.policy import FREE_LIMIT, current_policy, packages_needed
+from core.money import dollars
+from projects import selectors as projects_selectors
+from projects.models import Project
+
+STEPS = ["count", "packages", "renewals", "dunning", "retention"]
+
+
+@dataclass
+class Decision:
+    """One thing the night does (or, in a dry run, would do) for one client."""
+
+    client_id: int
+    kind: str  # package_change, free_limit_block, renewal, end_pro, collect, purge_projects
+    amount_cents: int = 0  # charged when positive, credited when negative
+    detail: str = ""
+
+
+@dataclass
+class Night:
+    day: datetime.date
+    at: datetime.datetime
+    counts: dict[int, int] = field(default_factory=dict)
+
+
+# --- planning (no writes) -----------------------------------------------------------------------
+
+
+def plan_packages(night: Night) -> list[Decision]:
+    """TAR-5: Free clients over 500 active subscribers (not yet blocked for it); PER-6: PRO
+    clients whose count needs another number of packages."""
+    decisions = []
+    over = [client_id for client_id, n in night.counts.items() if n > FREE_LIMIT]
+    for client_id in Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(
+        status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT
+    ).values_list("pk", flat=True):
+        decisions.append(Decision(client_id, "free_limit_block", detail=f"{night.counts[client_id]} active subscribers on Free"))
+    current = Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day)
+    # Only the subscriptions whose count asks for another number of packages become objects.
+    changing = [client_id for client_id, packages in current.values_list("client_id", "packages")
+                if packages_needed(night.counts.get(client_id, 0)) != packages]
+    for subscription in current.filter(client_id__in=changing):
+        change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
+        if change is not None:
+            decisions.append(Decision(subscription.client_id, "package_change", change.amount_cents, f"{change.change:+} packages: {change.formula}"))
+    return decisions
+
+
+def plan_renewals(night: Night) -> list[Decision]:
+    """PER-3: every period that ended before this night is renewed, each missed one once, on its
+    own anniversary; a DEA-3 deactivation ends PRO instead."""
+    policy = current_policy()
+    decisions = []
+    for subscription in Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__lt=night.day):
+        index, end = subscription.period_index, subscription.period_end
+        packages = packages_needed(night.counts.get(subscription.client_id, 0))
+        while end < night.day:
+            if subscription.ends_after is not None and subscription.ends_after <= end:
+                decisions.append(Decision(subscription.client_id, "end_pro", detail=f"PRO ends after {end}"))
+                break
+            index += 1
+            start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
+            amount = packages * policy.package_cents(subscription.period)
+            decisions.append(Decision(subscription.client_id, "renewal", amount, f"{subscription.period} {start}–{end}, {packages} packages"))
+    return decisions
+
+
+def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
+    """DUN-1: every client whose wallet is below zero (after the charges planned before) has its
+    debt collected from its cards; a client whose debt is paid leaves dunning (DUN-4)."""
+    now_balances = balances()
+    for decision in pending:
+        now_balances[decision.client_id] = now_balances.get(decision.client_id, 0) - decision.amount_cents
+    in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
+    debts = {client_id: -balance for client_id, balance in now_balances.items() if balance < 0}
+    failed_before = dict(Wallet.objects.filter(client_id__in=list(debts)).values_list("client_id", "failed_collections"))
+    debt_since = dict(Wallet.objects.filter(client_id__in=list(debts), debt_since__isnull=False).values_list("client_id", "debt_since"))
+    with_card = set(Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False).values_list("client_id", flat=True))
+    decisions = []
+    for client_id, debt in debts.items():
+        # What a failed collection would do (DUN-2, DUN-3, DUN-5); without a card it fails for sure.
+        since = debt_since.get(client_id, night.day)
+        if (night.day - since).days >= dunning.DUNNING_DAYS:
+            if_unpaid = "deactivate"
+        else:
+            if_unpaid = "suspend" if failed_before.get(client_id, 0) == 0 else "block"
+        certain = "" if client_id in with_card else " (no card: it will fail)"
+        decisions.append(Decision(client_id, "collect", debt, f"debt {dollars(debt)}; if unpaid: {if_unpaid}{certain}"))
+    debtors = {d.client_id for d in decisions}
+    decisions += [Decision(client_id, "settle", 0, "debt paid") for client_id in in_dunning - debtors]
+    return decisions
+
+
+def plan_retention(night: Night) -> list[Decision]:
+    before = night.at - datetime.timedelta(days=current_policy().retention_days)
+    expired = Project.objects.filter(status=Project.Status.ARCHIVED, deleted_at__isnull=True, archived_at__lt=before).exclude(
+        owner__tariff=Client.Tariff.PRO
+    )
+    by_owner: dict[int, int] = {}
+    for owner_id in expired.values_list("owner_id", flat=True):
+        by_owner[owner_id] = by_owner.get(owner_id, 0) + 1
+    return [Decision(owner_id, "purge_projects", 0, f"{n} archived projects past the retention window") for owner_id, n in by_owner.items()]
+
+
+def plan(night: Night) -> dict[str, list[Decision]]:
+    """The whole night's decisions as they stand now, for a dry run."""
+    night.counts = projects_selectors.active_subscribers_by_owner()
+    packages = plan_packages(night)
+    renewals = plan_renewals(night)
+    charges = [d for d in packages + renewals if d.kind in ("package_change", "renewal")]
+    return {"packages": packages, "renewals": renewals, "dunning": plan_dunning(night, charges), "retention": plan_retention(night)}

@@ -1,0 +1,92 @@
+"""PER-6 package changes and TAR-5's Free limit for any number of clients at once: the night's
+chunk, or a list of one."""
+
+import datetime
+
+from accounts import services as accounts
+from accounts.models import Client
+from billing import emails, selectors
+from billing.audit_actions import Audit
+from billing.invoicing import new_invoice, number_invoices, settle_many
+from billing.ledger import locked_wallet, locked_wallets
+from billing.models import Invoice, InvoiceLine, LedgerEntry, Subscription
+from billing.policy import FREE_LIMIT, current_policy
+from billing.subscriptions.renewals import Written
+from compliance.audit import audit_entry, record_many
+from core.bulk import insert, reserve_ids
+from core.sql import update_rows
+
+
+def package_key(client_id: int, day: datetime.date) -> str:
+    return f"packages:{client_id}:{day}"
+
+
+def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int]) -> int:
+    """TAR-5: a Free client whose projects hold more than 500 active subscribers is blocked
+    (`free_limit`) and told; activating PRO lifts it. Returns how many were blocked now."""
+    over = Client.objects.filter(pk__in=[c for c in client_ids if counts.get(c, 0) > FREE_LIMIT], tariff=Client.Tariff.FREE).exclude(
+        status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT
+    )
+    blocked = 0
+    for client in over:  # few: one by one, with the account's history
+        accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{counts[client.pk]} active subscribers on Free (TAR-5).")
+        emails.enqueue_email(client.pk, emails.FREE_LIMIT)
+        blocked += 1
+    return blocked
+
+
+def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, counts: dict[int, int]) -> Written:
+    """PER-6 and TAR-5, in the caller's transaction, for these clients' counts of active
+    subscribers: a PRO client whose count needs more packages is charged the added ones pro rata
+    for the rest of its period (an invoice, paid from the wallet when it covers it, WAL-2, WAL-6);
+    one that needs fewer is credited the removed ones (a credit note that corrects the period's
+    invoice, which may settle older invoices); a Free client over the limit is blocked. Dated
+    `at`; a few statements whatever the number of clients."""
+    written = Written()
+    block_over_free_limit(client_ids, counts=counts)
+    wallets = locked_wallets(client_ids)
+    subscriptions = list(
+        Subscription.objects.select_for_update(of=("self",)).select_related("client")
+        .filter(client_id__in=client_ids, client__tariff=Client.Tariff.PRO, status=Subscription.Status.ACTIVE, period_end__gte=day).order_by("pk")
+    )
+    for subscription in subscriptions:
+        if subscription.client_id not in wallets:  # (a wallet is made with the client's first entry)
+            wallets[subscription.client_id] = locked_wallet(subscription.client)
+    grace_days = current_policy().grace_days
+    invoices, moves, audit, changed = [], [], [], []
+    for subscription in subscriptions:
+        change = selectors.package_change(subscription=subscription, active_subscribers=counts.get(subscription.client_id, 0), night=day)
+        if change is None:
+            continue
+        key = package_key(subscription.client_id, day)
+        noun = "added" if change.change > 0 else "removed"
+        description = f"{abs(change.change)} package(s) {noun} for the rest of the period (PER-6): {change.formula}"[:300]
+        charge = change.amount_cents > 0
+        if change.amount_cents:
+            invoices.append(new_invoice(
+                client=subscription.client, kind=Invoice.Kind.INVOICE if charge else Invoice.Kind.CREDIT_NOTE, total=change.amount_cents,
+                reference=key, now=at, grace_days=grace_days, corrects_id=None if charge else subscription.period_invoice_id,
+            ))
+            moves.append((subscription, description, change.amount_cents, f"{key}:fee:0" if charge else f"{key}:credit", key))
+            if charge:
+                written.charged_cents += change.amount_cents
+            else:
+                written.credited_cents -= change.amount_cents
+        audit.append(audit_entry(action=Audit.PACKAGES_CHANGED, target=subscription, client=subscription.client,
+                                 details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents}))
+        subscription.packages = change.packages_after
+        changed.append(subscription)
+    for invoice, pk in zip(invoices, reserve_ids(Invoice, len(invoices)), strict=True):
+        invoice.pk = pk  # the lines and entries name it; it is inserted last, numbered
+    insert([InvoiceLine(invoice_id=inv.pk, description=d, amount_cents=a) for inv, (_, d, a, _, _) in zip(invoices, moves, strict=True)])
+    insert([
+        LedgerEntry(wallet_id=wallets[sub.client_id].pk, amount_cents=-amount, invoice_id=inv.pk, description=d, reference=ref, idempotency_key=ledger_key,
+                    kind=LedgerEntry.Kind.PACKAGE_CHANGE if amount > 0 else LedgerEntry.Kind.UNUSED_CREDIT, created_at=at)
+        for inv, (sub, d, amount, ledger_key, ref) in zip(invoices, moves, strict=True)
+    ])
+    update_rows(Subscription, changed, ["packages"])
+    record_many(audit)
+    number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
+    insert(invoices)
+    settle_many([s.client_id for s in changed], now=at)  # a charge the wallet covers, or a credit that covers older fees
+    return written

@@ -1,0 +1,90 @@
+"""PER-3 renewals for any number of clients at once: the night's chunk, or a list of one."""
+
+import datetime
+from dataclasses import dataclass
+
+from accounts.models import Client
+from billing.audit_actions import Audit
+from billing.invoicing import new_invoice, number_invoices, period_fee_line
+from billing.ledger import balances, locked_wallet, locked_wallets
+from billing.models import Invoice, InvoiceLine, LedgerEntry, Subscription, period_bounds
+from billing.policy import current_policy, packages_needed
+from billing.tariffs import end_pro
+from compliance.audit import audit_entry, record_many
+from core.bulk import insert, reserve_ids
+from core.sql import update_rows
+
+RENEWED_FIELDS = ["period_index", "period_start", "period_end", "package_price_cents", "packages", "period_invoice"]
+
+
+@dataclass
+class Written:
+    """What a batch wrote, for the night's record."""
+
+    charged_cents: int = 0
+    credited_cents: int = 0
+
+
+def renewal_key(subscription: Subscription, index: int) -> str:
+    return f"renewal:{subscription.client_id}:{subscription.activations}:{subscription.anchor_date}:{index}"
+
+
+def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, counts: dict[int, int]) -> Written:
+    """PER-3, in the caller's transaction: every active period of these clients that ended before
+    `day` is renewed, each missed one once, on its own anniversary, at the price in force now
+    (TAR-4) for the packages `counts` asks for (PER-6); the fee is debited from the wallet (WAL-2:
+    the cards pay a debt later, DUN-1) on an invoice that is paid when the wallet covers it and
+    open otherwise (WAL-6). A period after which a deactivation takes effect ends PRO instead
+    (DEA-3). Everything is dated `at`. A few statements whatever the number of clients: wallets
+    and subscriptions locked together, the rows inserted in bulk, the invoices numbered last."""
+    written = Written()
+    wallets = locked_wallets(client_ids)
+    for client_id in set(client_ids) - set(wallets):  # (a wallet is made with the client's first entry)
+        wallets[client_id] = locked_wallet(Client(pk=client_id))
+    subscriptions = list(
+        Subscription.objects.select_for_update(of=("self",)).select_related("client")
+        .filter(client_id__in=list(wallets), status=Subscription.Status.ACTIVE, period_end__lt=day).order_by("pk")
+    )
+    policy = current_policy()
+    # WAL-6 without reading the invoices: a client's older invoices are settled already (every
+    # credit settles them), so tonight's are paid exactly while the wallet still covers them.
+    available = balances([s.client_id for s in subscriptions])
+    invoices, fees, audit, renewed = [], [], [], []
+    for subscription in subscriptions:
+        packages = packages_needed(counts.get(subscription.client_id, 0))
+        price = policy.package_cents(subscription.period)
+        while subscription.period_end < day:
+            if subscription.ends_after is not None and subscription.ends_after <= subscription.period_end:
+                end_pro(subscription=subscription, now=at)  # DEA-3: rare, one by one
+                break
+            index = subscription.period_index + 1
+            start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
+            key, fee = renewal_key(subscription, index), packages * price
+            invoice = new_invoice(client=subscription.client, kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=policy.grace_days)
+            available[subscription.client_id] = available.get(subscription.client_id, 0) - fee
+            if available[subscription.client_id] >= 0:
+                invoice.status, invoice.paid_at = Invoice.Status.PAID, at
+            invoices.append(invoice)
+            fees.append((subscription, f"{period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"[:300], fee, key))
+            subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
+            subscription.package_price_cents, subscription.packages = price, packages
+            audit.append(audit_entry(action=Audit.RENEWED, target=subscription, client=subscription.client,
+                                     details={"period": subscription.period, "start": str(start), "packages": packages}))
+            written.charged_cents += fee
+            if not renewed or renewed[-1] is not subscription:
+                renewed.append(subscription)
+    for invoice, pk in zip(invoices, reserve_ids(Invoice, len(invoices)), strict=True):
+        invoice.pk = pk  # the lines and entries name it; it is inserted last, numbered
+    insert([InvoiceLine(invoice_id=invoice.pk, description=line, amount_cents=fee) for invoice, (_, line, fee, _) in zip(invoices, fees, strict=True)])
+    insert([
+        LedgerEntry(wallet_id=wallets[sub.client_id].pk, amount_cents=-fee, kind=LedgerEntry.Kind.FEE, description=line, reference=key,
+                    idempotency_key=f"{key}:fee:0", invoice_id=invoice.pk, created_at=at)
+        for invoice, (sub, line, fee, key) in zip(invoices, fees, strict=True)
+    ])
+    for invoice, (subscription, *_) in zip(invoices, fees, strict=True):
+        subscription.period_invoice = invoice  # the last one renewed is the current period's
+    update_rows(Subscription, renewed, RENEWED_FIELDS)
+    record_many(audit)
+    number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
+    insert(invoices)
+    return written
