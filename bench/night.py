@@ -50,7 +50,8 @@ def parse_args():
 def setup_django(database: str) -> None:
     os.environ.update(
         DATABASE_URL=database, DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", CELERY_BROKER_URL="memory://",
-        CACHE_URL="locmemcache://", LOG_LEVEL="WARNING", EMAIL_URL="dummymail://",  # emails go to Celery in production
+        # Tasks (the emails) are queued, not run inside the night: in production workers send them.
+        CELERY_TASK_ALWAYS_EAGER="false", CACHE_URL="locmemcache://", LOG_LEVEL="WARNING", EMAIL_URL="dummymail://",
     )
     import django
 

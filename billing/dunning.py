@@ -19,6 +19,7 @@ from billing.ledger import balance_cents, balances, debt_cents, locked_wallet, l
 from billing.models import Card, ClientNight, LedgerEntry, PaymentAttempt, Subscription, Wallet
 from billing.tariffs import end_pro
 from compliance.services import record
+from core.bulk import insert, insert_rows
 from core.exceptions import RuleRefused
 from core.money import dollars
 from projects import services as projects
@@ -86,7 +87,7 @@ def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[in
     """Tonight's attempt per client for its purpose key: the one made by an earlier run of this
     night if it failed or is to be resent, else a new try (committed before any call)."""
     latest: dict[int, PaymentAttempt] = {}
-    for attempt in PaymentAttempt.objects.filter(purpose_key__in=list(purpose_keys.values())).order_by("try_number"):
+    for attempt in PaymentAttempt.objects.filter(purpose_key__any_of=list(purpose_keys.values())).order_by("try_number"):
         latest[attempt.client_id] = attempt
     new = []
     for client_id, (card, amount) in requests.items():
@@ -101,8 +102,8 @@ def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[in
             gateway=card.gateway, lease_owner=lease[0], leased_until=lease[1],
         ))
     with transaction.atomic():
-        PaymentAttempt.objects.bulk_create(new, ignore_conflicts=True)
-    for attempt in PaymentAttempt.objects.filter(idempotency_key__in=[a.idempotency_key for a in new]):
+        insert(new)  # under the clients' collection locks: nobody else makes these keys' attempts
+    for attempt in new:
         latest[attempt.client_id] = attempt
     return {c: latest[c] for c in requests if c in latest}
 
@@ -124,7 +125,7 @@ def collect_chunk(client_ids: list[int], *, day: datetime.date, at: datetime.dat
     the money booked in its own transaction; then each client's dunning state, marked done with
     it. A client whose earlier charge is still unanswered is not charged again."""
     outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
-    done_before = set(ClientNight.objects.filter(night=day, step=STEP, client_id__in=client_ids).values_list("client_id", flat=True))
+    done_before = set(ClientNight.objects.filter(night=day, step=STEP, client_id__any_of=client_ids).values_list("client_id", flat=True))
     todo = [c for c in client_ids if c not in done_before]
     outcome["skipped"] = len(done_before)
     outcome["charged"] += charge_late_fees(todo, now=at)
@@ -132,10 +133,10 @@ def collect_chunk(client_ids: list[int], *, day: datetime.date, at: datetime.dat
     try:
         for client_id in set(todo) - set(locked):
             outcome["failures"].append({"client": client_id, "error": "Another payment of this client was under way; tried again next run."})
-        payments.book_many(list(PaymentAttempt.objects.filter(client_id__in=locked, status=Status.SUCCEEDED).values_list("pk", flat=True)))
+        payments.book_many(list(PaymentAttempt.objects.filter(client_id__any_of=locked, status=Status.SUCCEEDED).values_list("pk", flat=True)))
         in_flight = payments.unsettled_clients(locked)
         debts = {c: -b for c, b in balances(locked).items() if b < 0 and c not in in_flight}
-        cards = {(card.client_id, card.role): card for card in Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False)}
+        cards = {(card.client_id, card.role): card for card in Card.objects.filter(client_id__any_of=list(debts), removed_at__isnull=True, verified_at__isnull=False)}
         by_client = _collect_from(Card.Role.MAIN, debts, cards, day)
         unpaid = {c: d for c, d in debts.items() if c not in by_client or by_client[c].status == Status.FAILED}
         by_client.update(_collect_from(Card.Role.BACKUP, unpaid, cards, day))
@@ -148,19 +149,20 @@ def collect_chunk(client_ids: list[int], *, day: datetime.date, at: datetime.dat
 
 
 def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], outcome: dict, *, day: datetime.date, at: datetime.datetime) -> None:
-    clients = Client.objects.in_bulk(client_ids)
     with transaction.atomic():
         wallets = locked_wallets(client_ids)
         now_balances = balances(client_ids)
         # The common case in bulk: nothing owed now, and no dunning state to lift.
-        plain = [c for c in client_ids if c in wallets and now_balances.get(c, 0) >= 0
-                 and not wallets[c].failed_collections and wallets[c].debt_since is None]
-        ClientNight.objects.bulk_create([ClientNight(client_id=c, night=day, step=STEP) for c in plain])
+        plain = {c for c in client_ids if c in wallets and now_balances.get(c, 0) >= 0
+                 and not wallets[c].failed_collections and wallets[c].debt_since is None}
+        insert_rows(ClientNight, [{"client_id": c, "night": day, "step": STEP} for c in sorted(plain)])
         outcome["done"] += len(plain)
-        for client_id in [c for c in client_ids if c not in set(plain)]:
+        clients = Client.objects.in_bulk([c for c in client_ids if c not in plain])
+        for client_id in [c for c in client_ids if c not in plain]:
             try:
                 with transaction.atomic():
-                    dunning_outcome(clients[client_id], attempt=by_client.get(client_id), day=day, at=at)
+                    dunning_outcome(clients[client_id], attempt=by_client.get(client_id), day=day, at=at,
+                                    locked=(wallets[client_id], now_balances.get(client_id, 0)) if client_id in wallets else None)
                     ClientNight.objects.create(client_id=client_id, night=day, step=STEP)
                 outcome["done"] += 1
             except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
@@ -168,12 +170,14 @@ def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt],
                 outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
 
 
-def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: datetime.date, at: datetime.datetime | None = None) -> str | None:
+def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: datetime.date, at: datetime.datetime | None = None,
+                    locked: tuple[Wallet, int] | None = None) -> str | None:
     """What tonight's collection means for the client (DUN-2..5): paid → lifted (DUN-4); not known
     yet → nothing; failed → suspended the first time, blocked the second, PRO ended and deletion
-    scheduled after 30 days (its open invoices uncollectible). Returns the email sent, if any."""
-    wallet = locked_wallet(client)
-    if balance_cents(wallet) >= 0:
+    scheduled after 30 days (its open invoices uncollectible). Returns the email sent, if any.
+    `locked`: the client's wallet as locked by the caller's transaction, and its balance then."""
+    wallet, balance = locked if locked is not None else (locked_wallet(client), None)
+    if (balance if balance is not None else balance_cents(wallet)) >= 0:
         if wallet.failed_collections or wallet.debt_since:
             lift_dunning(client, wallet)
         return None

@@ -15,6 +15,7 @@ from accounts.models import Client
 from billing.ledger import balances, locked_wallet, post
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, LedgerEntry, Wallet
 from billing.policy import current_policy
+from core.bulk import insert_rows, reserve_ids
 from core.clock import billing_date
 from core.money import dollars
 
@@ -32,21 +33,60 @@ def _sequence_row(series: str, year: int) -> InvoiceSequence:
     return InvoiceSequence.objects.select_for_update().get(series=series, year=year)
 
 
-def number_invoices(invoices: list[Invoice]) -> None:
-    """Number a batch of unsaved invoices (a night chunk's, or `issue`'s one) in one pass, in the
-    order given, inside the caller's transaction: one lock of each series' sequence row for the
-    whole batch; gapless (WAL-6). Take it last, just before inserting them, so that the rows stay
-    locked only until the commit; a rollback gives the numbers back."""
-    by_series: dict[tuple[str, int], list[Invoice]] = {}
-    for invoice in invoices:
-        if invoice.sequence is None:
-            by_series.setdefault((invoice.series, invoice.year), []).append(invoice)
-    for (series, year), batch in sorted(by_series.items()):
+def _take_numbers(series_years: list[tuple[str, int]]) -> list[tuple[int, str]]:
+    """The next numbers, in the order asked, of each series and year: one lock of each sequence
+    row for the whole batch, held until the caller's transaction ends; gapless (WAL-6)."""
+    wanted: dict[tuple[str, int], int] = {}
+    for key in series_years:
+        wanted[key] = wanted.get(key, 0) + 1
+    first = {}
+    for (series, year), count in sorted(wanted.items()):
         row = _sequence_row(series, year)
-        for invoice in batch:
-            row.last += 1
-            invoice.sequence, invoice.number = row.last, f"{series}-{year}-{row.last:06d}"
+        first[(series, year)] = row.last + 1
+        row.last += count
         row.save(update_fields=["last"])
+    numbers = []
+    for series, year in series_years:
+        sequence = first[(series, year)]
+        first[(series, year)] += 1
+        numbers.append((sequence, f"{series}-{year}-{sequence:06d}"))
+    return numbers
+
+
+def number_invoices(invoices: list[Invoice]) -> None:
+    """Number unsaved invoices (`issue`'s one) in one pass, in the order given, inside the
+    caller's transaction. Take the numbers last, just before saving, so that the sequence rows stay
+    locked only until the commit; a rollback gives them back."""
+    for invoice, (sequence, number) in zip(invoices, _take_numbers([(i.series, i.year) for i in invoices]), strict=True):
+        invoice.sequence, invoice.number = sequence, number
+
+
+def invoice_row(*, client: Client, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,
+                status: str | None = None, corrects_id: int | None = None, late_fee_for_id: int | None = None) -> dict:
+    """An invoice or credit note as a row, not numbered yet: open until settled (or `status`); a
+    credit note is applied to the wallet at once, so paid. The party is copied in."""
+    credit_note = kind == Invoice.Kind.CREDIT_NOTE
+    status = Invoice.Status.PAID if credit_note else status or Invoice.Status.OPEN
+    return {
+        "kind": kind, "series": "CN" if credit_note else "INV", "year": billing_date(now).year, "client_id": client.pk, "client_name": client.name,
+        "client_email": client.email, "issued_at": now, "due_at": now if credit_note else due_at(now, grace_days), "total_cents": total,
+        "status": status, "paid_at": now if status == Invoice.Status.PAID else None, "corrects_id": corrects_id, "late_fee_for_id": late_fee_for_id,
+        "reference": reference[:120],
+    }
+
+
+def reserve_invoice_ids(rows: list[dict]) -> None:
+    """Ids for invoice rows about to be inserted, so that their lines and entries can name them."""
+    for row, pk in zip(rows, reserve_ids(Invoice, len(rows)), strict=True):
+        row["id"] = pk
+
+
+def insert_invoices(rows: list[dict]) -> None:
+    """Number a batch of invoice rows in one pass and insert them (a night chunk's): the last
+    write of its transaction, so that the sequence rows stay locked only until the commit."""
+    for row, (sequence, number) in zip(rows, _take_numbers([(r["series"], r["year"]) for r in rows]), strict=True):
+        row["sequence"], row["number"] = sequence, number
+    insert_rows(Invoice, rows)
 
 
 def period_fee_line(period: str, packages: int, package_cents: int, start: datetime.date, end: datetime.date) -> str:
@@ -63,15 +103,9 @@ def due_at(issued_at: datetime.datetime, grace_days: int | None = None) -> datet
 
 def new_invoice(*, client: Client, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,
                 corrects_id: int | None = None, late_fee_for: Invoice | None = None) -> Invoice:
-    """An unsaved invoice or credit note (the night creates a chunk's in bulk). An invoice is
-    open until settled; a credit note is applied to the wallet at once."""
-    credit_note = kind == Invoice.Kind.CREDIT_NOTE
-    return Invoice(
-        kind=kind, series="CN" if credit_note else "INV", year=billing_date(now).year, client=client, client_name=client.name,
-        client_email=client.email, issued_at=now, due_at=now if credit_note else due_at(now, grace_days), total_cents=total,
-        status=Invoice.Status.PAID if credit_note else Invoice.Status.OPEN, paid_at=now if credit_note else None,
-        corrects_id=corrects_id, late_fee_for=late_fee_for, reference=reference[:120],
-    )
+    """An unsaved invoice or credit note: `invoice_row` as an object."""
+    return Invoice(**invoice_row(client=client, kind=kind, total=total, reference=reference, now=now, grace_days=grace_days,
+                                 corrects_id=corrects_id, late_fee_for_id=late_fee_for.pk if late_fee_for else None))
 
 
 def issue(*, client: Client, kind: str, lines: list[tuple[str, int]], reference: str, corrects: Invoice | None = None,
@@ -131,7 +165,7 @@ def settle_many(client_ids: list[int], *, now: datetime.datetime | None = None) 
         return 0
     now = now or timezone.now()
     unpaid: dict[int, list[Invoice]] = {}
-    for invoice in Invoice.objects.filter(client_id__in=client_ids, kind=Invoice.Kind.INVOICE, status__in=UNPAID).order_by(
+    for invoice in Invoice.objects.filter(client_id__any_of=client_ids, kind=Invoice.Kind.INVOICE, status__in=UNPAID).order_by(
         "issued_at", "id"
     ).only("id", "client_id", "total_cents"):
         unpaid.setdefault(invoice.client_id, []).append(invoice)
@@ -139,7 +173,7 @@ def settle_many(client_ids: list[int], *, now: datetime.datetime | None = None) 
         return 0
     totals = balances(list(unpaid))
     paid = [i.pk for client_id, invoices in unpaid.items() for i in _covered(invoices, totals.get(client_id, 0))]
-    Invoice.objects.filter(pk__in=paid).update(status=Invoice.Status.PAID, paid_at=now)
+    Invoice.objects.filter(pk__any_of=paid).update(status=Invoice.Status.PAID, paid_at=now)
     return len(paid)
 
 
@@ -158,7 +192,7 @@ def mark_uncollectible(*, client: Client) -> int:
 def overdue_invoices(client_ids: list[int], *, now: datetime.datetime):
     """Open invoices past their due date that carry no late fee yet (late fees carry none)."""
     return Invoice.objects.filter(
-        client_id__in=client_ids, kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, due_at__lt=now,
+        client_id__any_of=client_ids, kind=Invoice.Kind.INVOICE, status=Invoice.Status.OPEN, due_at__lt=now,
         late_fee_for__isnull=True, late_fee_invoice__isnull=True,
     ).select_related("client").order_by("client_id", "issued_at", "id")
 

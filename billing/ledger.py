@@ -23,7 +23,7 @@ def locked_wallet(client: Client) -> Wallet:
 
 def locked_wallets(client_ids: list[int]) -> dict[int, Wallet]:
     """Many wallets locked at once, in id order (the one lock order), for a chunk of the night."""
-    return {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__in=client_ids).order_by("pk")}
+    return {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__any_of=client_ids).order_by("pk")}
 
 
 def balance_cents(wallet: Wallet) -> int:
@@ -35,7 +35,7 @@ def balances(client_ids=None) -> dict[int, int]:
     """Balances by client in one aggregate (the night's plans and chunks)."""
     rows = LedgerEntry.objects.values("wallet__client_id").annotate(total=Sum("amount_cents")).values_list("wallet__client_id", "total")
     if client_ids is not None:
-        rows = rows.filter(wallet__client_id__in=client_ids)
+        rows = rows.filter(wallet__client_id__any_of=client_ids)
     return dict(rows.order_by())
 
 

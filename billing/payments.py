@@ -40,6 +40,7 @@ from billing.invoicing import settle_many
 from billing.ledger import locked_wallet, locked_wallets
 from billing.models import Card, LedgerEntry, PaymentAttempt
 from compliance.services import audit_entry, record, record_many
+from core.bulk import insert
 from core.db import in_open_transaction
 from core.exceptions import RuleRefused
 from core.sql import update_rows
@@ -148,7 +149,7 @@ def _claim_for_sending(pks: list[int], owner: str, now: datetime.datetime) -> in
     """created (not leased, or leased by us when made), or sent/unknown whose lease lapsed → sent
     under our lease."""
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    return PaymentAttempt.objects.filter(pk__in=pks).filter(
+    return PaymentAttempt.objects.filter(pk__any_of=pks).filter(
         Q(status=Status.CREATED) & (free | Q(lease_owner=owner)) | Q(status__in=[Status.SENT, Status.UNKNOWN]) & free
     ).update(status=Status.SENT, lease_owner=owner, leased_until=now + LEASE, sent_at=now)
 
@@ -203,47 +204,70 @@ def send(attempt: PaymentAttempt) -> PaymentAttempt:
     return attempt
 
 
-def _calls(attempts: list[PaymentAttempt], gateway) -> Iterator[tuple[int, ChargeResult | None]]:
-    """The gateway calls of a chunk, up to BILLING_COLLECTION_CONCURRENCY in flight at once (each
-    attempt its own key; nothing but the call happens in the threads), answered as they come. Each
-    thread keeps the one database connection the gateway may use (the sandbox does) and closes it
-    when the chunk's calls are done."""
-    concurrency = max(1, settings.BILLING_COLLECTION_CONCURRENCY) if connection.vendor != "sqlite" else 1
-    if concurrency == 1 or len(attempts) < 2:
-        for attempt in attempts:
-            yield attempt.pk, _call(attempt, attempt.card.token if attempt.card_id else "", gateway)
-        return
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for attempt in attempts:
-        todo.put(attempt)
-    answers: queue.SimpleQueue = queue.SimpleQueue()
+class _Collectors:
+    """The threads that make a night's gateway calls, up to BILLING_COLLECTION_CONCURRENCY in
+    flight at once. They live until `stop_collectors()` (the end of the night, or of a worker's
+    chunk) so that each opens the one database connection the gateway may use (the sandbox keeps
+    its memory there) once, not once per chunk; nothing but the call happens in them."""
 
-    def work() -> None:
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+
+    def _work(self) -> None:
         try:
-            while True:
-                try:
-                    attempt = todo.get_nowait()
-                except queue.Empty:
-                    return
+            while (job := self.jobs.get()) is not None:
+                attempt, gateway, answers = job
                 try:
                     answers.put((attempt.pk, _call(attempt, attempt.card.token if attempt.card_id else "", gateway), None))
-                except Exception as exc:  # noqa: BLE001 (raised again in the chunk's own thread)
+                except Exception as exc:  # noqa: BLE001 (raised again in the caller's thread)
                     answers.put((attempt.pk, None, exc))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=work, name=f"collect-{n}", daemon=True) for n in range(min(concurrency, len(attempts)))]
-    for thread in threads:
-        thread.start()
-    try:
+    def calls(self, attempts: list[PaymentAttempt], gateway, concurrency: int) -> Iterator[tuple[int, ChargeResult | None]]:
+        with self.lock:
+            if len(self.threads) != concurrency:
+                self.stop()
+                self.threads = [threading.Thread(target=self._work, name=f"collect-{n}", daemon=True) for n in range(concurrency)]
+                for thread in self.threads:
+                    thread.start()
+        answers: queue.SimpleQueue = queue.SimpleQueue()
+        for attempt in attempts:
+            self.jobs.put((attempt, gateway, answers))
         for _ in attempts:
             pk, result, error = answers.get()
             if error is not None:
                 raise error
             yield pk, result
-    finally:
-        for thread in threads:
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
             thread.join()
+        self.threads = []
+
+
+_collectors = _Collectors()
+
+
+def stop_collectors() -> None:
+    """Let the collection threads go, with their database connections (the end of a night)."""
+    with _collectors.lock:
+        _collectors.stop()
+
+
+def _calls(attempts: list[PaymentAttempt], gateway) -> Iterator[tuple[int, ChargeResult | None]]:
+    """The gateway calls of a chunk, each attempt its own key, answered as they come: one at a
+    time, or by the collection threads."""
+    concurrency = max(1, settings.BILLING_COLLECTION_CONCURRENCY) if connection.vendor != "sqlite" else 1
+    if concurrency == 1 or len(attempts) < 2:
+        for attempt in attempts:
+            yield attempt.pk, _call(attempt, attempt.card.token if attempt.card_id else "", gateway)
+        return
+    yield from _collectors.calls(attempts, gateway, concurrency)
 
 
 def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> dict[int, PaymentAttempt]:
@@ -256,20 +280,20 @@ def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> di
     owner, now = owner or _new_owner(), timezone.now()
     pks = [a.pk for a in attempts]
     _claim_for_sending(pks, owner, now)
-    ours = list(PaymentAttempt.objects.filter(pk__in=pks, lease_owner=owner, status=Status.SENT).select_related("card", "refunds"))
+    ours = list(PaymentAttempt.objects.filter(pk__any_of=pks, lease_owner=owner, status=Status.SENT).select_related("card", "refunds"))
     results: dict[int, ChargeResult | None] = {}
     renew_at = time.monotonic() + LEASE.total_seconds() / 2
     gateway = get_gateway()
     for pk, result in _calls(ours, gateway):
         results[pk] = result
         if time.monotonic() > renew_at:  # a slow gateway: keep the rest of the chunk ours
-            PaymentAttempt.objects.filter(pk__in=[a.pk for a in ours if a.pk not in results], lease_owner=owner, status=Status.SENT).update(
+            PaymentAttempt.objects.filter(pk__any_of=[a.pk for a in ours if a.pk not in results], lease_owner=owner, status=Status.SENT).update(
                 leased_until=timezone.now() + LEASE
             )
             renew_at = time.monotonic() + LEASE.total_seconds() / 2
     done = timezone.now()
     with transaction.atomic():
-        still_ours = list(PaymentAttempt.objects.select_for_update().filter(pk__in=list(results), lease_owner=owner, status=Status.SENT))
+        still_ours = list(PaymentAttempt.objects.select_for_update().filter(pk__any_of=list(results), lease_owner=owner, status=Status.SENT))
         for attempt in still_ours:
             for name, value in _outcome(results[attempt.pk], done).items():
                 setattr(attempt, name, value)
@@ -314,17 +338,17 @@ def book_many(pks: list[int], *, actor: Client | None = None) -> list[PaymentAtt
     if not pks:
         return []
     with transaction.atomic(durable=not in_open_transaction()):
-        client_ids = list(PaymentAttempt.objects.filter(pk__in=pks, status=Status.SUCCEEDED).values_list("client_id", flat=True))
+        client_ids = list(PaymentAttempt.objects.filter(pk__any_of=pks, status=Status.SUCCEEDED).values_list("client_id", flat=True))
         wallets = locked_wallets(client_ids)
         missing = [c for c in client_ids if c not in wallets]
         for client_id in missing:  # (a wallet is made with the client's first entry)
             wallets[client_id] = locked_wallet(Client(pk=client_id))
-        attempts = list(PaymentAttempt.objects.select_for_update(of=("self",)).select_related("card").filter(pk__in=pks, status=Status.SUCCEEDED))
+        attempts = list(PaymentAttempt.objects.select_for_update(of=("self",)).select_related("card").filter(pk__any_of=pks, status=Status.SUCCEEDED))
         entries = [_entry(wallets[a.client_id], a, a.card, actor) for a in attempts]
-        done = set(LedgerEntry.objects.filter(idempotency_key__in=[e.idempotency_key for e in entries]).values_list("idempotency_key", flat=True))
-        LedgerEntry.objects.bulk_create([e for e in entries if e.idempotency_key not in done])
+        done = set(LedgerEntry.objects.filter(idempotency_key__any_of=[e.idempotency_key for e in entries]).values_list("idempotency_key", flat=True))
+        insert([e for e in entries if e.idempotency_key not in done])
         now = timezone.now()
-        PaymentAttempt.objects.filter(pk__in=[a.pk for a in attempts]).update(status=Status.BOOKED, booked_at=now)
+        PaymentAttempt.objects.filter(pk__any_of=[a.pk for a in attempts]).update(status=Status.BOOKED, booked_at=now)
         settle_many(sorted({a.client_id for a in attempts}), now=now)
     return attempts
 
@@ -485,6 +509,6 @@ def unsettled_clients(client_ids: list[int]) -> set[int]:
     """Clients with a charge whose outcome is not known yet: nothing more is collected from them
     until it is (one collection at a time)."""
     return set(
-        PaymentAttempt.objects.filter(client_id__in=client_ids, status__in=PaymentAttempt.UNSETTLED)
+        PaymentAttempt.objects.filter(client_id__any_of=client_ids, status__in=PaymentAttempt.UNSETTLED)
         .exclude(kind=PaymentAttempt.Kind.REFUND).values_list("client_id", flat=True)
     )

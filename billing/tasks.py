@@ -2,7 +2,7 @@ import datetime
 
 from celery import shared_task
 
-from billing import dunning, emails, night
+from billing import dunning, emails, night, payments
 
 
 @shared_task(acks_late=True)
@@ -23,7 +23,10 @@ def night_chunk(step: str, client_ids: list[int], day: str, at: str, counts: dic
     the_night = night.Night(
         day=datetime.date.fromisoformat(day), at=datetime.datetime.fromisoformat(at), counts={int(k): v for k, v in counts.items()}
     )
-    return night.process(step, client_ids, the_night)
+    try:
+        return night.process(step, client_ids, the_night)
+    finally:
+        payments.stop_collectors()
 
 
 @shared_task(acks_late=True)

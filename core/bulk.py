@@ -1,15 +1,16 @@
 """Inserting many rows at once, fast: the night's chunks write thousands of rows per step.
 
-`insert(objects)` is `bulk_create` without its per-value compilation: the ids are reserved from
-the table's own sequence first (so rows can name each other before they exist: Django's foreign
-keys are checked at commit), then the rows go in by COPY on PostgreSQL. Elsewhere (SQLite, for
+`insert(objects)` is `bulk_create` without its per-value compilation: the ids are reserved from the
+table's own sequence first (`reserve_ids`, so rows can name each other before they exist: Django's
+foreign keys are checked at commit), then the rows go in by COPY on PostgreSQL. `insert_rows(model,
+rows)` the same for rows given as dicts of field values, no model objects made at all. Elsewhere (SQLite, for
 development) the same ids go in through `bulk_create`. Model defaults apply as they do for
 `bulk_create` (they are set when the objects are made); `save()` and signals do not run."""
 
 from django.db import connection, models
 from psycopg.types.json import Jsonb
 
-__all__ = ["insert", "reserve_ids"]
+__all__ = ["insert", "insert_rows", "reserve_ids"]
 
 
 def reserve_ids(model: type[models.Model], n: int) -> list[int]:
@@ -43,11 +44,38 @@ def insert(objects: list[models.Model]) -> None:
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objects)
         return
-    fields = list(model._meta.concrete_fields)
-    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    fields = model._meta.concrete_fields
+    _copy(model, fields, [[obj.__dict__[f.attname] for f in fields] for obj in objects])
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+def insert_rows(model: type[models.Model], rows: list[dict]) -> None:
+    """Insert rows given as {attname: value} (e.g. `invoice_id`), the other fields at their
+    defaults (a callable default is called once for the batch). A row without an `id` is given one
+    by the database (`reserve_ids` first when something must name it before the insert)."""
+    if not rows:
+        return
+    pk = model._meta.pk.attname
+    with_ids = any(row.get(pk) is not None for row in rows)
+    if with_ids and not all(row.get(pk) is not None for row in rows):
+        raise ValueError("Either every row has its id or none does.")
+    fields = [f for f in model._meta.concrete_fields if with_ids or f.attname != pk]
+    defaults = {f.attname: f.get_default() for f in fields if any(f.attname not in row for row in rows)}
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**{**defaults, **row}) for row in rows])
+        return
     attnames = [f.attname for f in fields]
+    _copy(model, fields, [[row[a] if a in row else defaults[a] for a in attnames] for row in rows])
+
+
+def _copy(model: type[models.Model], fields: list[models.Field], values: list[list]) -> None:
+    """COPY rows holding a value for each of `fields`, in their order."""
+    json = [n for n, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
-        for obj in objects:
-            values = obj.__dict__
-            copy.write_row([Jsonb(values[a]) if a in json_fields and values[a] is not None else values[a] for a in attnames])
+        for row in values:
+            for n in json:
+                if row[n] is not None:
+                    row[n] = Jsonb(row[n])
+            copy.write_row(row)

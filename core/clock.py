@@ -1,9 +1,9 @@
 """The billing clock: the billing day is a calendar day in BILLING_TIME_ZONE (UTC+2, no DST)."""
 
+import calendar
 import datetime
 import zoneinfo
 
-from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.utils import timezone
 
@@ -23,5 +23,7 @@ def night_of(day: datetime.date) -> datetime.datetime:
 
 
 def add_months(day: datetime.date, months: int) -> datetime.date:
-    """Month arithmetic anchored on the day: 31 January + 1 month = 28 (or 29) February."""
-    return day + relativedelta(months=months)
+    """Month arithmetic anchored on the day: 31 January + 1 month = 28 (or 29) February. (By
+    hand rather than relativedelta: the night computes it for every renewal.)"""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return datetime.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))

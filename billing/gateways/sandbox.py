@@ -7,6 +7,7 @@ unknown (refused). What it charged is kept per idempotency key in the database (
 so every process (the web, a worker, a test) sees one memory, as with a real gateway: a repeat
 with the same key returns the first outcome and charges nothing more."""
 
+import functools
 import hashlib
 import time
 
@@ -25,6 +26,16 @@ CARDS = {
     "tok_chargeDeclinedInsufficientFunds": ("visa", "9995", "insufficient_funds"),
     "tok_chargeCustomerFail": ("visa", "0341", "fails_later"),
 }
+
+
+@functools.cache
+def _upsert_sql(columns: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"INSERT INTO {quote(SandboxCharge._meta.db_table)} ({', '.join(quote(c) for c in columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "  # noqa: S608
+        "ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key "
+        "RETURNING status, reference, failure_code, amount_cents, description"
+    )
 
 
 class SandboxGateway:
@@ -54,15 +65,8 @@ class SandboxGateway:
             raise RuntimeError("The sandbox gateway was called inside an open transaction.")
         row = {"idempotency_key": key, "kind": kind, "status": "", "amount_cents": 0, "reference": "", "failure_code": "",
                "customer_ref": "", "description": "", **values, "created_at": timezone.now()}
-        table, quote = SandboxCharge._meta.db_table, connection.ops.quote_name
-        columns = ", ".join(quote(name) for name in row)
-        sql = (
-            f"INSERT INTO {quote(table)} ({columns}) VALUES ({', '.join(['%s'] * len(row))}) "  # noqa: S608 (names from the model)
-            f"ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key "
-            f"RETURNING status, reference, failure_code, amount_cents, description"
-        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, list(row.values()))
+            cursor.execute(_upsert_sql(tuple(row)), list(row.values()))
             status, reference, failure_code, amount, description = cursor.fetchone()
         raw = {"amount": amount, "description": description, "status": status}
         return ChargeResult(status=status, reference=reference, failure_code=failure_code, raw=raw)

@@ -15,7 +15,7 @@ and night, so a re-run never charges twice.
 """
 
 from billing.night.apply import process
-from billing.night.plan import STEPS, Decision, Night, plan
+from billing.night.plan import STEPS, Decision, Night
 from billing.night.run import run_nightly
 
-__all__ = ["STEPS", "Decision", "Night", "plan", "process", "run_nightly"]
+__all__ = ["STEPS", "Decision", "Night", "process", "run_nightly"]

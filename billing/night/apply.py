@@ -17,7 +17,7 @@ from billing.models import ClientNight
 from billing.night.plan import Night
 from billing.policy import current_policy
 from billing.subscriptions.renewals import Written
-from core.bulk import insert
+from core.bulk import insert_rows
 from projects import services as projects
 
 logger = logging.getLogger("billing.night")
@@ -46,10 +46,10 @@ def apply(step: str, client_ids: list[int], night: Night) -> tuple[int, int, Wri
     """The step's work for those of these clients not done yet tonight, and their marks, in one
     transaction. Returns (done, skipped, what was written)."""
     with transaction.atomic():
-        done_before = set(ClientNight.objects.filter(night=night.day, step=step, client_id__in=client_ids).values_list("client_id", flat=True))
+        done_before = set(ClientNight.objects.filter(night=night.day, step=step, client_id__any_of=client_ids).values_list("client_id", flat=True))
         todo = [c for c in client_ids if c not in done_before]
         written = WRITERS[step](todo, night) if todo else Written()
-        insert([ClientNight(client_id=c, night=night.day, step=step) for c in todo])
+        insert_rows(ClientNight, [{"client_id": c, "night": night.day, "step": step} for c in todo])
     return len(todo), len(done_before), written
 
 

@@ -50,7 +50,7 @@ def plan_packages(night: Night) -> list[Decision]:
     # Only the subscriptions whose count asks for another number of packages become objects.
     changing = [client_id for client_id, packages in current.values_list("client_id", "packages")
                 if packages_needed(night.counts.get(client_id, 0)) != packages]
-    for subscription in current.filter(client_id__in=changing):
+    for subscription in current.filter(client_id__any_of=changing):
         change = selectors.package_change(subscription=subscription, active_subscribers=night.counts.get(subscription.client_id, 0), night=night.day)
         if change is not None:
             decisions.append(Decision(subscription.client_id, "package_change", change.amount_cents, f"{change.change:+} packages: {change.formula}"))
@@ -84,9 +84,9 @@ def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
         now_balances[decision.client_id] = now_balances.get(decision.client_id, 0) - decision.amount_cents
     in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
     debts = {client_id: -balance for client_id, balance in now_balances.items() if balance < 0}
-    failed_before = dict(Wallet.objects.filter(client_id__in=list(debts)).values_list("client_id", "failed_collections"))
-    debt_since = dict(Wallet.objects.filter(client_id__in=list(debts), debt_since__isnull=False).values_list("client_id", "debt_since"))
-    with_card = set(Card.objects.filter(client_id__in=list(debts), removed_at__isnull=True, verified_at__isnull=False).values_list("client_id", flat=True))
+    failed_before = dict(Wallet.objects.filter(client_id__any_of=list(debts)).values_list("client_id", "failed_collections"))
+    debt_since = dict(Wallet.objects.filter(client_id__any_of=list(debts), debt_since__isnull=False).values_list("client_id", "debt_since"))
+    with_card = set(Card.objects.filter(client_id__any_of=list(debts), removed_at__isnull=True, verified_at__isnull=False).values_list("client_id", flat=True))
     decisions = []
     for client_id, debt in debts.items():
         # What a failed collection would do (DUN-2, DUN-3, DUN-5); without a card it fails for sure.

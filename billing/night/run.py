@@ -11,7 +11,7 @@ from celery import current_task, group, signature
 from django.db import connection
 from django.utils import timezone
 
-from billing import dunning
+from billing import dunning, payments
 from billing.models import NightlyRun, NightlyStep
 from billing.night.apply import process
 from billing.night.plan import Decision, Night, plan, plan_dunning, plan_packages, plan_renewals, plan_retention
@@ -99,6 +99,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
             run.status, run.error = NightlyRun.Status.FAILED, traceback.format_exc()[-4000:]
             raise
         finally:
+            payments.stop_collectors()
             run.finished_at = timezone.now()
             run.report = {"totals": {s.name: {"clients": s.clients, "skipped": s.skipped, "charged_cents": s.charged_cents,
                                               "credited_cents": s.credited_cents, "failures": len(s.failures)} for s in run.steps.all()}}

@@ -7,13 +7,13 @@ from accounts import services as accounts
 from accounts.models import Client
 from billing import emails, selectors
 from billing.audit_actions import Audit
-from billing.invoicing import new_invoice, number_invoices, settle_many
+from billing.invoicing import insert_invoices, invoice_row, reserve_invoice_ids, settle_many
 from billing.ledger import locked_wallet, locked_wallets
 from billing.models import Invoice, InvoiceLine, LedgerEntry, Subscription
 from billing.policy import FREE_LIMIT, current_policy
 from billing.subscriptions.renewals import Written
-from compliance.audit import audit_entry, record_many
-from core.bulk import insert, reserve_ids
+from compliance.audit import audit_row, record_rows, target_of
+from core.bulk import insert_rows
 from core.sql import update_rows
 
 
@@ -47,13 +47,13 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
     wallets = locked_wallets(client_ids)
     subscriptions = list(
         Subscription.objects.select_for_update(of=("self",)).select_related("client")
-        .filter(client_id__in=client_ids, client__tariff=Client.Tariff.PRO, status=Subscription.Status.ACTIVE, period_end__gte=day).order_by("pk")
+        .filter(client_id__any_of=client_ids, client__tariff=Client.Tariff.PRO, status=Subscription.Status.ACTIVE, period_end__gte=day).order_by("pk")
     )
     for subscription in subscriptions:
         if subscription.client_id not in wallets:  # (a wallet is made with the client's first entry)
             wallets[subscription.client_id] = locked_wallet(subscription.client)
     grace_days = current_policy().grace_days
-    invoices, moves, audit, changed = [], [], [], []
+    invoices, lines, entries, audit, changed = [], [], [], [], []
     for subscription in subscriptions:
         change = selectors.package_change(subscription=subscription, active_subscribers=counts.get(subscription.client_id, 0), night=day)
         if change is None:
@@ -63,30 +63,30 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
         description = f"{abs(change.change)} package(s) {noun} for the rest of the period (PER-6): {change.formula}"[:300]
         charge = change.amount_cents > 0
         if change.amount_cents:
-            invoices.append(new_invoice(
+            invoice = invoice_row(
                 client=subscription.client, kind=Invoice.Kind.INVOICE if charge else Invoice.Kind.CREDIT_NOTE, total=change.amount_cents,
                 reference=key, now=at, grace_days=grace_days, corrects_id=None if charge else subscription.period_invoice_id,
-            ))
-            moves.append((subscription, description, change.amount_cents, f"{key}:fee:0" if charge else f"{key}:credit", key))
+            )
+            invoices.append(invoice)
+            lines.append((invoice, {"description": description, "amount_cents": change.amount_cents}))
+            entries.append((invoice, {
+                "wallet_id": wallets[subscription.client_id].pk, "amount_cents": -change.amount_cents, "description": description, "reference": key,
+                "idempotency_key": f"{key}:fee:0" if charge else f"{key}:credit", "created_at": at,
+                "kind": LedgerEntry.Kind.PACKAGE_CHANGE if charge else LedgerEntry.Kind.UNUSED_CREDIT,
+            }))
             if charge:
                 written.charged_cents += change.amount_cents
             else:
                 written.credited_cents -= change.amount_cents
-        audit.append(audit_entry(action=Audit.PACKAGES_CHANGED, target=subscription, client=subscription.client,
-                                 details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents}))
+        audit.append(audit_row(action=Audit.PACKAGES_CHANGED, client_id=subscription.client_id, **target_of(subscription),
+                               details={"from": change.packages_before, "to": change.packages_after, "amount_cents": change.amount_cents}))
         subscription.packages = change.packages_after
         changed.append(subscription)
-    for invoice, pk in zip(invoices, reserve_ids(Invoice, len(invoices)), strict=True):
-        invoice.pk = pk  # the lines and entries name it; it is inserted last, numbered
-    insert([InvoiceLine(invoice_id=inv.pk, description=d, amount_cents=a) for inv, (_, d, a, _, _) in zip(invoices, moves, strict=True)])
-    insert([
-        LedgerEntry(wallet_id=wallets[sub.client_id].pk, amount_cents=-amount, invoice_id=inv.pk, description=d, reference=ref, idempotency_key=ledger_key,
-                    kind=LedgerEntry.Kind.PACKAGE_CHANGE if amount > 0 else LedgerEntry.Kind.UNUSED_CREDIT, created_at=at)
-        for inv, (sub, d, amount, ledger_key, ref) in zip(invoices, moves, strict=True)
-    ])
+    reserve_invoice_ids(invoices)  # the lines and entries name them; they are inserted last, numbered
+    insert_rows(InvoiceLine, [row | {"invoice_id": invoice["id"]} for invoice, row in lines])
+    insert_rows(LedgerEntry, [row | {"invoice_id": invoice["id"]} for invoice, row in entries])
     update_rows(Subscription, changed, ["packages"])
-    record_many(audit)
-    number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
-    insert(invoices)
+    record_rows(audit)
+    insert_invoices(invoices)  # numbered, the sequence rows locked only until the commit
     settle_many([s.client_id for s in changed], now=at)  # a charge the wallet covers, or a credit that covers older fees
     return written

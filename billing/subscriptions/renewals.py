@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 from accounts.models import Client
 from billing.audit_actions import Audit
-from billing.invoicing import new_invoice, number_invoices, period_fee_line
+from billing.invoicing import insert_invoices, invoice_row, period_fee_line, reserve_invoice_ids
 from billing.ledger import balances, locked_wallet, locked_wallets
 from billing.models import Invoice, InvoiceLine, LedgerEntry, Subscription, period_bounds
 from billing.policy import current_policy, packages_needed
 from billing.tariffs import end_pro
-from compliance.audit import audit_entry, record_many
-from core.bulk import insert, reserve_ids
+from compliance.audit import audit_row, record_rows, target_of
+from core.bulk import insert_rows
 from core.sql import update_rows
 
 RENEWED_FIELDS = ["period_index", "period_start", "period_end", "package_price_cents", "packages", "period_invoice"]
@@ -43,13 +43,13 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
         wallets[client_id] = locked_wallet(Client(pk=client_id))
     subscriptions = list(
         Subscription.objects.select_for_update(of=("self",)).select_related("client")
-        .filter(client_id__in=list(wallets), status=Subscription.Status.ACTIVE, period_end__lt=day).order_by("pk")
+        .filter(client_id__any_of=list(wallets), status=Subscription.Status.ACTIVE, period_end__lt=day).order_by("pk")
     )
     policy = current_policy()
     # WAL-6 without reading the invoices: a client's older invoices are settled already (every
     # credit settles them), so tonight's are paid exactly while the wallet still covers them.
     available = balances([s.client_id for s in subscriptions])
-    invoices, fees, audit, renewed = [], [], [], []
+    invoices, lines, entries, audit, renewed, current = [], [], [], [], [], {}
     for subscription in subscriptions:
         packages = packages_needed(counts.get(subscription.client_id, 0))
         price = policy.package_cents(subscription.period)
@@ -60,31 +60,29 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
             index = subscription.period_index + 1
             start, end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=index)
             key, fee = renewal_key(subscription, index), packages * price
-            invoice = new_invoice(client=subscription.client, kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=policy.grace_days)
             available[subscription.client_id] = available.get(subscription.client_id, 0) - fee
-            if available[subscription.client_id] >= 0:
-                invoice.status, invoice.paid_at = Invoice.Status.PAID, at
+            paid = available[subscription.client_id] >= 0
+            invoice = invoice_row(client=subscription.client, kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=policy.grace_days,
+                                  status=Invoice.Status.PAID if paid else Invoice.Status.OPEN)
+            line = f"{period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"[:300]
             invoices.append(invoice)
-            fees.append((subscription, f"{period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"[:300], fee, key))
+            lines.append((invoice, {"description": line, "amount_cents": fee}))
+            entries.append((invoice, {"wallet_id": wallets[subscription.client_id].pk, "amount_cents": -fee, "kind": LedgerEntry.Kind.FEE,
+                                      "description": line, "reference": key, "idempotency_key": f"{key}:fee:0", "created_at": at}))
             subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
             subscription.package_price_cents, subscription.packages = price, packages
-            audit.append(audit_entry(action=Audit.RENEWED, target=subscription, client=subscription.client,
-                                     details={"period": subscription.period, "start": str(start), "packages": packages}))
+            current[subscription.pk] = invoice  # the last one renewed is the current period's
+            audit.append(audit_row(action=Audit.RENEWED, client_id=subscription.client_id, **target_of(subscription),
+                                   details={"period": subscription.period, "start": str(start), "packages": packages}))
             written.charged_cents += fee
             if not renewed or renewed[-1] is not subscription:
                 renewed.append(subscription)
-    for invoice, pk in zip(invoices, reserve_ids(Invoice, len(invoices)), strict=True):
-        invoice.pk = pk  # the lines and entries name it; it is inserted last, numbered
-    insert([InvoiceLine(invoice_id=invoice.pk, description=line, amount_cents=fee) for invoice, (_, line, fee, _) in zip(invoices, fees, strict=True)])
-    insert([
-        LedgerEntry(wallet_id=wallets[sub.client_id].pk, amount_cents=-fee, kind=LedgerEntry.Kind.FEE, description=line, reference=key,
-                    idempotency_key=f"{key}:fee:0", invoice_id=invoice.pk, created_at=at)
-        for invoice, (sub, line, fee, key) in zip(invoices, fees, strict=True)
-    ])
-    for invoice, (subscription, *_) in zip(invoices, fees, strict=True):
-        subscription.period_invoice = invoice  # the last one renewed is the current period's
+    reserve_invoice_ids(invoices)  # the lines and entries name them; they are inserted last, numbered
+    insert_rows(InvoiceLine, [row | {"invoice_id": invoice["id"]} for invoice, row in lines])
+    insert_rows(LedgerEntry, [row | {"invoice_id": invoice["id"]} for invoice, row in entries])
+    for subscription in renewed:
+        subscription.period_invoice_id = current[subscription.pk]["id"]
     update_rows(Subscription, renewed, RENEWED_FIELDS)
-    record_many(audit)
-    number_invoices(invoices)  # last: the sequence rows stay locked only until the commit
-    insert(invoices)
+    record_rows(audit)
+    insert_invoices(invoices)  # last: numbered, the sequence rows locked only until the commit
     return written

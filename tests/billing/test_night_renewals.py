@@ -75,8 +75,8 @@ def test_wal6_the_night_numbers_a_chunks_invoices_together_and_gaplessly(db, sta
             services.activate_pro(client=client, period="monthly")
         clients.append(client)
     numbered = []
-    original = invoicing.number_invoices
-    monkeypatch.setattr(renewals_module, "number_invoices", lambda invoices: numbered.append(len(invoices)) or original(invoices))
+    original = invoicing.insert_invoices
+    monkeypatch.setattr(renewals_module, "insert_invoices", lambda invoices: numbered.append(len(invoices)) or original(invoices))
     run_night(D(2027, 6, 2))
     assert 3 in numbered  # the three renewals of the chunk, numbered in one pass
     services.staff_credit(client=clients[0], amount_cents=100, reason="after", actor=staff)
