@@ -73,7 +73,8 @@ def _copy(model: type[models.Model], fields: list[models.Field], values: list[li
     """COPY rows holding a value for each of `fields`, in their order."""
     json = [n for n, f in enumerate(fields) if isinstance(f, models.JSONField)]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
+    # The driver's errors as Django's (an IntegrityError is one whatever wrote the row).
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
         for row in values:
             for n in json:
                 if row[n] is not None:
