@@ -57,12 +57,22 @@ def plan_packages(night: Night) -> list[Decision]:
     return decisions
 
 
+def due_for_renewal(night: Night):
+    """PER-3: the active subscriptions whose period ended before this night."""
+    return Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__lt=night.day)
+
+
+def renewing_clients(night: Night) -> list[int]:
+    """The clients the renewal step has work for: `plan_renewals`' clients, without its details."""
+    return sorted(due_for_renewal(night).values_list("client_id", flat=True))
+
+
 def plan_renewals(night: Night) -> list[Decision]:
     """PER-3: every period that ended before this night is renewed, each missed one once, on its
     own anniversary; a DEA-3 deactivation ends PRO instead."""
     policy = current_policy()
     decisions = []
-    for subscription in Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__lt=night.day):
+    for subscription in due_for_renewal(night):
         index, end = subscription.period_index, subscription.period_end
         packages = packages_needed(night.counts.get(subscription.client_id, 0))
         while end < night.day:

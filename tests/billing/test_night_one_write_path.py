@@ -127,3 +127,12 @@ def test_per6_packages_for_a_chunk_and_one_at_a_time_write_the_same_rows(db, mon
         assert seen_a == seen_b
         kinds |= {kind for kind, *_ in seen_a["ledger"]}
     assert {"package_change", "unused_credit"} <= kinds  # both ways: packages added and removed
+
+
+def test_per3_the_run_renews_exactly_the_clients_the_dry_run_plans(db):
+    from billing.night.plan import Night, plan_renewals, renewing_clients
+
+    clients = pro_clients("planned")
+    for night_day, expected in ((D(2027, 6, 1), []), (NIGHT, sorted(c.pk for c in clients))):
+        night = Night(day=night_day, at=night_of(night_day))
+        assert renewing_clients(night) == sorted({d.client_id for d in plan_renewals(night)}) == expected
