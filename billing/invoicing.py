@@ -101,19 +101,13 @@ def due_at(issued_at: datetime.datetime, grace_days: int | None = None) -> datet
     return issued_at + datetime.timedelta(days=days)
 
 
-def new_invoice(*, client: Client, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,
-                corrects_id: int | None = None, late_fee_for: Invoice | None = None) -> Invoice:
-    """An unsaved invoice or credit note: `invoice_row` as an object."""
-    return Invoice(**invoice_row(client=client, kind=kind, total=total, reference=reference, now=now, grace_days=grace_days,
-                                 corrects_id=corrects_id, late_fee_for_id=late_fee_for.pk if late_fee_for else None))
-
-
 def issue(*, client: Client, kind: str, lines: list[tuple[str, int]], reference: str, corrects: Invoice | None = None,
           late_fee_for: Invoice | None = None, now: datetime.datetime | None = None) -> Invoice:
     """Issue one invoice or credit note with its lines, numbered at once (a batch of one)."""
     now = now or timezone.now()
-    invoice = new_invoice(client=client, kind=kind, total=sum(a for _, a in lines), reference=reference, now=now,
-                          grace_days=current_policy().grace_days, corrects_id=corrects.pk if corrects else None, late_fee_for=late_fee_for)
+    invoice = Invoice(**invoice_row(client=client, kind=kind, total=sum(a for _, a in lines), reference=reference, now=now,
+                                    grace_days=current_policy().grace_days, corrects_id=corrects.pk if corrects else None,
+                                    late_fee_for_id=late_fee_for.pk if late_fee_for else None))
     number_invoices([invoice])
     invoice.save()
     InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, description=d[:300], amount_cents=a) for d, a in lines])

@@ -9,7 +9,8 @@ from accounts.models import Client
 from billing import dunning, selectors
 from billing.ledger import balances
 from billing.models import Card, Subscription, Wallet, period_bounds
-from billing.policy import FREE_LIMIT, current_policy, packages_needed
+from billing.policy import current_policy, packages_needed
+from billing.subscriptions.packages import over_free_limit
 from core.money import dollars
 from projects import selectors as projects_selectors
 from projects.models import Project
@@ -41,10 +42,7 @@ def plan_packages(night: Night) -> list[Decision]:
     """TAR-5: Free clients over 500 active subscribers (not yet blocked for it); PER-6: PRO
     clients whose count needs another number of packages."""
     decisions = []
-    over = [client_id for client_id, n in night.counts.items() if n > FREE_LIMIT]
-    for client_id in Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(
-        status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT
-    ).values_list("pk", flat=True):
+    for client_id in over_free_limit(night.counts).values_list("pk", flat=True):
         decisions.append(Decision(client_id, "free_limit_block", detail=f"{night.counts[client_id]} active subscribers on Free"))
     current = Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day)
     # Only the subscriptions whose count asks for another number of packages become objects.

@@ -21,18 +21,19 @@ def package_key(client_id: int, day: datetime.date) -> str:
     return f"packages:{client_id}:{day}"
 
 
-def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int]) -> int:
-    """TAR-5: a Free client whose projects hold more than 500 active subscribers is blocked
-    (`free_limit`) and told; activating PRO lifts it. Returns how many were blocked now."""
-    over = Client.objects.filter(pk__in=[c for c in client_ids if counts.get(c, 0) > FREE_LIMIT], tariff=Client.Tariff.FREE).exclude(
-        status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT
-    )
-    blocked = 0
-    for client in over:  # few: one by one, with the account's history
+def over_free_limit(counts: dict[int, int], client_ids: list[int] | None = None):
+    """TAR-5: the Free clients (of `client_ids`, or all) whose projects hold more than 500 active
+    subscribers and who are not blocked for it yet. What the dry run plans and the night blocks."""
+    over = [c for c, n in counts.items() if n > FREE_LIMIT] if client_ids is None else [c for c in client_ids if counts.get(c, 0) > FREE_LIMIT]
+    return Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT)
+
+
+def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int]) -> None:
+    """TAR-5: a Free client over the limit is blocked (`free_limit`) and told; activating PRO
+    lifts it."""
+    for client in over_free_limit(counts, client_ids):  # few: one by one, with the account's history
         accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{counts[client.pk]} active subscribers on Free (TAR-5).")
         emails.enqueue_email(client.pk, emails.FREE_LIMIT)
-        blocked += 1
-    return blocked
 
 
 def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, counts: dict[int, int]) -> Written:
