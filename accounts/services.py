@@ -34,9 +34,11 @@ from accounts.models import (
     Client,
     normalize_email,
 )
+from compliance.audit import audit_row, record_rows, target_of
 from compliance.models import LegalDocument
 from compliance.selectors import current_documents
 from compliance.services import accept_documents, erase_or_hold, record
+from core.bulk import insert
 from core.exceptions import RuleRefused
 from core.request_context import current_request
 
@@ -306,29 +308,45 @@ def api_key_request_wait(api_key: ApiKey) -> int:
 # --- account state (ACC-3) ----------------------------------------------------------------------
 
 
+def _change_states(
+    clients: list[Client], *, to_status: str, actor: Client | None, reason: str = "", until: datetime | None = None, note: str = ""
+) -> list[Client]:
+    """Move locked client rows to one state, each with its history row and audit entry: a few
+    statements whatever their number (a night chunk's, or a request's one)."""
+    if not clients:
+        return clients
+    actor = actor if getattr(actor, "is_authenticated", False) else None
+    block_reason = reason if to_status == Client.Status.BLOCKED else ""
+    blocked_until = until if to_status == Client.Status.BLOCKED else None
+    history, audit = [], []
+    for client in clients:
+        from_status = client.status
+        client.status, client.block_reason, client.blocked_until = to_status, block_reason, blocked_until
+        history.append(AccountStateChange(client_id=client.pk, from_status=from_status, to_status=to_status, reason=reason, until=until,
+                                          actor=actor, note=note))
+        audit.append(audit_row(
+            action=Audit.ACCOUNT_STATE[to_status], actor=actor, client_id=client.pk, **target_of(client),
+            details={"from": from_status, "to": to_status, "reason": reason, "until": until.isoformat() if until else None, "note": note},
+        ))
+    Client.objects.filter(pk__any_of=[c.pk for c in clients]).update(status=to_status, block_reason=block_reason, blocked_until=blocked_until)
+    insert(history)
+    record_rows(audit)
+    return clients
+
+
 def _change_state(
     *, client: Client, to_status: str, actor: Client | None, reason: str = "", until: datetime | None = None, note: str = ""
 ) -> Client:
     """Move a locked client row to a state, with its history row and audit entry."""
-    from_status = client.status
-    client.status = to_status
-    client.block_reason = reason if to_status == Client.Status.BLOCKED else ""
-    client.blocked_until = until if to_status == Client.Status.BLOCKED else None
-    client.save(update_fields=["status", "block_reason", "blocked_until"])
-    AccountStateChange.objects.create(
-        client=client, from_status=from_status, to_status=to_status, reason=reason, until=until,
-        actor=actor if getattr(actor, "is_authenticated", False) else None, note=note,
-    )
-    record(
-        action=Audit.ACCOUNT_STATE[to_status],
-        actor=actor, target=client, client=client,
-        details={"from": from_status, "to": to_status, "reason": reason, "until": until.isoformat() if until else None, "note": note},
-    )
-    return client
+    return _change_states([client], to_status=to_status, actor=actor, reason=reason, until=until, note=note)[0]
 
 
 def _locked(client: Client) -> Client:
     return Client.objects.select_for_update().get(pk=client.pk)
+
+
+def _locked_many(client_ids: list[int]) -> list[Client]:
+    return list(Client.objects.select_for_update().filter(pk__any_of=sorted(set(client_ids))).order_by("pk"))
 
 
 @transaction.atomic
@@ -337,16 +355,26 @@ def block(
 ) -> Client:
     """Block an account (ACC-3) for a reason, until a time or (until=None) for good. Blocking an
     account already blocked for the same reason and end changes nothing."""
+    block_many([client.pk], reason=reason, until=until, actor=actor, note=note)
+    return Client.objects.get(pk=client.pk)
+
+
+@transaction.atomic
+def block_many(
+    client_ids: list[int], *, reason: str, until: datetime | None = None, actor: Client | None = None, note: str = ""
+) -> list[int]:
+    """`block` for many accounts at once (the night's second failed collections, DUN-3): the ones
+    blocked now. Refused for all if any of them is deleted."""
     if reason not in Client.BlockReason.values:
         raise ValidationError({"reason": [f"Unknown block reason {reason!r}."]})
     if until is not None and until <= timezone.now():
         raise ValidationError({"until": ["The end of a block must lie in the future."]})
-    client = _locked(client)
-    if client.status == Client.Status.DELETED:
+    clients = _locked_many(client_ids)
+    if any(c.status == Client.Status.DELETED for c in clients):
         raise RuleRefused("account_deleted", "A deleted account cannot be blocked.")
-    if client.status == Client.Status.BLOCKED and client.block_reason == reason and client.blocked_until == until:
-        return client
-    return _change_state(client=client, to_status=Client.Status.BLOCKED, actor=actor, reason=reason, until=until, note=note)
+    changing = [c for c in clients if not (c.status == Client.Status.BLOCKED and c.block_reason == reason and c.blocked_until == until)]
+    _change_states(changing, to_status=Client.Status.BLOCKED, actor=actor, reason=reason, until=until, note=note)
+    return [c.pk for c in changing]
 
 
 @transaction.atomic
@@ -362,10 +390,17 @@ def unblock(*, client: Client, actor: Client | None = None, reason: str | None =
 @transaction.atomic
 def suspend(*, client: Client, actor: Client | None = None, note: str = "") -> Client:
     """Suspend an active account for unpaid fees (ACC-3, DUN-2). A blocked account stays blocked."""
-    client = _locked(client)
-    if client.status != Client.Status.ACTIVE:
-        return client
-    return _change_state(client=client, to_status=Client.Status.SUSPENDED, actor=actor, note=note)
+    suspend_many([client.pk], actor=actor, note=note)
+    return Client.objects.get(pk=client.pk)
+
+
+@transaction.atomic
+def suspend_many(client_ids: list[int], *, actor: Client | None = None, note: str = "") -> list[int]:
+    """`suspend` for many accounts at once (the night's first failed collections, DUN-2): the
+    active ones are suspended; returns them."""
+    changing = [c for c in _locked_many(client_ids) if c.status == Client.Status.ACTIVE]
+    _change_states(changing, to_status=Client.Status.SUSPENDED, actor=actor, note=note)
+    return [c.pk for c in changing]
 
 
 @transaction.atomic

@@ -8,7 +8,6 @@ import logging
 import traceback
 
 from django.db import transaction
-from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Client
@@ -22,6 +21,7 @@ from compliance.services import record
 from core.bulk import insert, insert_rows
 from core.exceptions import RuleRefused
 from core.money import dollars
+from core.sql import update_rows
 from projects import services as projects
 from projects.models import Project
 
@@ -149,61 +149,74 @@ def collect_chunk(client_ids: list[int], *, day: datetime.date, at: datetime.dat
 
 
 def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], outcome: dict, *, day: datetime.date, at: datetime.datetime) -> None:
-    with transaction.atomic():
-        wallets = locked_wallets(client_ids)
-        now_balances = balances(client_ids)
-        # The common case in bulk: nothing owed now, and no dunning state to lift.
-        plain = {c for c in client_ids if c in wallets and now_balances.get(c, 0) >= 0
-                 and not wallets[c].failed_collections and wallets[c].debt_since is None}
-        insert_rows(ClientNight, [{"client_id": c, "night": day, "step": STEP} for c in sorted(plain)])
-        outcome["done"] += len(plain)
-        clients = Client.objects.in_bulk([c for c in client_ids if c not in plain])
-        for client_id in [c for c in client_ids if c not in plain]:
-            try:
-                with transaction.atomic():
-                    dunning_outcome(clients[client_id], attempt=by_client.get(client_id), day=day, at=at,
-                                    locked=(wallets[client_id], now_balances.get(client_id, 0)) if client_id in wallets else None)
-                    ClientNight.objects.create(client_id=client_id, night=day, step=STEP)
-                outcome["done"] += 1
-            except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
-                logger.exception("night of %s, dunning: client %s failed", day, client_id)
-                outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
+    """The chunk's dunning states in one transaction; if that fails, each client alone, so that
+    one client's failure stops nobody else. Every failure logged with its client (None: the chunk)."""
+    try:
+        with transaction.atomic():
+            dunning_outcomes(client_ids, by_client, day=day, at=at)
+        outcome["done"] += len(client_ids)
+        return
+    except Exception as exc:  # noqa: BLE001 (one by one instead: each client's failure on its own)
+        chunk = f"{len(client_ids)} clients, {client_ids[0]}–{client_ids[-1]}" if client_ids else "empty"
+        logger.exception("night of %s, dunning: the chunk (%s) failed; doing it one client at a time", day, chunk)
+        outcome["failures"].append({"client": None, "chunk": chunk, "error": f"chunk failed, done one by one: {type(exc).__name__}: {exc}",
+                                    "trace": traceback.format_exc()[-2000:]})
+    for client_id in client_ids:
+        try:
+            with transaction.atomic():
+                dunning_outcomes([client_id], by_client, day=day, at=at)
+            outcome["done"] += 1
+        except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
+            logger.exception("night of %s, dunning: client %s failed", day, client_id)
+            outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
 
 
-def dunning_outcome(client: Client, *, attempt: PaymentAttempt | None, day: datetime.date, at: datetime.datetime | None = None,
-                    locked: tuple[Wallet, int] | None = None) -> str | None:
-    """What tonight's collection means for the client (DUN-2..5): paid → lifted (DUN-4); not known
-    yet → nothing; failed → suspended the first time, blocked the second, PRO ended and deletion
-    scheduled after 30 days (its open invoices uncollectible). Returns the email sent, if any.
-    `locked`: the client's wallet as locked by the caller's transaction, and its balance then."""
-    wallet, balance = locked if locked is not None else (locked_wallet(client), None)
-    if (balance if balance is not None else balance_cents(wallet)) >= 0:
-        if wallet.failed_collections or wallet.debt_since:
-            lift_dunning(client, wallet)
-        return None
-    if attempt is not None and attempt.status in PaymentAttempt.UNSETTLED:
-        return None  # not known to have failed: reconciled later, counted as nothing tonight
-    if attempt is None and payments.unsettled_clients([client.pk]):
-        return None
-    wallet.failed_collections += 1
-    wallet.debt_since = wallet.debt_since or day
-    step = emails.SUSPENDED
-    if wallet.failed_collections == 1:
-        accounts.suspend(client=client, note="First failed collection (DUN-2).")
-        projects.set_owner_projects_status(owner=client, status=Project.Status.SUSPENDED)
-    else:
-        step = emails.BLOCKED
-        accounts.block(client=client, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).")
-        projects.set_owner_projects_status(owner=client, status=Project.Status.LOCKED)
-    if (day - wallet.debt_since).days >= DUNNING_DAYS and wallet.deletion_scheduled_for is None:
-        step = emails.DEACTIVATED
-        subscription = Subscription.objects.select_for_update().filter(client=client).first()
-        if subscription is not None and subscription.is_active:
-            end_pro(subscription=subscription, now=at)
-        mark_uncollectible(client=client)
-        Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=at or timezone.now(), token="")
-        wallet.deletion_scheduled_for = day
-        record(action=Audit.ACCOUNT_DELETION_SCHEDULED, client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})
-    wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
-    emails.enqueue_email(client.pk, step)
-    return step
+def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], *, day: datetime.date, at: datetime.datetime) -> dict[str, list[int]]:
+    """What tonight's collection means for each client (DUN-2..5), in the caller's transaction,
+    the clients marked done with it: paid → lifted (DUN-4); not known yet → nothing; failed →
+    suspended the first time, blocked the second, PRO ended and deletion scheduled after 30 days
+    (its open invoices uncollectible). A few statements for the chunk; the rare lifts and DUN-5
+    one by one. `by_client`: tonight's attempt of each. Returns the clients by email sent."""
+    wallets = locked_wallets(client_ids)
+    now_balances = balances(list(wallets))
+    owing = [c for c in wallets if now_balances.get(c, 0) < 0]
+    unknown = payments.unsettled_clients([c for c in owing if c not in by_client])
+    failed = [c for c in owing if c not in unknown and (c not in by_client or by_client[c].status not in PaymentAttempt.UNSETTLED)]
+    lifting = [c for c in wallets if now_balances.get(c, 0) >= 0 and (wallets[c].failed_collections or wallets[c].debt_since)]
+    for client in Client.objects.filter(pk__any_of=lifting).order_by("pk"):
+        lift_dunning(client, wallets[client.pk])
+    sent: dict[str, list[int]] = {emails.SUSPENDED: [], emails.BLOCKED: [], emails.DEACTIVATED: []}
+    for client_id in failed:
+        wallet = wallets[client_id]
+        wallet.failed_collections += 1
+        wallet.debt_since = wallet.debt_since or day
+        sent[emails.SUSPENDED if wallet.failed_collections == 1 else emails.BLOCKED].append(client_id)
+    first, again = sent[emails.SUSPENDED], sent[emails.BLOCKED]
+    accounts.suspend_many(first, note="First failed collection (DUN-2).")
+    projects.set_owners_projects_status(first, status=Project.Status.SUSPENDED)
+    accounts.block_many(again, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).")
+    projects.set_owners_projects_status(again, status=Project.Status.LOCKED)
+    ending = [c for c in failed if (day - wallets[c].debt_since).days >= DUNNING_DAYS and wallets[c].deletion_scheduled_for is None]
+    for client in Client.objects.filter(pk__any_of=ending).order_by("pk"):
+        _deactivate(client, wallets[client.pk], day=day, at=at)
+        for kind in (emails.SUSPENDED, emails.BLOCKED):
+            if client.pk in sent[kind]:
+                sent[kind].remove(client.pk)
+        sent[emails.DEACTIVATED].append(client.pk)
+    update_rows(Wallet, [wallets[c] for c in failed], ["failed_collections", "debt_since", "deletion_scheduled_for"])
+    for kind, clients in sent.items():
+        emails.enqueue_emails(clients, kind)
+    insert_rows(ClientNight, [{"client_id": c, "night": day, "step": STEP} for c in sorted(set(client_ids))])
+    return sent
+
+
+def _deactivate(client: Client, wallet: Wallet, *, day: datetime.date, at: datetime.datetime) -> None:
+    """DUN-5: 30 days unpaid: PRO ends, the open invoices are uncollectible, the cards removed,
+    the account's deletion scheduled."""
+    subscription = Subscription.objects.select_for_update().filter(client=client).first()
+    if subscription is not None and subscription.is_active:
+        end_pro(subscription=subscription, now=at)
+    mark_uncollectible(client=client)
+    Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=at, token="")
+    wallet.deletion_scheduled_for = day
+    record(action=Audit.ACCOUNT_DELETION_SCHEDULED, client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})

@@ -20,7 +20,16 @@ SUBJECTS = {
 
 
 def enqueue_email(client_id: int, kind: str) -> None:
-    enqueue("billing.tasks.send_billing_email", client_id, kind)
+    enqueue_emails([client_id], kind)
+
+
+def enqueue_emails(client_ids: list[int], kind: str) -> None:
+    """One email of `kind` to each of these clients once the transaction commits: one task for
+    one, one task for many (a night chunk's), sent one by one by the worker."""
+    if len(client_ids) == 1:
+        enqueue("billing.tasks.send_billing_email", client_ids[0], kind)
+    elif client_ids:
+        enqueue("billing.tasks.send_billing_emails", sorted(client_ids), kind)
 
 
 def send_billing_email(*, client_id: int, kind: str) -> None:

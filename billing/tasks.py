@@ -32,3 +32,11 @@ def night_chunk(step: str, client_ids: list[int], day: str, at: str, counts: dic
 @shared_task(acks_late=True)
 def send_billing_email(client_id: int, kind: str) -> None:
     emails.send_billing_email(client_id=client_id, kind=kind)
+
+
+@shared_task(acks_late=True)
+def send_billing_emails(client_ids: list[int], kind: str) -> None:
+    """A night chunk's emails of one kind: each its own task once here, so that one that fails is
+    retried alone and the others are not sent twice."""
+    for client_id in client_ids:
+        send_billing_email.delay(client_id, kind)

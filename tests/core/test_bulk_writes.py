@@ -10,11 +10,12 @@ from django.db import IntegrityError, transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.models import ClientNight, Wallet
+from billing.models import Card, ClientNight, PaymentAttempt, Wallet
 from compliance.audit import audit_row, record_rows
 from compliance.models import AuditLog
 from core.bulk import insert, insert_rows, reserve_ids
 from core.clock import add_months
+from core.sql import update_rows
 from tests.factories import make_client
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,23 @@ def test_any_of_finds_the_same_rows_as_in(db):
     assert sorted(Wallet.objects.filter(client_id__any_of=wanted).values_list("client_id", flat=True)) == sorted(
         Wallet.objects.filter(client_id__in=wanted).values_list("client_id", flat=True)) == [clients[0].pk, clients[2].pk]
     assert list(Wallet.objects.filter(client__any_of=[])) == []
+
+
+def test_many_rows_updated_in_one_statement_keep_every_value_and_touch_nothing_else(db, django_assert_num_queries):
+    client = make_client(email="rows@example.com")
+    card = Card.objects.create(client=client, role="main", gateway="sandbox", token="tok_visa:x", brand="visa", last4="4242", exp_month=1, exp_year=2030)
+    attempts = [PaymentAttempt.objects.create(client=client, card=card, kind="charge", amount_cents=100 + n, purpose="p", idempotency_key=f"rows:{n}")
+                for n in range(3)]
+    done = datetime.datetime(2027, 3, 1, 23, 0, tzinfo=datetime.UTC)
+    attempts[0].status, attempts[0].failure_code, attempts[0].completed_at = "failed", "it's \"declined\" ünïcode", done
+    attempts[1].status, attempts[1].gateway_reference, attempts[1].completed_at = "succeeded", "ch_1", None
+    with django_assert_num_queries(1):
+        update_rows(PaymentAttempt, attempts[:2], ["status", "failure_code", "gateway_reference", "completed_at"])
+    rows = {a.idempotency_key: a for a in PaymentAttempt.objects.all()}
+    assert (rows["rows:0"].status, rows["rows:0"].failure_code, rows["rows:0"].completed_at) == ("failed", "it's \"declined\" ünïcode", done)
+    assert (rows["rows:1"].status, rows["rows:1"].gateway_reference, rows["rows:1"].completed_at) == ("succeeded", "ch_1", None)
+    assert (rows["rows:2"].status, rows["rows:2"].amount_cents) == ("created", 102)  # not in the list: untouched
+    update_rows(PaymentAttempt, [], ["status"])  # nothing to write: no statement
 
 
 @settings(max_examples=300, deadline=None)
