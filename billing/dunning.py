@@ -87,7 +87,7 @@ def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[in
     """Tonight's attempt per client for its purpose key: the one made by an earlier run of this
     night if it failed or is to be resent, else a new try (committed before any call)."""
     latest: dict[int, PaymentAttempt] = {}
-    for attempt in PaymentAttempt.objects.filter(purpose_key__any_of=list(purpose_keys.values())).order_by("try_number"):
+    for attempt in PaymentAttempt.objects.filter(purpose_key__any_of=list(purpose_keys.values())).select_related("card").order_by("try_number"):
         latest[attempt.client_id] = attempt
     new = []
     for client_id, (card, amount) in requests.items():

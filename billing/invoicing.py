@@ -7,6 +7,7 @@ corrects and is applied to the wallet at once. Late fees are invoices of their o
 overdue invoice. Everything here runs inside the caller's transaction, under the wallet's lock."""
 
 import datetime
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -61,7 +62,19 @@ def number_invoices(invoices: list[Invoice]) -> None:
         invoice.sequence, invoice.number = sequence, number
 
 
-def invoice_row(*, client: Client, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,
+class Party(NamedTuple):
+    """Whom an invoice is made out to, as copied onto it: what a chunk reads of its clients."""
+
+    pk: int
+    name: str
+    email: str
+
+
+def parties(client_ids: list[int]) -> dict[int, Party]:
+    return {pk: Party(pk, name, email) for pk, name, email in Client.objects.filter(pk__any_of=client_ids).values_list("pk", "name", "email")}
+
+
+def invoice_row(*, client: Client | Party, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,
                 status: str | None = None, corrects_id: int | None = None, late_fee_for_id: int | None = None) -> dict:
     """An invoice or credit note as a row, not numbered yet: open until settled (or `status`); a
     credit note is applied to the wallet at once, so paid. The party is copied in."""
@@ -139,16 +152,16 @@ def credit(wallet: Wallet, *, client: Client, amount: int, kind: str, descriptio
     return entry
 
 
-def _covered(open_invoices: list[Invoice], balance: int) -> list[Invoice]:
-    """The unpaid invoices, oldest first, that the wallet now covers: all but the newest ones
-    whose sum the debt still is."""
-    to_cover = sum(i.total_cents for i in open_invoices) - max(0, -balance)
+def _covered(open_invoices: list[tuple[int, int]], balance: int) -> list[int]:
+    """The unpaid invoices (id, total), oldest first, that the wallet now covers: all but the
+    newest ones whose sum the debt still is."""
+    to_cover = sum(total for _, total in open_invoices) - max(0, -balance)
     paid, running = [], 0
-    for invoice in open_invoices:
-        if running + invoice.total_cents > to_cover:
+    for pk, total in open_invoices:
+        if running + total > to_cover:
             break
-        running += invoice.total_cents
-        paid.append(invoice)
+        running += total
+        paid.append(pk)
     return paid
 
 
@@ -158,15 +171,15 @@ def settle_many(client_ids: list[int], *, now: datetime.datetime | None = None) 
     if not client_ids:
         return 0
     now = now or timezone.now()
-    unpaid: dict[int, list[Invoice]] = {}
-    for invoice in Invoice.objects.filter(client_id__any_of=client_ids, kind=Invoice.Kind.INVOICE, status__in=UNPAID).order_by(
+    unpaid: dict[int, list[tuple[int, int]]] = {}
+    for pk, client_id, total in Invoice.objects.filter(client_id__any_of=client_ids, kind=Invoice.Kind.INVOICE, status__in=UNPAID).order_by(
         "issued_at", "id"
-    ).only("id", "client_id", "total_cents"):
-        unpaid.setdefault(invoice.client_id, []).append(invoice)
+    ).values_list("id", "client_id", "total_cents"):
+        unpaid.setdefault(client_id, []).append((pk, total))
     if not unpaid:
         return 0
     totals = balances(list(unpaid))
-    paid = [i.pk for client_id, invoices in unpaid.items() for i in _covered(invoices, totals.get(client_id, 0))]
+    paid = [pk for client_id, invoices in unpaid.items() for pk in _covered(invoices, totals.get(client_id, 0))]
     Invoice.objects.filter(pk__any_of=paid).update(status=Invoice.Status.PAID, paid_at=now)
     return len(paid)
 

@@ -26,6 +26,15 @@ def locked_wallets(client_ids: list[int]) -> dict[int, Wallet]:
     return {w.client_id: w for w in Wallet.objects.select_for_update().filter(client_id__any_of=client_ids).order_by("pk")}
 
 
+def locked_wallet_ids(client_ids: list[int]) -> dict[int, int]:
+    """`locked_wallets` when only the ids are needed (the entries to write name them): the
+    wallets' ids by client, locked in id order; a missing wallet is made."""
+    ids = dict(Wallet.objects.select_for_update().filter(client_id__any_of=client_ids).order_by("pk").values_list("client_id", "pk"))
+    for client_id in sorted(set(client_ids) - set(ids)):  # (a wallet is made with the client's first entry)
+        ids[client_id] = locked_wallet(Client(pk=client_id)).pk
+    return ids
+
+
 def balance_cents(wallet: Wallet) -> int:
     """The balance is the sum of the ledger, always (WAL-1): never a stored figure."""
     return wallet.entries.aggregate(total=Sum("amount_cents"))["total"] or 0

@@ -103,7 +103,12 @@ class Card(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.brand} •••• {self.last4}"
+        return self.label(self.brand, self.last4)
+
+    @staticmethod
+    def label(brand: str, last4: str) -> str:
+        """How a card is named to its owner (its number never shown)."""
+        return f"{brand} •••• {last4}"
 
 
 class Subscription(models.Model):
@@ -142,7 +147,12 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["status", "period_end"], name="subscription_due")]
 
     def __str__(self) -> str:
-        return f"{self.client}: {self.packages} × {self.period} until {self.period_end}"
+        return self.label(str(self.client), self.packages, self.period, self.period_end)
+
+    @staticmethod
+    def label(client: str, packages: int, period: str, period_end) -> str:
+        """How a subscription is named (admin, audit): `client` as the client is named."""
+        return f"{client}: {packages} × {period} until {period_end}"
 
     @property
     def is_active(self) -> bool:

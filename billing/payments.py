@@ -37,10 +37,10 @@ from billing.audit_actions import Audit
 from billing.gateways import GatewayUnavailable, get_gateway
 from billing.gateways.base import ChargeResult
 from billing.invoicing import settle_many
-from billing.ledger import locked_wallet, locked_wallets
+from billing.ledger import locked_wallet_ids
 from billing.models import Card, LedgerEntry, PaymentAttempt
 from compliance.services import audit_entry, record, record_many
-from core.bulk import insert
+from core.bulk import insert_rows
 from core.db import in_open_transaction
 from core.exceptions import RuleRefused
 from core.sql import update_rows
@@ -145,13 +145,16 @@ def open_attempt(
     return attempt
 
 
-def _claim_for_sending(pks: list[int], owner: str, now: datetime.datetime) -> int:
+def _claim_for_sending(pks: list[int], owner: str, now: datetime.datetime) -> set[int]:
     """created (not leased, or leased by us when made), or sent/unknown whose lease lapsed → sent
-    under our lease."""
+    under our lease. Returns those claimed."""
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    return PaymentAttempt.objects.filter(pk__any_of=pks).filter(
+    claimed = PaymentAttempt.objects.filter(pk__any_of=pks).filter(
         Q(status=Status.CREATED) & (free | Q(lease_owner=owner)) | Q(status__in=[Status.SENT, Status.UNKNOWN]) & free
     ).update(status=Status.SENT, lease_owner=owner, leased_until=now + LEASE, sent_at=now)
+    if claimed in (0, len(set(pks))):
+        return set(pks) if claimed else set()
+    return set(PaymentAttempt.objects.filter(pk__any_of=pks, lease_owner=owner, status=Status.SENT, sent_at=now).values_list("pk", flat=True))
 
 
 def new_lease() -> tuple[str, datetime.datetime]:
@@ -272,15 +275,18 @@ def _calls(attempts: list[PaymentAttempt], gateway) -> Iterator[tuple[int, Charg
 
 def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> dict[int, PaymentAttempt]:
     """`send` for a night chunk: one claim for all (`owner`: the lease they were made under), the
-    lease renewed as the calls go on, the outcomes recorded together (those still ours). Returns
-    the attempts by id as they stand."""
+    lease renewed as the calls go on, the outcomes recorded together (those still ours). Works on
+    the objects given (their cards loaded): returns them by id as they stand, those that were not
+    ours, or stopped being ours, read again."""
     _refuse_inside_transaction()
     if not attempts:
         return {}
     owner, now = owner or _new_owner(), timezone.now()
-    pks = [a.pk for a in attempts]
-    _claim_for_sending(pks, owner, now)
-    ours = list(PaymentAttempt.objects.filter(pk__any_of=pks, lease_owner=owner, status=Status.SENT).select_related("card", "refunds"))
+    by_pk = {a.pk: a for a in attempts}
+    claimed = _claim_for_sending(list(by_pk), owner, now)
+    ours = [a for a in attempts if a.pk in claimed]
+    for attempt in ours:  # as the claim wrote them
+        attempt.status, attempt.lease_owner, attempt.leased_until, attempt.sent_at = Status.SENT, owner, now + LEASE, now
     results: dict[int, ChargeResult | None] = {}
     renew_at = time.monotonic() + LEASE.total_seconds() / 2
     gateway = get_gateway()
@@ -293,17 +299,19 @@ def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> di
             renew_at = time.monotonic() + LEASE.total_seconds() / 2
     done = timezone.now()
     with transaction.atomic():
-        still_ours = list(PaymentAttempt.objects.select_for_update().filter(pk__any_of=list(results), lease_owner=owner, status=Status.SENT))
-        for attempt in still_ours:
+        still_ours = set(PaymentAttempt.objects.select_for_update().filter(pk__any_of=list(results), lease_owner=owner, status=Status.SENT)
+                         .values_list("pk", flat=True))
+        decided = [by_pk[pk] for pk in results if pk in still_ours]
+        for attempt in decided:
             for name, value in _outcome(results[attempt.pk], done).items():
                 setattr(attempt, name, value)
-        update_rows(PaymentAttempt, still_ours, ["status", "failure_code", "gateway_reference", "completed_at", "leased_until"])
-    for pk in set(results) - {a.pk for a in still_ours}:
+        update_rows(PaymentAttempt, decided, ["status", "failure_code", "gateway_reference", "completed_at", "leased_until"])
+    for pk in set(results) - still_ours:
         _finish(pk, owner, results[pk])  # lost our lease: only a success is recorded over "not received"
-    return PaymentAttempt.objects.in_bulk(pks)
+    return by_pk | PaymentAttempt.objects.in_bulk([pk for pk in by_pk if pk not in still_ours])
 
 
-def _booking_description(attempt: PaymentAttempt, card: Card | None) -> str:
+def _booking_description(attempt: PaymentAttempt, card: str) -> str:
     if attempt.books_as == LedgerEntry.Kind.VERIFICATION:
         return f"Card verification of {card}: $1.00 back to your wallet (WAL-4)"
     if attempt.books_as == LedgerEntry.Kind.TOP_UP:
@@ -313,13 +321,15 @@ def _booking_description(attempt: PaymentAttempt, card: Card | None) -> str:
     return f"Paid by {card}: {attempt.purpose} (WAL-2: what the wallet lacked)"
 
 
-def _entry(wallet, attempt: PaymentAttempt, card: Card | None, actor: Client | None = None) -> LedgerEntry:
+def _entry_row(wallet_id: int, attempt: PaymentAttempt, card: str, actor: Client | None, at: datetime.datetime) -> dict:
+    """The ledger entry that books an attempt's money (`card`: how its card is named)."""
     amount = -attempt.amount_cents if attempt.kind == PaymentAttempt.Kind.REFUND else attempt.amount_cents
-    return LedgerEntry(
-        wallet=wallet, amount_cents=amount, kind=attempt.books_as or LedgerEntry.Kind.CARD_PAYMENT,
-        description=_booking_description(attempt, card)[:300], reference=f"payment:{attempt.pk}", idempotency_key=f"payment:{attempt.idempotency_key}"[:160],
-        payment=attempt, actor=actor if getattr(actor, "is_authenticated", False) else None,
-    )
+    return {
+        "wallet_id": wallet_id, "amount_cents": amount, "kind": attempt.books_as or LedgerEntry.Kind.CARD_PAYMENT,
+        "description": _booking_description(attempt, card)[:300], "reference": f"payment:{attempt.pk}",
+        "idempotency_key": f"payment:{attempt.idempotency_key}"[:160], "payment_id": attempt.pk,
+        "actor_id": actor.pk if getattr(actor, "is_authenticated", False) else None, "created_at": at,
+    }
 
 
 def book(attempt: PaymentAttempt, *, actor: Client | None = None) -> LedgerEntry | None:
@@ -339,15 +349,14 @@ def book_many(pks: list[int], *, actor: Client | None = None) -> list[PaymentAtt
         return []
     with transaction.atomic(durable=not in_open_transaction()):
         client_ids = list(PaymentAttempt.objects.filter(pk__any_of=pks, status=Status.SUCCEEDED).values_list("client_id", flat=True))
-        wallets = locked_wallets(client_ids)
-        missing = [c for c in client_ids if c not in wallets]
-        for client_id in missing:  # (a wallet is made with the client's first entry)
-            wallets[client_id] = locked_wallet(Client(pk=client_id))
-        attempts = list(PaymentAttempt.objects.select_for_update(of=("self",)).select_related("card").filter(pk__any_of=pks, status=Status.SUCCEEDED))
-        entries = [_entry(wallets[a.client_id], a, a.card, actor) for a in attempts]
-        done = set(LedgerEntry.objects.filter(idempotency_key__any_of=[e.idempotency_key for e in entries]).values_list("idempotency_key", flat=True))
-        insert([e for e in entries if e.idempotency_key not in done])
+        wallets = locked_wallet_ids(client_ids)
+        attempts = list(PaymentAttempt.objects.select_for_update().filter(pk__any_of=pks, status=Status.SUCCEEDED))
+        cards = {pk: Card.label(brand, last4) for pk, brand, last4 in
+                 Card.objects.filter(pk__any_of=sorted({a.card_id for a in attempts if a.card_id})).values_list("pk", "brand", "last4")}
         now = timezone.now()
+        entries = [_entry_row(wallets[a.client_id], a, cards.get(a.card_id, "None"), actor, now) for a in attempts]
+        done = set(LedgerEntry.objects.filter(idempotency_key__any_of=[e["idempotency_key"] for e in entries]).values_list("idempotency_key", flat=True))
+        insert_rows(LedgerEntry, [e for e in entries if e["idempotency_key"] not in done])
         PaymentAttempt.objects.filter(pk__any_of=[a.pk for a in attempts]).update(status=Status.BOOKED, booked_at=now)
         settle_many(sorted({a.client_id for a in attempts}), now=now)
     return attempts

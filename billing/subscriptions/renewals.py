@@ -3,14 +3,13 @@
 import datetime
 from dataclasses import dataclass
 
-from accounts.models import Client
 from billing.audit_actions import Audit
-from billing.invoicing import insert_invoices, invoice_row, period_fee_line, reserve_invoice_ids
-from billing.ledger import balances, locked_wallet, locked_wallets
+from billing.invoicing import insert_invoices, invoice_row, parties, period_fee_line, reserve_invoice_ids
+from billing.ledger import balances, locked_wallet_ids
 from billing.models import Invoice, InvoiceLine, LedgerEntry, Subscription, period_bounds
 from billing.policy import current_policy, packages_needed
 from billing.tariffs import end_pro
-from compliance.audit import audit_row, record_rows, target_of
+from compliance.audit import audit_row, record_rows
 from core.bulk import insert_rows
 from core.sql import update_rows
 
@@ -38,13 +37,12 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
     (DEA-3). Everything is dated `at`. A few statements whatever the number of clients: wallets
     and subscriptions locked together, the rows inserted in bulk, the invoices numbered last."""
     written = Written()
-    wallets = locked_wallets(client_ids)
-    for client_id in set(client_ids) - set(wallets):  # (a wallet is made with the client's first entry)
-        wallets[client_id] = locked_wallet(Client(pk=client_id))
+    wallets = locked_wallet_ids(client_ids)
     subscriptions = list(
-        Subscription.objects.select_for_update(of=("self",)).select_related("client")
+        Subscription.objects.select_for_update()
         .filter(client_id__any_of=list(wallets), status=Subscription.Status.ACTIVE, period_end__lt=day).order_by("pk")
     )
+    party = parties([s.client_id for s in subscriptions])
     policy = current_policy()
     # WAL-6 without reading the invoices: a client's older invoices are settled already (every
     # credit settles them), so tonight's are paid exactly while the wallet still covers them.
@@ -62,17 +60,19 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
             key, fee = renewal_key(subscription, index), packages * price
             available[subscription.client_id] = available.get(subscription.client_id, 0) - fee
             paid = available[subscription.client_id] >= 0
-            invoice = invoice_row(client=subscription.client, kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=policy.grace_days,
+            invoice = invoice_row(client=party[subscription.client_id], kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=policy.grace_days,
                                   status=Invoice.Status.PAID if paid else Invoice.Status.OPEN)
             line = f"{period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"[:300]
             invoices.append(invoice)
             lines.append((invoice, {"description": line, "amount_cents": fee}))
-            entries.append((invoice, {"wallet_id": wallets[subscription.client_id].pk, "amount_cents": -fee, "kind": LedgerEntry.Kind.FEE,
+            entries.append((invoice, {"wallet_id": wallets[subscription.client_id], "amount_cents": -fee, "kind": LedgerEntry.Kind.FEE,
                                       "description": line, "reference": key, "idempotency_key": f"{key}:fee:0", "created_at": at}))
             subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
             subscription.package_price_cents, subscription.packages = price, packages
             current[subscription.pk] = invoice  # the last one renewed is the current period's
-            audit.append(audit_row(action=Audit.RENEWED, client_id=subscription.client_id, **target_of(subscription),
+            label = Subscription.label(party[subscription.client_id].email, packages, subscription.period, end)  # str(): without reading the client
+            audit.append(audit_row(action=Audit.RENEWED, client_id=subscription.client_id, target_type=Subscription._meta.label_lower,
+                                   target_id=subscription.pk, target_label=label,
                                    details={"period": subscription.period, "start": str(start), "packages": packages}))
             written.charged_cents += fee
             if not renewed or renewed[-1] is not subscription:

@@ -4,8 +4,10 @@
 import pytest
 
 from billing import invoicing, services
+from billing.audit_actions import Audit
 from billing.models import Invoice, LedgerEntry, Subscription
 from billing.subscriptions import renewals as renewals_module
+from compliance.models import AuditLog
 from tests.billing.conftest import balance, verified
 from tests.billing.nights import D, renewals, run_night, run_nights, travel
 
@@ -26,6 +28,10 @@ def test_per3_renewals_on_anniversaries_across_month_ends_and_a_leap_year(payer)
     renewed_on = [e.created_at.date() for e in LedgerEntry.objects.filter(kind="fee", reference__startswith="renewal:").order_by("created_at")]
     assert renewed_on == [D(2028, 2, 29), D(2028, 3, 31), D(2028, 4, 30)]  # 01:00 UTC+2 is 23:00 UTC the day before
     assert balance(payer) == 100 + 10_000 - 4 * 1000
+    # The audit names the subscription as the admin does, the night's without reading the client.
+    last = AuditLog.objects.filter(action=Audit.RENEWED).order_by("-id").first()
+    assert (last.target_id, last.target_label) == (str(subscription.pk), str(subscription))
+    assert last.target_label.startswith(payer.email)
 
 
 def test_per3_quarterly_from_04_04_is_renewed_by_the_night_of_05_07(payer):
