@@ -9,10 +9,13 @@ import time_machine
 from django.core.management import call_command
 
 from billing import services
-from billing.models import Invoice, LedgerEntry, Subscription
+from billing.models import Invoice, LedgerEntry, Subscription, Wallet
 from billing.night import run as night_run
+from compliance.models import AuditLog
 from core.clock import night_of
+from projects.models import Project
 from tests.billing.conftest import verified
+from tests.billing.nights import failing_pro
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -45,6 +48,7 @@ def rows_of(client) -> dict:
                            Invoice.objects.filter(client=client).values_list("kind", "status", "total_cents", "reference", "lines__description")),
         "subscription": Subscription.objects.filter(client=client).values("period_index", "period_start", "period_end", "packages", "package_price_cents").get(),
         "status": type(client).objects.get(pk=client.pk).status,
+        "audit": sorted(AuditLog.objects.filter(client=client).values_list("action", "target_type")),
     }
 
 
@@ -136,3 +140,38 @@ def test_per3_the_run_renews_exactly_the_clients_the_dry_run_plans(db):
     for night_day, expected in ((D(2027, 6, 1), []), (NIGHT, sorted(c.pk for c in clients))):
         night = Night(day=night_day, at=night_of(night_day))
         assert renewing_clients(night) == sorted({d.client_id for d in plan_renewals(night)}) == expected
+
+
+def test_dun2_to_dun5_failed_collections_for_a_chunk_and_one_at_a_time_take_the_same_states(db, monkeypatch, mailoutbox,
+                                                                                           django_capture_on_commit_callbacks):
+    """The first failed collection suspends (DUN-2), the second blocks (DUN-3), thirty days unpaid
+    end PRO (DUN-5): the same rows, states, history and emails whether a client's outcome was
+    written with a chunk's or alone."""
+    from accounts.models import AccountStateChange
+
+    bulk = [failing_pro(f"fbulk{n}@example.com") for n in range(3)]
+    single = [failing_pro(f"fsingle{n}@example.com") for n in range(3)]
+    chunked_by_step = split_chunks(monkeypatch, {c.pk for c in single})
+    states = []
+    for day in (D(2027, 7, 2), D(2027, 7, 3), D(2027, 8, 1)):
+        with time_machine.travel(night_of(day), tick=False), django_capture_on_commit_callbacks(execute=True):
+            run = night_run.run_nightly(at=night_of(day), inline=True)
+        assert run.status == "done" and chunked_by_step["dunning"] == [len(bulk), 1, 1, 1]
+        states.append({type(c).objects.get(pk=c.pk).status for c in bulk + single})
+    assert states == [{"suspended"}, {"blocked"}, {"blocked"}]
+
+    def seen(client) -> dict:
+        wallet = Wallet.objects.get(client=client)
+        return rows_of(client) | {
+            "wallet": (wallet.failed_collections, wallet.debt_since, wallet.deletion_scheduled_for),
+            "projects": sorted(Project.objects.filter(owner=client).values_list("status", flat=True)),
+            "history": list(AccountStateChange.objects.filter(client=client).order_by("id").values_list("from_status", "to_status", "reason", "note")),
+            "emails": [m.subject for m in mailoutbox if m.to == [client.email]],
+        }
+
+    for a, b in zip(bulk, single, strict=True):
+        seen_a, seen_b = seen(a), seen(b)
+        assert seen_a == seen_b
+        assert seen_a["wallet"] == (3, D(2027, 7, 2), D(2027, 8, 1)) and seen_a["projects"] == ["archived"]
+        assert [h[:3] for h in seen_a["history"]] == [("active", "suspended", ""), ("suspended", "blocked", "billing")]
+        assert len(seen_a["emails"]) == 3 and "PRO has ended" in seen_a["emails"][-1]
