@@ -192,12 +192,12 @@ class Invoice(models.Model):
         PAID = "paid", "Paid"
         UNCOLLECTIBLE = "uncollectible", "Uncollectible"  # DUN-5 ended PRO with it unpaid
 
-    number = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")
+    number = models.CharField(max_length=20, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     series = models.CharField(max_length=3)
     year = models.PositiveSmallIntegerField()
     sequence = models.PositiveIntegerField(null=True, blank=True)
-    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="invoices")
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="invoices", db_index=False)  # (invoice_client_time)
     client_name = models.CharField(max_length=150)
     client_email = models.EmailField()
     issued_at = models.DateTimeField(default=timezone.now)
@@ -216,7 +216,13 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-issued_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["series", "year", "sequence"], name="invoice_gapless_number")]
+        # Unique as constraints, not `unique=True`, and no index a lookup does not use: every index
+        # is written for each of the night's thousands of rows (a varchar's `unique=True` adds a
+        # second, LIKE index; a foreign key's own index is redundant next to one that starts with it).
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year", "sequence"], name="invoice_gapless_number"),
+            models.UniqueConstraint(fields=["number"], name="invoice_number_once"),
+        ]
         indexes = [
             models.Index(fields=["client", "-issued_at"], name="invoice_client_time"),
             models.Index(fields=["client", "issued_at"], name="invoice_unpaid", condition=Q(status__in=["open", "uncollectible"])),
@@ -289,15 +295,15 @@ class PaymentAttempt(models.Model):
     purpose = models.CharField(max_length=200)
     # What the attempt pays for (e.g. `activation:12:1`): a definitive failure makes the next try a
     # new attempt (`try_number` + 1) with a new key, so that a new card can pay.
-    purpose_key = models.CharField(max_length=200, blank=True, db_index=True)
+    purpose_key = models.CharField(max_length=200, blank=True)
     try_number = models.PositiveSmallIntegerField(default=1)
     books_as = models.CharField(max_length=20, blank=True, help_text="The ledger kind the money is booked as.")
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    idempotency_key = models.CharField(max_length=255)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.CREATED)
     failure_code = models.CharField(max_length=60, blank=True)
     gateway = models.CharField(max_length=20)
     gateway_reference = models.CharField(max_length=120, blank=True)
-    refunds = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunded_by")
+    refunds = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunded_by", db_index=False)
     lease_owner = models.CharField(max_length=60, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -307,8 +313,11 @@ class PaymentAttempt(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="payment_attempt_key_once")]  # (see Invoice.Meta)
         indexes = [
             models.Index(fields=["status"], name="payment_attempt_open", condition=Q(status__in=["created", "sent", "unknown", "succeeded"])),
+            models.Index(fields=["purpose_key"], name="payment_attempt_purpose"),
+            models.Index(fields=["refunds"], name="payment_attempt_refunds", condition=Q(refunds__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -380,22 +389,29 @@ class LedgerEntry(AppendOnlyModel):
         STAFF_REFUND = "staff_refund", "Refunded to the card"
         LATE_FEE = "late_fee", "Late fee"
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False)  # (ledger_wallet_time)
     amount_cents = models.IntegerField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     description = models.CharField(max_length=300)
     reference = models.CharField(max_length=120)
-    idempotency_key = models.CharField(max_length=160, unique=True)
+    idempotency_key = models.CharField(max_length=160)
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
-    payment = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
-    actor = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    payment = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    actor = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["wallet", "-created_at"], name="ledger_wallet_time")]
-        constraints = [models.CheckConstraint(condition=~Q(amount_cents=0), name="ledger_entry_not_zero")]
+        indexes = [  # (see Invoice.Meta) most entries have no payment and no actor: only those that do are indexed
+            models.Index(fields=["wallet", "-created_at"], name="ledger_wallet_time"),
+            models.Index(fields=["payment"], name="ledger_entry_payment", condition=Q(payment__isnull=False)),
+            models.Index(fields=["actor"], name="ledger_entry_actor", condition=Q(actor__isnull=False)),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount_cents=0), name="ledger_entry_not_zero"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="ledger_entry_key_once"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount_cents:+}¢ {self.kind}"
@@ -501,7 +517,7 @@ class ClientNight(models.Model):
     """A client's work of one step of one night, marked done in the same transaction as the work:
     a second run of the night skips it, a run killed half-way finishes the rest."""
 
-    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+")
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)  # (client_night_step_once)
     night = models.DateField()
     step = models.CharField(max_length=20)
     done_at = models.DateTimeField(default=timezone.now)

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
@@ -42,25 +43,29 @@ class AuditLog(AppendOnlyModel):
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # What the actor was called then: the account may be renamed or anonymised later.
     actor_label = models.CharField(max_length=254, blank=True)
-    action = models.CharField(max_length=80, db_index=True)
+    action = models.CharField(max_length=80)
     target_type = models.CharField(max_length=80, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
     target_label = models.CharField(max_length=254, blank=True)
     client = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries", db_index=False
     )
     details = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Only the indexes lookups use: each is written for every entry, thousands a night (the
+        # client's own is audit_client_time; most entries are the platform's, without an actor).
         indexes = [
             models.Index(fields=["client", "-created_at"], name="audit_client_time"),
             models.Index(fields=["target_type", "target_id"], name="audit_target"),
+            models.Index(fields=["action"], name="audit_action"),
+            models.Index(fields=["actor"], name="audit_actor", condition=Q(actor__isnull=False)),
         ]
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log"

@@ -22,7 +22,8 @@ def update_rows(model, objects: list, fields: list[str]) -> None:
     names = ", ".join(quote(c.column) for c in (pk, *columns))
     assignments = ", ".join(f"{quote(c.column)} = v.{quote(c.column)}" for c in columns)
     table = quote(model._meta.db_table)
+    # The second condition lets the planner find the rows by their index, not by scanning the table.
     sql = (f"UPDATE {table} SET {assignments} FROM unnest({', '.join(casts)}) AS v({names}) "  # noqa: S608 (names from the model)
-           f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}")
+           f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)} AND {table}.{quote(pk.column)} = ANY({casts[0]})")
     with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
+        cursor.execute(sql, [*arrays, arrays[0]])
