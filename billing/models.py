@@ -192,7 +192,7 @@ class Invoice(models.Model):
         PAID = "paid", "Paid"
         UNCOLLECTIBLE = "uncollectible", "Uncollectible"  # DUN-5 ended PRO with it unpaid
 
-    number = models.CharField(max_length=20, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")
+    number = models.CharField(max_length=20, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")  # noqa: DJ001 (unique, invoice_number_once: NULLs do not collide)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     series = models.CharField(max_length=3)
     year = models.PositiveSmallIntegerField()

@@ -4,6 +4,8 @@ again for every statement (the night's chunks ask for 500 ids at a time). Elsewh
 
 from django.db.models import Field, ForeignObject, Lookup
 
+from core.sql import array_param
+
 
 @Field.register_lookup
 @ForeignObject.register_lookup
@@ -15,7 +17,7 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         values = list(self.rhs)
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+            return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", [*lhs_params, array_param(values)]
         if not values:
             return "1 = 0", list(lhs_params)
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]

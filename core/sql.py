@@ -1,6 +1,19 @@
-"""Set-based writes the ORM makes slow."""
+"""Set-based writes the ORM makes slow, and arrays sent as one parameter."""
+
+import datetime
 
 from django.db import connection
+
+_PLAIN = (int, datetime.date)  # (bool is an int; a datetime is a date: both excluded below)
+
+
+def array_param(values: list) -> list | str:
+    """An array parameter for `%s::type[]` on PostgreSQL. Ids and dates, the common case, go as
+    the array's text (`{1,2,3}`), made at C speed: the driver would otherwise adapt and quote them
+    one by one, thousands per statement. Anything else (text, which may need quoting) as the list."""
+    if all(v is None or (isinstance(v, _PLAIN) and not isinstance(v, bool | datetime.datetime)) for v in values):
+        return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+    return values
 
 
 def update_rows(model, objects: list, fields: list[str]) -> None:
@@ -25,5 +38,6 @@ def update_rows(model, objects: list, fields: list[str]) -> None:
     # The second condition lets the planner find the rows by their index, not by scanning the table.
     sql = (f"UPDATE {table} SET {assignments} FROM unnest({', '.join(casts)}) AS v({names}) "  # noqa: S608 (names from the model)
            f"WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)} AND {table}.{quote(pk.column)} = ANY({casts[0]})")
+    params = [array_param(values) for values in arrays]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*arrays, arrays[0]])
+        cursor.execute(sql, [*params, params[0]])

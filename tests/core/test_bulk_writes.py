@@ -15,7 +15,7 @@ from compliance.audit import audit_row, record_rows
 from compliance.models import AuditLog
 from core.bulk import insert, insert_rows, reserve_ids
 from core.clock import add_months
-from core.sql import update_rows
+from core.sql import array_param, update_rows
 from tests.factories import make_client
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +83,22 @@ def test_many_rows_updated_in_one_statement_keep_every_value_and_touch_nothing_e
     assert (rows["rows:1"].status, rows["rows:1"].gateway_reference, rows["rows:1"].completed_at) == ("succeeded", "ch_1", None)
     assert (rows["rows:2"].status, rows["rows:2"].amount_cents) == ("created", 102)  # not in the list: untouched
     update_rows(PaymentAttempt, [], ["status"])  # nothing to write: no statement
+
+
+def test_ids_and_dates_go_as_one_array_text_and_anything_that_may_need_quoting_as_a_list():
+    day, moment = datetime.date(2027, 3, 1), datetime.datetime(2027, 3, 1, 1, tzinfo=datetime.UTC)
+    assert array_param([3, None, 12]) == "{3,NULL,12}" and array_param([day, None]) == "{2027-03-01,NULL}" and array_param([]) == "{}"
+    for values in (["a,b", 'say "hi"'], [moment], [True, False], [1, "x"]):
+        assert array_param(values) == values
+
+
+def test_any_of_matches_text_with_commas_quotes_and_braces_exactly(db):
+    keys = ["k,1", 'k"2', "k{3}", "k 4"]
+    client = make_client(email="keys@example.com")
+    card = Card.objects.create(client=client, role="main", gateway="sandbox", token="t", brand="visa", last4="4242", exp_month=1, exp_year=2030)
+    for key in keys:
+        PaymentAttempt.objects.create(client=client, card=card, kind="charge", amount_cents=1, purpose="p", idempotency_key=key)
+    assert sorted(PaymentAttempt.objects.filter(idempotency_key__any_of=[*keys[:3], "k"]).values_list("idempotency_key", flat=True)) == sorted(keys[:3])
 
 
 @settings(max_examples=300, deadline=None)
