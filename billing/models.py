@@ -205,9 +205,9 @@ class Invoice(models.Model):
     total_cents = models.IntegerField()
     status = models.CharField(max_length=13, choices=Status.choices, default=Status.OPEN)
     paid_at = models.DateTimeField(null=True, blank=True, help_text="When its amount was collected.")
-    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes")
-    late_fee_for = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="late_fee_invoice",
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes", db_index=False)
+    late_fee_for = models.ForeignKey(  # one per invoice: invoice_one_late_fee
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="late_fee_invoice", db_index=False,
         help_text="The overdue invoice this late fee is for (once per invoice, WAL-6).",
     )
     reference = models.CharField(max_length=120, help_text="What it is for, e.g. activation:12:1.")
@@ -222,10 +222,12 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["series", "year", "sequence"], name="invoice_gapless_number"),
             models.UniqueConstraint(fields=["number"], name="invoice_number_once"),
+            models.UniqueConstraint(fields=["late_fee_for"], name="invoice_one_late_fee", condition=Q(late_fee_for__isnull=False)),
         ]
         indexes = [
             models.Index(fields=["client", "-issued_at"], name="invoice_client_time"),
             models.Index(fields=["client", "issued_at"], name="invoice_unpaid", condition=Q(status__in=["open", "uncollectible"])),
+            models.Index(fields=["corrects"], name="invoice_corrects", condition=Q(corrects__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -358,7 +360,7 @@ class SandboxCharge(models.Model):
     """The sandbox gateway's own memory (CARD-3): what it charged, by idempotency key, in the
     database so that every process sees it (a worker, the web, a test) as a real gateway would."""
 
-    idempotency_key = models.CharField(max_length=255, unique=True)
+    idempotency_key = models.CharField(max_length=255)
     kind = models.CharField(max_length=6, default="charge")  # charge, refund
     status = models.CharField(max_length=9)
     amount_cents = models.PositiveIntegerField()
@@ -367,6 +369,9 @@ class SandboxCharge(models.Model):
     customer_ref = models.CharField(max_length=60, blank=True)
     description = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="sandbox_charge_key_once")]  # (see Invoice.Meta)
 
     def __str__(self) -> str:
         return f"sandbox {self.kind} {self.amount_cents}¢ {self.status}"
