@@ -3,7 +3,8 @@ money: invoicing and payments write through here, nothing here knows them."""
 
 import datetime
 
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Client
@@ -41,11 +42,14 @@ def balance_cents(wallet: Wallet) -> int:
 
 
 def balances(client_ids=None) -> dict[int, int]:
-    """Balances by client in one aggregate (the night's plans and chunks)."""
-    rows = LedgerEntry.objects.values("wallet__client_id").annotate(total=Sum("amount_cents")).values_list("wallet__client_id", "total")
-    if client_ids is not None:
-        rows = rows.filter(wallet__client_id__any_of=client_ids)
-    return dict(rows.order_by())
+    """Balances by client in one query (the night's plans and chunks). For given clients, each
+    wallet's sum read through its own index (`ledger_wallet_time`), so that a chunk costs what its
+    wallets hold, not what the whole ledger does; for all of them, one aggregate."""
+    if client_ids is None:
+        rows = LedgerEntry.objects.values("wallet__client_id").annotate(total=Sum("amount_cents")).values_list("wallet__client_id", "total")
+        return dict(rows.order_by())
+    total = LedgerEntry.objects.filter(wallet=OuterRef("pk")).order_by().values("wallet").annotate(total=Sum("amount_cents")).values("total")
+    return dict(Wallet.objects.filter(client_id__any_of=client_ids).annotate(total=Coalesce(Subquery(total), 0)).values_list("client_id", "total"))
 
 
 def debt_cents(wallet: Wallet) -> int:
