@@ -7,6 +7,8 @@ rows)` the same for rows given as dicts of field values, no model objects made a
 development) the same ids go in through `bulk_create`. Model defaults apply as they do for
 `bulk_create` (they are set when the objects are made); `save()` and signals do not run."""
 
+import operator
+
 from django.db import connection, models
 from psycopg.types.json import Jsonb
 
@@ -61,6 +63,15 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> None:
     if with_ids and not all(row.get(pk) is not None for row in rows):
         raise ValueError("Either every row has its id or none does.")
     fields = [f for f in model._meta.concrete_fields if with_ids or f.attname != pk]
+    keys = rows[0].keys()
+    if connection.vendor == "postgresql" and all(row.keys() == keys for row in rows):
+        # The common case, every row naming the same fields: each row's values taken at C speed,
+        # the defaults appended.
+        given, rest = [f for f in fields if f.attname in keys], [f for f in fields if f.attname not in keys]
+        tail = tuple(f.get_default() for f in rest)
+        take = operator.itemgetter(*[f.attname for f in given])
+        _copy(model, given + rest, [(*take(row), *tail) for row in rows] if len(given) > 1 else [(take(row), *tail) for row in rows])
+        return
     defaults = {f.attname: f.get_default() for f in fields if any(f.attname not in row for row in rows)}
     if connection.vendor != "postgresql":
         model.objects.bulk_create([model(**{**defaults, **row}) for row in rows])
@@ -69,14 +80,13 @@ def insert_rows(model: type[models.Model], rows: list[dict]) -> None:
     _copy(model, fields, [[row[a] if a in row else defaults[a] for a in attnames] for row in rows])
 
 
-def _copy(model: type[models.Model], fields: list[models.Field], values: list[list]) -> None:
-    """COPY rows holding a value for each of `fields`, in their order."""
+def _copy(model: type[models.Model], fields: list[models.Field], values: list) -> None:
+    """COPY rows (sequences) holding a value for each of `fields`, in their order."""
     json = [n for n, f in enumerate(fields) if isinstance(f, models.JSONField)]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     # The driver's errors as Django's (an IntegrityError is one whatever wrote the row).
     with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
         for row in values:
-            for n in json:
-                if row[n] is not None:
-                    row[n] = Jsonb(row[n])
+            if json:
+                row = [Jsonb(value) if n in json and value is not None else value for n, value in enumerate(row)]  # noqa: PLW2901
             copy.write_row(row)

@@ -4,14 +4,14 @@ import datetime
 
 from django.db import connection, models
 
-_PLAIN = (int, datetime.date)  # (bool is an int; a datetime is a date: both excluded below)
+_PLAIN = {int, datetime.date, type(None)}  # exactly these: not bool (an int), not datetime (a date)
 
 
 def array_param(values: list) -> list | str:
     """An array parameter for `%s::type[]` on PostgreSQL. Ids and dates, the common case, go as
     the array's text (`{1,2,3}`), made at C speed: the driver would otherwise adapt and quote them
     one by one, thousands per statement. Anything else (text, which may need quoting) as the list."""
-    if all(v is None or (isinstance(v, _PLAIN) and not isinstance(v, bool | datetime.datetime)) for v in values):
+    if set(map(type, values)) <= _PLAIN:
         return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
     return values
 

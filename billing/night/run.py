@@ -20,7 +20,12 @@ from compliance.sealing import seal_audit_log
 from core.clock import billing_date
 from projects import selectors as projects_selectors
 
-CHUNK = 500
+# Clients per chunk: per-chunk costs (statements, commits, the collection threads draining at its
+# end) weigh at 500; at 2,000 a chunk stays a few MB and a few seconds (bench/README.md). Dunning
+# holds a collection lock per client of its chunk, in PostgreSQL's shared lock table (6,400 slots
+# by default, for every connection): 1,000 leaves room for several workers at once.
+CHUNK = 2000
+STEP_CHUNK = {"dunning": 1000}
 CHUNK_TIMEOUT = 3600  # seconds a step waits for its chunks on the workers
 LOCK_KEY = 0x6E6967687421  # "night!"
 
@@ -50,7 +55,8 @@ def _fan_out(inline: bool) -> bool:
 
 def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, inline: bool) -> NightlyStep:
     record_step = NightlyStep.objects.create(run=run, name=step)
-    chunks = [client_ids[i : i + CHUNK] for i in range(0, len(client_ids), CHUNK)]
+    size = min(CHUNK, STEP_CHUNK.get(step, CHUNK))
+    chunks = [client_ids[i : i + size] for i in range(0, len(client_ids), size)]
     if chunks and _fan_out(inline):
         # The task by its name: the tasks module imports this one, not the other way round.
         chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts))
