@@ -14,7 +14,7 @@ from accounts.models import Client
 from billing import emails, payments
 from billing.audit_actions import Audit
 from billing.invoicing import charge_late_fees, mark_uncollectible
-from billing.ledger import balance_cents, balances, debt_cents, locked_wallet, locked_wallets, wallet_of
+from billing.ledger import balance_cents, balances, debt_cents, locked_wallet, wallet_of
 from billing.models import Card, ClientNight, LedgerEntry, PaymentAttempt, Subscription, Wallet
 from billing.tariffs import end_pro
 from compliance.services import record
@@ -177,12 +177,15 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
     suspended the first time, blocked the second, PRO ended and deletion scheduled after 30 days
     (its open invoices uncollectible). A few statements for the chunk; the rare lifts and DUN-5
     one by one. `by_client`: tonight's attempt of each. Returns the clients by email sent."""
-    wallets = locked_wallets(client_ids)
-    now_balances = balances(list(wallets))
-    owing = [c for c in wallets if now_balances.get(c, 0) < 0]
+    # Locked in id order; read as values, objects made only of the few whose state moves.
+    in_dunning = {c: bool(failed or since) for c, failed, since in Wallet.objects.select_for_update().filter(client_id__any_of=client_ids)
+                  .order_by("pk").values_list("client_id", "failed_collections", "debt_since")}
+    now_balances = balances(list(in_dunning))
+    owing = [c for c in in_dunning if now_balances.get(c, 0) < 0]
     unknown = payments.unsettled_clients([c for c in owing if c not in by_client])
     failed = [c for c in owing if c not in unknown and (c not in by_client or by_client[c].status not in PaymentAttempt.UNSETTLED)]
-    lifting = [c for c in wallets if now_balances.get(c, 0) >= 0 and (wallets[c].failed_collections or wallets[c].debt_since)]
+    lifting = [c for c in in_dunning if now_balances.get(c, 0) >= 0 and in_dunning[c]]
+    wallets = {w.client_id: w for w in Wallet.objects.filter(client_id__any_of=failed + lifting)}
     for client in Client.objects.filter(pk__any_of=lifting).order_by("pk"):
         lift_dunning(client, wallets[client.pk])
     sent: dict[str, list[int]] = {emails.SUSPENDED: [], emails.BLOCKED: [], emails.DEACTIVATED: []}

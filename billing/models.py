@@ -323,7 +323,12 @@ class PaymentAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of ${self.amount_cents / 100:,.2f}: {self.get_status_display().lower()}"
+        return self.label(self.kind, self.amount_cents, self.status)
+
+    @classmethod
+    def label(cls, kind: str, amount_cents: int, status: str) -> str:
+        """How an attempt is named (admin, audit), from its values."""
+        return f"{cls.Kind(kind).label} of ${amount_cents / 100:,.2f}: {cls.Status(status).label.lower()}"
 
     @property
     def booked(self) -> bool:

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -39,7 +40,8 @@ from billing.gateways.base import ChargeResult
 from billing.invoicing import settle_many
 from billing.ledger import locked_wallet_ids
 from billing.models import Card, LedgerEntry, PaymentAttempt
-from compliance.services import audit_entry, record, record_many
+from compliance.audit import audit_row, record_rows
+from compliance.services import record
 from core.bulk import insert_rows
 from core.db import in_open_transaction
 from core.exceptions import RuleRefused
@@ -95,7 +97,8 @@ def take_collection_locks(client_ids: list[int], *, wait: float = LOCK_WAIT_SECO
         else:
             got = [c for c in wanted if _process_locks[c].acquire(blocking=False)]
         taken += got
-        wanted = [c for c in wanted if c not in set(got)]
+        held = set(got)
+        wanted = [c for c in wanted if c not in held]
         if not wanted or time.monotonic() >= deadline:
             return taken
         time.sleep(0.05)
@@ -311,7 +314,20 @@ def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> di
     return by_pk | PaymentAttempt.objects.in_bulk([pk for pk in by_pk if pk not in still_ours])
 
 
-def _booking_description(attempt: PaymentAttempt, card: str) -> str:
+class Taken(NamedTuple):
+    """What booking reads of a succeeded attempt (the attempt's own field names)."""
+
+    pk: int
+    client_id: int
+    card_id: int | None
+    kind: str
+    books_as: str
+    purpose: str
+    idempotency_key: str
+    amount_cents: int
+
+
+def _booking_description(attempt: PaymentAttempt | Taken, card: str) -> str:
     if attempt.books_as == LedgerEntry.Kind.VERIFICATION:
         return f"Card verification of {card}: $1.00 back to your wallet (WAL-4)"
     if attempt.books_as == LedgerEntry.Kind.TOP_UP:
@@ -321,7 +337,7 @@ def _booking_description(attempt: PaymentAttempt, card: str) -> str:
     return f"Paid by {card}: {attempt.purpose} (WAL-2: what the wallet lacked)"
 
 
-def _entry_row(wallet_id: int, attempt: PaymentAttempt, card: str, actor: Client | None, at: datetime.datetime) -> dict:
+def _entry_row(wallet_id: int, attempt: Taken, card: str, actor: Client | None, at: datetime.datetime) -> dict:
     """The ledger entry that books an attempt's money (`card`: how its card is named)."""
     amount = -attempt.amount_cents if attempt.kind == PaymentAttempt.Kind.REFUND else attempt.amount_cents
     return {
@@ -341,16 +357,17 @@ def book(attempt: PaymentAttempt, *, actor: Client | None = None) -> LedgerEntry
     return LedgerEntry.objects.filter(payment_id=attempt.pk).first()
 
 
-def book_many(pks: list[int], *, actor: Client | None = None) -> list[PaymentAttempt]:
+def book_many(pks: list[int], *, actor: Client | None = None) -> list[Taken]:
     """succeeded → booked for many (a chunk, or a request's one): the wallets and attempts locked
     at once, the entries written in bulk (a key booked before is not written again), the covered
-    invoices paid; its own transaction. Returns the attempts it booked."""
+    invoices paid; its own transaction. Returns what it booked (as read before booking)."""
     if not pks:
         return []
     with transaction.atomic(durable=not in_open_transaction()):
         client_ids = list(PaymentAttempt.objects.filter(pk__any_of=pks, status=Status.SUCCEEDED).values_list("client_id", flat=True))
         wallets = locked_wallet_ids(client_ids)
-        attempts = list(PaymentAttempt.objects.select_for_update().filter(pk__any_of=pks, status=Status.SUCCEEDED))
+        attempts = [Taken(*row) for row in PaymentAttempt.objects.select_for_update().filter(pk__any_of=pks, status=Status.SUCCEEDED)
+                    .values_list(*Taken._fields)]
         cards = {pk: Card.label(brand, last4) for pk, brand, last4 in
                  Card.objects.filter(pk__any_of=sorted({a.card_id for a in attempts if a.card_id})).values_list("pk", "brand", "last4")}
         now = timezone.now()
@@ -498,8 +515,9 @@ def reconcile(*, older_than: datetime.timedelta = RECONCILE_AFTER, now: datetime
     clients: set[int] = set()
     succeeded = list(PaymentAttempt.objects.filter(status=Status.SUCCEEDED).values_list("pk", flat=True))
     booked = book_many(succeeded)
-    record_many([audit_entry(action=Audit.PAYMENT_RECONCILED, target=a, client=Client(pk=a.client_id),
-                             details={"amount_cents": a.amount_cents, "found": "taken, not booked"}) for a in booked])
+    record_rows([audit_row(action=Audit.PAYMENT_RECONCILED, client_id=a.client_id, target_type=PaymentAttempt._meta.label_lower, target_id=a.pk,
+                           target_label=PaymentAttempt.label(a.kind, a.amount_cents, Status.SUCCEEDED),
+                           details={"amount_cents": a.amount_cents, "found": "taken, not booked"}) for a in booked])
     clients.update(a.client_id for a in booked)
     stale = (
         PaymentAttempt.objects.filter(status__in=PaymentAttempt.UNSETTLED, created_at__lt=now - older_than)

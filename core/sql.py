@@ -12,7 +12,7 @@ def array_param(values: list) -> list | str:
     the array's text (`{1,2,3}`), made at C speed: the driver would otherwise adapt and quote them
     one by one, thousands per statement. Anything else (text, which may need quoting) as the list."""
     if set(map(type, values)) <= _PLAIN:
-        return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+        return "{" + ",".join(map(str, values) if None not in values else ("NULL" if v is None else str(v) for v in values)) + "}"
     return values
 
 
