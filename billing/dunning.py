@@ -85,7 +85,9 @@ def reconcile_payments() -> int:
 
 def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[int, str], lease: tuple) -> dict[int, PaymentAttempt]:
     """Tonight's attempt per client for its purpose key: the one made by an earlier run of this
-    night if it failed or is to be resent, else a new try (committed before any call)."""
+    night if it failed or is to be resent, else a new try, made `sent` under the chunk's lease
+    (committed before any call: one that never reached the gateway is asked for by its key, found
+    missing, and fails as `not_received`)."""
     latest: dict[int, PaymentAttempt] = {}
     for attempt in PaymentAttempt.objects.filter(purpose_key__any_of=list(purpose_keys.values())).select_related("card").order_by("try_number"):
         latest[attempt.client_id] = attempt
@@ -99,7 +101,7 @@ def _night_attempts(requests: dict[int, tuple[Card, int]], purpose_keys: dict[in
         new.append(PaymentAttempt(
             client_id=client_id, card=card, kind=PaymentAttempt.Kind.CHARGE, amount_cents=amount, purpose=f"Unpaid fees {dollars(amount)}",
             purpose_key=purpose_keys[client_id], try_number=number, books_as=LedgerEntry.Kind.CARD_PAYMENT, idempotency_key=key,
-            gateway=card.gateway, lease_owner=lease[0], leased_until=lease[1],
+            gateway=card.gateway, lease_owner=lease[0], leased_until=lease[1], status=Status.SENT, sent_at=lease[2],
         ))
     with transaction.atomic():
         insert(new)  # under the clients' collection locks: nobody else makes these keys' attempts

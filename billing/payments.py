@@ -4,7 +4,9 @@ explicit state machine, each step committed before the next:
     created → sent → succeeded | failed | unknown;  unknown → succeeded | failed;  succeeded → booked
 
 * The attempt is committed (`created`) with its idempotency key before anything is sent; it is
-  marked `sent`, under a lease, before the gateway is called; the outcome is recorded; then the
+  marked `sent`, under a lease, before the gateway is called (a night chunk makes its attempts
+  `sent` under its lease at once, committed before any call all the same: one that never
+  reached the gateway is asked for, found missing, and fails); the outcome is recorded; then the
   money is booked to the wallet in a transaction of its own, which the action that asked for the
   money cannot roll back (a refused activation leaves its payment in the wallet, WAL-3).
 * The gateway is never called inside an open transaction (`send` refuses to).
@@ -151,6 +153,8 @@ def open_attempt(
 def _claim_for_sending(pks: list[int], owner: str, now: datetime.datetime) -> set[int]:
     """created (not leased, or leased by us when made), or sent/unknown whose lease lapsed → sent
     under our lease. Returns those claimed."""
+    if not pks:
+        return set()
     free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
     claimed = PaymentAttempt.objects.filter(pk__any_of=pks).filter(
         Q(status=Status.CREATED) & (free | Q(lease_owner=owner)) | Q(status__in=[Status.SENT, Status.UNKNOWN]) & free
@@ -160,10 +164,11 @@ def _claim_for_sending(pks: list[int], owner: str, now: datetime.datetime) -> se
     return set(PaymentAttempt.objects.filter(pk__any_of=pks, lease_owner=owner, status=Status.SENT, sent_at=now).values_list("pk", flat=True))
 
 
-def new_lease() -> tuple[str, datetime.datetime]:
+def new_lease() -> tuple[str, datetime.datetime, datetime.datetime]:
     """A lease for attempts made in bulk (a night chunk), taken as they are made, so that nothing
-    can decide them between their making and their sending."""
-    return _new_owner(), timezone.now() + LEASE
+    can decide them between their making and their sending: (owner, until, taken at)."""
+    now = timezone.now()
+    return _new_owner(), now + LEASE, now
 
 
 def _call(attempt: PaymentAttempt, card_token: str, gateway=None) -> ChargeResult | None:
@@ -286,10 +291,13 @@ def send_many(attempts: list[PaymentAttempt], *, owner: str | None = None) -> di
         return {}
     owner, now = owner or _new_owner(), timezone.now()
     by_pk = {a.pk: a for a in attempts}
-    claimed = _claim_for_sending(list(by_pk), owner, now)
+    # Made `sent` under our lease, not lapsed: ours already (the lease is the claim).
+    leased = {a.pk for a in attempts if a.status == Status.SENT and a.lease_owner == owner and a.leased_until and a.leased_until > now}
+    claimed = leased | _claim_for_sending([pk for pk in by_pk if pk not in leased], owner, now)
     ours = [a for a in attempts if a.pk in claimed]
-    for attempt in ours:  # as the claim wrote them
-        attempt.status, attempt.lease_owner, attempt.leased_until, attempt.sent_at = Status.SENT, owner, now + LEASE, now
+    for attempt in ours:
+        if attempt.pk not in leased:  # as the claim wrote them
+            attempt.status, attempt.lease_owner, attempt.leased_until, attempt.sent_at = Status.SENT, owner, now + LEASE, now
     results: dict[int, ChargeResult | None] = {}
     renew_at = time.monotonic() + LEASE.total_seconds() / 2
     gateway = get_gateway()

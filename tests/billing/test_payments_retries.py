@@ -15,6 +15,7 @@ from compliance.models import AuditLog, PrivacyRequest
 from core.exceptions import RuleRefused
 from tests.billing.conftest import balance
 from tests.billing.gateways import LostAnswerGateway, SlowGateway, UnreachableGateway, booked_from_cards, card_paid, path
+from tests.billing.nights import failing_pro
 from tests.factories import PASSWORD, api_as
 
 pytestmark = pytest.mark.django_db
@@ -299,3 +300,29 @@ def test_wal5_a_top_up_refused_before_any_charge_can_be_retried_with_its_key(db)
     services.attach_card(client=client, token="tok_visa")
     assert api_as(client).post(TOPUP, {"amount_cents": 1500}, HTTP_IDEMPOTENCY_KEY="early").status_code == 200
     assert balance(client) == 1600 and card_paid(client) == 1600
+
+
+def test_per7_a_night_attempt_made_but_never_sent_fails_when_asked_for_and_the_next_night_collects_anew(db, monkeypatch):
+    """The night makes its attempts `sent` under the chunk's lease: a run that died before calling
+    the gateway leaves them unanswered; once the lease lapses, reconciliation asks the gateway by
+    key, finds nothing, and the next night's try is a new attempt with a new key, charged once."""
+    from tests.billing.nights import D, run_night
+
+    client = failing_pro("never-sent@example.com")
+    services.attach_card(client=client, token="tok_visa", role="backup")
+    monkeypatch.setattr(payments, "_calls", lambda attempts, gateway: (_ for _ in ()).throw(SystemExit("killed before the calls")))
+    with pytest.raises(SystemExit):
+        run_night(D(2027, 7, 2))
+    monkeypatch.undo()
+    [made] = PaymentAttempt.objects.filter(client=client, purpose_key__startswith=f"debt:{client.pk}:")
+    assert made.status == "sent" and made.lease_owner and SandboxCharge.objects.filter(idempotency_key=made.idempotency_key).count() == 0
+    assert payments.reconcile(older_than=datetime.timedelta(0)) == []  # its lease holds: nobody decides it
+    with time_machine.travel(made.leased_until + datetime.timedelta(minutes=1), tick=False):
+        payments.reconcile(older_than=datetime.timedelta(0))
+    made.refresh_from_db()
+    assert (made.status, made.failure_code) == ("failed", "not_received")
+    run_night(D(2027, 7, 3))
+    tries = list(PaymentAttempt.objects.filter(client=client, purpose_key__startswith=f"debt:{client.pk}:").order_by("id").values_list("status", "idempotency_key"))
+    assert tries[0] == ("failed", made.idempotency_key) and all(key != made.idempotency_key for _, key in tries[1:])
+    assert any(status == "booked" for status, _ in tries[1:]) and balance(client) >= 0
+    books_balance(client)
