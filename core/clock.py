@@ -22,8 +22,13 @@ def night_of(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(1, 0), tzinfo=billing_zone())
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def add_months(day: datetime.date, months: int) -> datetime.date:
     """Month arithmetic anchored on the day: 31 January + 1 month = 28 (or 29) February. (By
     hand rather than relativedelta: the night computes it for every renewal.)"""
     year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return datetime.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+    month += 1
+    last = 29 if month == 2 and calendar.isleap(year) else _MONTH_DAYS[month]
+    return datetime.date(year, month, min(day.day, last))

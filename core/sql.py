@@ -24,13 +24,17 @@ def _as_is(field: models.Field) -> bool:
 
 
 def update_rows(model, objects: list, fields: list[str]) -> None:
-    """Write `fields` of many rows in one statement. On PostgreSQL `UPDATE … FROM unnest(…)` with
+    """Write `fields` of many rows (model objects, or anything with `pk` and the fields'
+    attributes) in one statement. On PostgreSQL `UPDATE … FROM unnest(…)` with
     one array per column: the statement's text is the same for any number of rows (parsed once,
     by the driver and the server), where `bulk_update`'s CASE WHEN, or a VALUES list, grows with
     every value. Elsewhere `bulk_update`."""
     if not objects:
         return
     if connection.vendor != "postgresql":
+        if not isinstance(objects[0], model):  # rows read as values (a dataclass): made objects for bulk_update
+            attnames = [model._meta.get_field(name).attname for name in fields]
+            objects = [model(pk=obj.pk, **{a: getattr(obj, a) for a in attnames}) for obj in objects]
         model.objects.bulk_update(objects, fields)
         return
     quote = connection.ops.quote_name
