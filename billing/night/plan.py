@@ -84,14 +84,25 @@ def plan_renewals(night: Night) -> list[Decision]:
     return decisions
 
 
-def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
-    """DUN-1: every client whose wallet is below zero (after the charges planned before) has its
-    debt collected from its cards; a client whose debt is paid leaves dunning (DUN-4)."""
+def _debts(pending: list[Decision] = ()) -> tuple[dict[int, int], set[int]]:
+    """What each client owes (after the charges planned before), and who is in dunning now."""
     now_balances = balances()
     for decision in pending:
         now_balances[decision.client_id] = now_balances.get(decision.client_id, 0) - decision.amount_cents
     in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
-    debts = {client_id: -balance for client_id, balance in now_balances.items() if balance < 0}
+    return {client_id: -balance for client_id, balance in now_balances.items() if balance < 0}, in_dunning
+
+
+def dunning_clients(night: Night) -> list[int]:
+    """The clients the dunning step has work for: `plan_dunning`'s clients, without its details."""
+    debts, in_dunning = _debts()
+    return sorted(set(debts) | in_dunning)
+
+
+def plan_dunning(night: Night, pending: list[Decision] = ()) -> list[Decision]:
+    """DUN-1: every client whose wallet is below zero (after the charges planned before) has its
+    debt collected from its cards; a client whose debt is paid leaves dunning (DUN-4)."""
+    debts, in_dunning = _debts(pending)
     failed_before = dict(Wallet.objects.filter(client_id__any_of=list(debts)).values_list("client_id", "failed_collections"))
     debt_since = dict(Wallet.objects.filter(client_id__any_of=list(debts), debt_since__isnull=False).values_list("client_id", "debt_since"))
     with_card = set(Card.objects.filter(client_id__any_of=list(debts), removed_at__isnull=True, verified_at__isnull=False).values_list("client_id", flat=True))

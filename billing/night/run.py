@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing import dunning, payments
 from billing.models import NightlyRun, NightlyStep
 from billing.night.apply import process
-from billing.night.plan import Decision, Night, plan, plan_dunning, plan_packages, plan_retention, renewing_clients
+from billing.night.plan import Decision, Night, dunning_clients, plan, plan_packages, plan_retention, renewing_clients
 from compliance.retention import run_retention
 from compliance.sealing import seal_audit_log
 from core.clock import billing_date
@@ -95,10 +95,10 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
             night.counts = projects_selectors.active_subscribers_by_owner()
             count_step.clients, count_step.finished_at = len(night.counts), timezone.now()
             count_step.save()
-            steps = (("packages", plan_packages), ("renewals", renewing_clients), ("dunning", plan_dunning), ("retention", plan_retention))
+            steps = (("packages", plan_packages), ("renewals", renewing_clients), ("dunning", dunning_clients), ("retention", plan_retention))
             for step, planner in steps:
                 planned = planner(night)
-                ids = planned if step == "renewals" else sorted({d.client_id for d in planned})
+                ids = planned if step in ("renewals", "dunning") else sorted({d.client_id for d in planned})
                 _run_step(run, step, ids, night, inline)
             run_retention(now=at)  # CMP-7: what every app keeps for a window only
             seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # the days fully past

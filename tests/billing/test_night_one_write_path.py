@@ -133,13 +133,20 @@ def test_per6_packages_for_a_chunk_and_one_at_a_time_write_the_same_rows(db, mon
     assert {"package_change", "unused_credit"} <= kinds  # both ways: packages added and removed
 
 
-def test_per3_the_run_renews_exactly_the_clients_the_dry_run_plans(db):
-    from billing.night.plan import Night, plan_renewals, renewing_clients
+def test_per3_dun1_the_run_renews_and_collects_exactly_the_clients_the_dry_run_plans(db):
+    from billing.night.plan import Night, dunning_clients, plan_dunning, plan_renewals, renewing_clients
 
     clients = pro_clients("planned")
     for night_day, expected in ((D(2027, 6, 1), []), (NIGHT, sorted(c.pk for c in clients))):
         night = Night(day=night_day, at=night_of(night_day))
         assert renewing_clients(night) == sorted({d.client_id for d in plan_renewals(night)}) == expected
+    from billing import ledger
+
+    owing = sorted(c.pk for c in clients[::2])  # the ones without a top-up
+    for client in clients[::2]:  # DUN-1: a debt the cards are to pay
+        ledger.post(ledger.wallet_of(client), amount=-700, kind="fee", description="Unpaid fee", reference="t", key=f"owing-{client.pk}")
+    night = Night(day=NIGHT, at=night_of(NIGHT))
+    assert dunning_clients(night) == sorted({d.client_id for d in plan_dunning(night)}) == owing
 
 
 def test_dun2_to_dun5_failed_collections_for_a_chunk_and_one_at_a_time_take_the_same_states(db, monkeypatch, mailoutbox,
