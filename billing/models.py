@@ -291,7 +291,7 @@ class PaymentAttempt(models.Model):
     TAKEN = (Status.SUCCEEDED, Status.BOOKED)  # the gateway took the money
 
     client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="payment_attempts")
-    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts")
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts", db_index=False)  # (cards are never deleted)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount_cents = models.PositiveIntegerField()
     purpose = models.CharField(max_length=200)

@@ -10,9 +10,13 @@ _PLAIN = {int, datetime.date, type(None)}  # exactly these: not bool (an int), n
 def array_param(values: list) -> list | str:
     """An array parameter for `%s::type[]` on PostgreSQL. Ids and dates, the common case, go as
     the array's text (`{1,2,3}`), made at C speed: the driver would otherwise adapt and quote them
-    one by one, thousands per statement. Anything else (text, which may need quoting) as the list."""
-    if set(map(type, values)) <= _PLAIN:
+    one by one, thousands per statement; text the same, each element quoted (`{"a","b\\"c"}`).
+    Anything else (moments, mixed types) as the list, for the driver."""
+    types = set(map(type, values))
+    if types <= _PLAIN:
         return "{" + ",".join(map(str, values) if None not in values else ("NULL" if v is None else str(v) for v in values)) + "}"
+    if types == {str}:  # each element quoted, its backslashes and quotes escaped: the array syntax's rules
+        return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
     return values
 
 
