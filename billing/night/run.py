@@ -59,7 +59,9 @@ def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, i
     chunks = [client_ids[i : i + size] for i in range(0, len(client_ids), size)]
     if chunks and _fan_out(inline):
         # The task by its name: the tasks module imports this one, not the other way round.
-        chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(), night.counts))
+        # Each task carries its own clients' counts, not the night's (a million entries at scale).
+        chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(),
+                                                                     {c: night.counts[c] for c in chunk if c in night.counts}))
                        for chunk in chunks)
         results = group(chunk_tasks).apply_async()
         outcomes = results.get(disable_sync_subtasks=False, timeout=CHUNK_TIMEOUT)

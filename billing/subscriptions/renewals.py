@@ -66,6 +66,7 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
     # credit settles them), so tonight's are paid exactly while the wallet still covers them.
     available = balances([s.client_id for s in subscriptions])
     invoices, lines, entries, audit, renewed, current = [], [], [], [], [], {}
+    grace_days, open_, paid_, fee_kind, target_type = policy.grace_days, Invoice.Status.OPEN, Invoice.Status.PAID, LedgerEntry.Kind.FEE, Subscription._meta.label_lower
     for subscription in subscriptions:
         packages = packages_needed(counts.get(subscription.client_id, 0))
         price = policy.package_cents(subscription.period)
@@ -78,18 +79,18 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
             key, fee = renewal_key(subscription, index), packages * price
             available[subscription.client_id] = available.get(subscription.client_id, 0) - fee
             paid = available[subscription.client_id] >= 0
-            invoice = invoice_row(client=party[subscription.client_id], kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=policy.grace_days,
-                                  status=Invoice.Status.PAID if paid else Invoice.Status.OPEN)
+            invoice = invoice_row(client=party[subscription.client_id], kind=Invoice.Kind.INVOICE, total=fee, reference=key, now=at, grace_days=grace_days,
+                                  status=paid_ if paid else open_)
             line = f"{period_fee_line(subscription.period, packages, price, start, end)} (renewal, PER-3)"[:300]
             invoices.append(invoice)
             lines.append((invoice, {"description": line, "amount_cents": fee}))
-            entries.append((invoice, {"wallet_id": wallets[subscription.client_id], "amount_cents": -fee, "kind": LedgerEntry.Kind.FEE,
+            entries.append((invoice, {"wallet_id": wallets[subscription.client_id], "amount_cents": -fee, "kind": fee_kind,
                                       "description": line, "reference": key, "idempotency_key": f"{key}:fee:0", "created_at": at}))
             subscription.period_index, subscription.period_start, subscription.period_end = index, start, end
             subscription.package_price_cents, subscription.packages = price, packages
             current[subscription.pk] = invoice  # the last one renewed is the current period's
             label = Subscription.label(party[subscription.client_id].email, packages, subscription.period, end)  # str(): without reading the client
-            audit.append(audit_row(action=Audit.RENEWED, client_id=subscription.client_id, target_type=Subscription._meta.label_lower,
+            audit.append(audit_row(action=Audit.RENEWED, client_id=subscription.client_id, target_type=target_type,
                                    target_id=subscription.pk, target_label=label,
                                    details={"period": subscription.period, "start": str(start), "packages": packages}))
             written.charged_cents += fee
