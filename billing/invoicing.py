@@ -63,15 +63,12 @@ def number_invoices(invoices: list[Invoice]) -> None:
 
 
 class Party(NamedTuple):
-    """Whom an invoice is made out to, as copied onto it: what a chunk reads of its clients."""
+    """Whom an invoice is made out to, as copied onto it: what a chunk reads of its clients, with
+    their subscriptions."""
 
     pk: int
     name: str
     email: str
-
-
-def parties(client_ids: list[int]) -> dict[int, Party]:
-    return {pk: Party(pk, name, email) for pk, name, email in Client.objects.filter(pk__any_of=client_ids).values_list("pk", "name", "email")}
 
 
 def invoice_row(*, client: Client | Party, kind: str, total: int, reference: str, now: datetime.datetime, grace_days: int,

@@ -4,7 +4,7 @@ import datetime
 from dataclasses import dataclass
 
 from billing.audit_actions import Audit
-from billing.invoicing import insert_invoices, invoice_row, parties, period_fee_line, reserve_invoice_ids
+from billing.invoicing import Party, insert_invoices, invoice_row, period_fee_line, reserve_invoice_ids
 from billing.ledger import balances, locked_wallet_ids
 from billing.models import Invoice, InvoiceLine, LedgerEntry, Subscription, period_bounds
 from billing.policy import current_policy, packages_needed
@@ -33,6 +33,8 @@ class DuePeriod:
     activations: int
     ends_after: datetime.date | None
     period_invoice_id: int | None
+    client__name: str  # whom its invoice is made out to (read with it)
+    client__email: str
 
 
 @dataclass
@@ -57,10 +59,10 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
     and subscriptions locked together, the rows inserted in bulk, the invoices numbered last."""
     written = Written()
     wallets = locked_wallet_ids(client_ids)
-    subscriptions = [DuePeriod(*row) for row in Subscription.objects.select_for_update()
+    subscriptions = [DuePeriod(*row) for row in Subscription.objects.select_for_update(of=("self",))
                      .filter(client_id__any_of=list(wallets), status=Subscription.Status.ACTIVE, period_end__lt=day).order_by("pk")
                      .values_list(*DuePeriod.__slots__)]
-    party = parties([s.client_id for s in subscriptions])
+    party = {s.client_id: Party(s.client_id, s.client__name, s.client__email) for s in subscriptions}
     policy = current_policy()
     # WAL-6 without reading the invoices: a client's older invoices are settled already (every
     # credit settles them), so tonight's are paid exactly while the wallet still covers them.
