@@ -363,7 +363,7 @@ def main() -> None:
         print(f"{label}: night {real['seconds']:.1f} s ({real['status']}), floor {base['total']:.2f} s (count {base['count']:.2f} s, "
               f"renewal of {base['renewed']:,} {base['renewal']:.2f} s) → {ratio:.1f}× (goal ≤ {goal}×); "
               f"peak memory {real['peak_mb']:.0f} MB (goal < 300); "
-              f"{real['queries'] / max(renewed, 1):.1f} queries per renewed client ({real['queries']:,} queries, {renewed:,} renewed)")
+              f"{real['queries'] / max(renewed, 1):.2f} queries per renewed client ({real['queries']:,} queries, {renewed:,} renewed)")
         for step, figures in real["steps"].items():
             print(f"    {step:<10} {figures['seconds'] or 0:7.2f} s  {figures['clients']:>7,} clients  {figures['failures']} failures")
     if args.latency_ms:
