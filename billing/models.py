@@ -527,13 +527,15 @@ class ClientNight(models.Model):
     """A client's work of one step of one night, marked done in the same transaction as the work:
     a second run of the night skips it, a run killed half-way finishes the rest."""
 
-    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)  # (client_night_step_once)
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     night = models.DateField()
     step = models.CharField(max_length=20)
     done_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["client", "night", "step"], name="client_night_step_once")]
+        # The night first: a chunk asks which of its clients tonight's step has done, a range of the
+        # index (empty on a first run), and tonight's marks are written side by side.
+        constraints = [models.UniqueConstraint(fields=["night", "step", "client"], name="client_night_step_once")]
 
     def __str__(self) -> str:
         return f"client {self.client_id}: {self.step} of the night of {self.night}"
