@@ -1,5 +1,6 @@
 """REST endpoints for legal documents (API.md "Compliance")."""
 
+import re
 import secrets
 
 from drf_spectacular.utils import extend_schema
@@ -8,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.audit_actions import Audit
-from compliance.models import Complaint, CookieConsent, PrivacyRequest
+from compliance.models import Complaint, PrivacyRequest
 from compliance.privacy import export_person
-from compliance.selectors import complaints_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
+from compliance.selectors import complaints_of, cookie_consent_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
 from compliance.services import accept_documents, receive_complaint, receive_privacy_request, record, set_cookie_consent, set_marketing_consent
 from core.pagination import CursorPagination
 
@@ -164,11 +165,13 @@ class MarketingConsentApi(APIView):
 
 
 VISITOR_COOKIE = "cookie_consent_id"
+VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{32}")  # what secrets.token_urlsafe(24) makes
 
 
 class CookieConsentApi(APIView):
-    """Cookie consent by category (CMP-8): for anyone, signed in or not; the answer is remembered
-    under a random visitor id kept in a cookie (or the client, with an API key)."""
+    """Cookie consent by category (CMP-8): for anyone, signed in or not. A visitor's answer is kept
+    under a random id in its own cookie (a cookie that is not one of ours gets a new id); a signed-in
+    client's, by session or key, on its account."""
 
     authentication_classes = APIView.authentication_classes
     permission_classes: list = []
@@ -184,30 +187,29 @@ class CookieConsentApi(APIView):
         analytics = serializers.BooleanField()
         marketing = serializers.BooleanField()
 
-    def _visitor(self, request) -> str:
+    def _visitor(self, request) -> str | None:
+        """The visitor's id (None for a signed-in client): its cookie when it is one we made."""
+        if request.user.is_authenticated:
+            return None
+        sent = request.COOKIES.get(VISITOR_COOKIE, "")
+        return sent if VISITOR_ID.fullmatch(sent) else secrets.token_urlsafe(24)
 
-        if request.user.is_authenticated and request.auth is not None:
-            return f"client-{request.user.pk}"
-        return request.COOKIES.get(VISITOR_COOKIE) or secrets.token_urlsafe(24)
-
-    def _answer(self, request, visitor: str, consent) -> Response:
+    def _answer(self, visitor: str | None, consent) -> Response:
         body = {"essential": True, "preference": bool(consent and consent.preference), "analytics": bool(consent and consent.analytics),
                 "marketing": bool(consent and consent.marketing)}
         response = Response(self.CookieOutput(body).data)
-        if not visitor.startswith("client-"):
+        if visitor is not None:
             response.set_cookie(VISITOR_COOKIE, visitor, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
         return response
 
     @extend_schema(operation_id="consent_cookies", responses=CookieOutput)
     def get(self, request):
-
         visitor = self._visitor(request)
-        return self._answer(request, visitor, CookieConsent.objects.filter(visitor=visitor).first())
+        return self._answer(visitor, cookie_consent_of(visitor=visitor, client=request.user))
 
     @extend_schema(operation_id="consent_cookies_set", request=CookieInput, responses=CookieOutput)
     def put(self, request):
-
         data = self.CookieInput(data=request.data)
         data.is_valid(raise_exception=True)
         visitor = self._visitor(request)
-        return self._answer(request, visitor, set_cookie_consent(visitor=visitor, client=request.user, **data.validated_data))
+        return self._answer(visitor, set_cookie_consent(visitor=visitor, client=request.user, **data.validated_data))

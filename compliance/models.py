@@ -258,15 +258,23 @@ class CookieConsent(models.Model):
     """The categories of cookies a visitor (signed in or not) accepted (CMP-8). Essential cookies
     need no consent and are always on."""
 
-    visitor = models.CharField(max_length=64, unique=True, help_text="A random id kept in the visitor's cookie.")
+    # A visitor's answer by the random id in its own cookie; a client's by its account (CMP-8).
+    visitor = models.CharField(max_length=64, null=True, blank=True, help_text="A random id kept in the visitor's cookie.")  # noqa: DJ001 (unique where set)
     client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     preference = models.BooleanField(default=False)
     analytics = models.BooleanField(default=False)
     marketing = models.BooleanField(default=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["visitor"], name="cookie_consent_visitor_once", condition=Q(visitor__isnull=False)),
+            models.UniqueConstraint(fields=["client"], name="cookie_consent_client_once", condition=Q(client__isnull=False)),
+            models.CheckConstraint(condition=Q(visitor__isnull=True) | Q(client__isnull=True), name="cookie_consent_visitor_or_client"),
+        ]
+
     def __str__(self) -> str:
-        return f"cookie choices of visitor {self.visitor[:8]}…"
+        return f"cookie choices of client {self.client_id}" if self.client_id else f"cookie choices of visitor {(self.visitor or '')[:8]}…"
 
 
 class Incident(models.Model):

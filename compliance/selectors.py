@@ -1,6 +1,6 @@
 from django.utils import timezone
 
-from compliance.models import Complaint, LegalAcceptance, LegalDocument, MarketingConsent, PrivacyRequest
+from compliance.models import Complaint, CookieConsent, LegalAcceptance, LegalDocument, MarketingConsent, PrivacyRequest
 
 
 def current_documents(*, kinds: list[str] | None = None) -> list[LegalDocument]:
@@ -44,3 +44,11 @@ def privacy_requests_of(*, client):
 def marketing_consent_of(*, client):
 
     return MarketingConsent.objects.filter(client=client).first()
+
+
+def cookie_consent_of(*, visitor: str | None, client=None) -> CookieConsent | None:
+    """CMP-8: a signed-in client's answer is its account's; a visitor's is found only by its own
+    id, and never one that belongs to an account."""
+    if getattr(client, "is_authenticated", False):
+        return CookieConsent.objects.filter(client=client).first()
+    return CookieConsent.objects.filter(visitor=visitor, client__isnull=True).first() if visitor else None

@@ -239,13 +239,14 @@ def set_marketing_consent(*, client, given: bool, ip: str | None = None):
     return consent
 
 
-def set_cookie_consent(*, visitor: str, client=None, preference: bool, analytics: bool, marketing: bool):
-    """Remember the visitor's cookie categories (CMP-8); changeable at any time."""
-    consent, _ = CookieConsent.objects.update_or_create(
-        visitor=visitor,
-        defaults={"client": client if getattr(client, "is_authenticated", False) else None, "preference": preference,
-                  "analytics": analytics, "marketing": marketing, "updated_at": timezone.now()},
-    )
+def set_cookie_consent(*, visitor: str | None, client=None, preference: bool, analytics: bool, marketing: bool):
+    """Remember the cookie categories (CMP-8), changeable at any time: a signed-in client's on its
+    account, whatever cookie came with the request; a visitor's under its random id."""
+    values = {"preference": preference, "analytics": analytics, "marketing": marketing, "updated_at": timezone.now()}
+    if getattr(client, "is_authenticated", False):
+        consent, _ = CookieConsent.objects.update_or_create(client=client, defaults={**values, "visitor": None})
+    else:
+        consent, _ = CookieConsent.objects.update_or_create(visitor=visitor, client=None, defaults=values)
     return consent
 
 

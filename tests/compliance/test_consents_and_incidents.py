@@ -60,3 +60,39 @@ def test_cmp6_the_admin_shows_incidents_near_and_past_72_hours_and_notifies_once
     assert notify_incident(incident=past, actor=staff) == 0  # once
     assert list(client.get("/admin/compliance/incident/", {"notice": "past"}).context["cl"].result_list) == []
     assert past.notify_by == past.discovered_at + datetime.timedelta(hours=72)
+
+
+def test_cmp8_a_made_up_cookie_id_reads_and_changes_nobody_elses_answer(client_account):
+    """The old visitor id of a client was `client-<id>`: any caller could send it. A visitor's id is
+    now only one we made (random, 32 characters); anything else gets a new one and reads nothing."""
+    api_as(client_account).put("/api/v1/consents/cookies/", {"preference": True, "analytics": True, "marketing": True}, format="json")
+    before = list(CookieConsent.objects.values_list("id", "visitor", "client_id", "preference", "analytics", "marketing"))
+    for forged in (f"client-{client_account.pk}", "x", "a" * 500, "abc\x00def", "../../etc/passwd"):
+        stranger = APIClient()
+        stranger.cookies["cookie_consent_id"] = forged
+        read = stranger.get("/api/v1/consents/cookies/")
+        assert read.status_code == 200 and read.json() == {"essential": True, "preference": False, "analytics": False, "marketing": False}
+        assert len(read.cookies["cookie_consent_id"].value) == 32 and read.cookies["cookie_consent_id"].value != forged
+        assert list(CookieConsent.objects.values_list("id", "visitor", "client_id", "preference", "analytics", "marketing")) == before
+    stranger = APIClient()
+    stranger.cookies["cookie_consent_id"] = f"client-{client_account.pk}"
+    stranger.put("/api/v1/consents/cookies/", {"preference": False, "analytics": False, "marketing": False}, format="json")
+    mine = CookieConsent.objects.get(client=client_account)
+    assert (mine.preference, mine.analytics, mine.marketing, mine.visitor) == (True, True, True, None)  # untouched
+    assert CookieConsent.objects.get(client__isnull=True).visitor != f"client-{client_account.pk}"  # the stranger's own, new id
+
+
+def test_cmp8_a_signed_in_clients_answer_is_its_accounts_by_session_and_by_key(client_account):
+    browser = APIClient()
+    browser.force_login(client_account)
+    browser.cookies["cookie_consent_id"] = "A" * 32  # a visitor id from before signing in: not the account's
+    browser.put("/api/v1/consents/cookies/", {"preference": True, "analytics": False, "marketing": True}, format="json")
+    by_key = api_as(client_account).get("/api/v1/consents/cookies/")
+    assert by_key.json() == {"essential": True, "preference": True, "analytics": False, "marketing": True}
+    assert "cookie_consent_id" not in by_key.cookies  # an account's answer needs no visitor id
+    anonymous = APIClient()
+    anonymous.cookies["cookie_consent_id"] = "A" * 32
+    assert anonymous.get("/api/v1/consents/cookies/").json()["preference"] is False  # the account's answer is not the cookie's
+    other = make_client(email="other-cookies@example.com")
+    assert api_as(other).get("/api/v1/consents/cookies/").json()["marketing"] is False
+    assert CookieConsent.objects.filter(client=client_account).count() == 1
