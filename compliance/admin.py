@@ -19,7 +19,7 @@ from compliance.models import (
     MarketingConsent,
     PrivacyRequest,
 )
-from compliance.services import decide_complaint, decide_privacy_request, extend_privacy_request, notify_incident, publish_document
+from compliance.services import decide_complaint, decide_privacy_request, extend_privacy_request, notify_incident, publish_document, suspend_sending_for_complaint
 from core.admin import ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 
@@ -119,14 +119,14 @@ class DeadlineFilter(admin.SimpleListFilter):
 class ComplaintAdmin(admin.ModelAdmin):
     """Complaints with their deadlines (CMP-4): write the answer, save, then uphold or reject."""
 
-    list_display = ["id", "kind", "status", "received_at", "due_at", "project_id", "complainant", "answered_at"]
-    list_filter = [DeadlineFilter, "status", "kind"]
+    list_display = ["id", "kind", "status", "received_at", "due_at", "project_id", "matched", "complainant", "answered_at"]
+    list_filter = [DeadlineFilter, "status", "kind", "matched"]
     search_fields = ["identification", "description", "complainant__email", "=project_id"]
     list_select_related = ["complainant"]
-    readonly_fields = ["complainant", "kind", "identification", "description", "period_start", "period_end", "project_id", "status",
+    readonly_fields = ["complainant", "kind", "identification", "description", "period_start", "period_end", "project_id", "matched", "status",
                        "received_at", "due_at", "answered_at", "answered_by"]
     fields = [*readonly_fields, "answer"]
-    actions = ["uphold", "reject"]
+    actions = ["uphold", "reject", "suspend_sending"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -153,6 +153,17 @@ class ComplaintAdmin(admin.ModelAdmin):
     @admin.action(description="Reject (answer saved first)", permissions=["change"])
     def reject(self, request, queryset):
         self._decide(request, queryset, upheld=False)
+
+    @admin.action(description="Suspend the project's sending (a spam complaint from a stranger)", permissions=["change"])
+    def suspend_sending(self, request, queryset):
+        done, refused = 0, []
+        for complaint in queryset:
+            try:
+                suspend_sending_for_complaint(complaint=complaint, actor=request.user)
+                done += 1
+            except RuleRefused as exc:
+                refused.append(f"{complaint}: {exc.detail}")
+        report(self, request, done, "Suspended the sending for", refused)
 
 
 class ExtendForm(ActionForm):

@@ -3,6 +3,7 @@
 
 class Audit:
     COMPLAINT_RECEIVED = "complaint.received"
+    COMPLAINT_SENDING_SUSPENDED = "complaint.sending_suspended"
     CONSENT_MARKETING_GIVEN = "consent.marketing_given"
     CONSENT_MARKETING_WITHDRAWN = "consent.marketing_withdrawn"
     INCIDENT_NOTIFIED = "incident.notified"

@@ -184,6 +184,7 @@ class Complaint(models.Model):
     period_start = models.DateField()
     period_end = models.DateField()
     project_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="The project complained about, if any.")
+    matched = models.BooleanField(null=True, blank=True, help_text="Whether the complainant is a subscriber or contact of the project (CMP-4).")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     received_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateField()

@@ -1,3 +1,4 @@
+import datetime
 import secrets
 from collections.abc import Iterable
 
@@ -9,7 +10,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from compliance import privacy
+from compliance import complaints, privacy
 from compliance.audit import audit_entry, record, record_many  # noqa: F401 (also written as compliance.services.*)
 from compliance.audit_actions import Audit
 from compliance.calendar import add_working_days
@@ -95,14 +96,17 @@ def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int
 COMPLAINT_WORKING_DAYS = 30  # CMP-4, ToU 21.10
 
 
+COMPLAINTS_PER_DAY = 5  # CMP-4: one complainant files only a few a day
+
+
 @transaction.atomic
 def receive_complaint(
     *, complainant, identification: str, description: str, period_start, period_end, kind: str = "other", project_id: int | None = None
 ):
-    """Take in a complaint (CMP-4): who, what right and which period are required; due 30 working
-    days after receipt. A spam complaint about a project stops its sending until staff decide."""
-
-
+    """Take in a complaint (CMP-4): who, what right and which period are required, and the project
+    named must exist; due 30 working days after receipt; a few a day per complainant (429). A spam
+    complaint stops the project's sending at once when the complainant is one of its subscribers
+    or contacts; otherwise staff review it first and suspend with one action."""
     errors = {}
     if not (identification or "").strip():
         errors["identification"] = ["Say who complains and how to reach them."]
@@ -112,17 +116,35 @@ def receive_complaint(
         errors["period_end"] = ["The period ends before it starts."]
     if kind == Complaint.Kind.SPAM and not project_id:
         errors["project"] = ["A spam complaint names the project that sent it."]
+    elif project_id and not complaints.project_exists(project_id):
+        errors["project"] = ["There is no such project."]
     if errors:
         raise ValidationError(errors)
+    signed_in = getattr(complainant, "is_authenticated", False)
     now = timezone.now()
+    if signed_in and Complaint.objects.filter(complainant=complainant, received_at__gte=now - datetime.timedelta(days=1)).count() >= COMPLAINTS_PER_DAY:
+        raise RuleRefused("complaint_limit", f"At most {COMPLAINTS_PER_DAY} complaints a day; write again tomorrow.", status=429, retry_after=3600)
+    matched = complaints.complainant_known(project_id, identification, complainant) if project_id else None
     complaint = Complaint.objects.create(
-        complainant=complainant if getattr(complainant, "is_authenticated", False) else None, kind=kind,
-        identification=identification.strip(), description=description.strip(), period_start=period_start, period_end=period_end,
-        project_id=project_id, received_at=now, due_at=add_working_days(now.date(), COMPLAINT_WORKING_DAYS),
+        complainant=complainant if signed_in else None, kind=kind, identification=identification.strip(), description=description.strip(),
+        period_start=period_start, period_end=period_end, project_id=project_id, matched=matched, received_at=now,
+        due_at=add_working_days(now.date(), COMPLAINT_WORKING_DAYS),
     )
-    record(action=Audit.COMPLAINT_RECEIVED, actor=complainant, target=complaint, details={"kind": kind, "project": project_id})
-    if kind == Complaint.Kind.SPAM:
+    record(action=Audit.COMPLAINT_RECEIVED, actor=complainant, target=complaint, details={"kind": kind, "project": project_id, "matched": matched})
+    if kind == Complaint.Kind.SPAM and matched:
         spam_complaint_received.send(sender=Complaint, project_id=project_id, complaint_id=complaint.pk)
+    return complaint
+
+
+@transaction.atomic
+def suspend_sending_for_complaint(*, complaint, actor):
+    """Staff suspend the sending of the project an open spam complaint names (CMP-4): what a
+    complaint from a subscriber or contact does at once."""
+    complaint = Complaint.objects.select_for_update().get(pk=complaint.pk)
+    if complaint.kind != Complaint.Kind.SPAM or complaint.status != Complaint.Status.OPEN or not complaint.project_id:
+        raise RuleRefused("complaint_not_open_spam", "Only an open spam complaint about a project suspends its sending.")
+    spam_complaint_received.send(sender=Complaint, project_id=complaint.project_id, complaint_id=complaint.pk)
+    record(action=Audit.COMPLAINT_SENDING_SUSPENDED, actor=actor, target=complaint, details={"project": complaint.project_id})
     return complaint
 
 

@@ -1,6 +1,7 @@
 """Reads of projects, shared by the API, the admin and (later) the dashboard and the night."""
 
 import datetime
+import re
 from dataclasses import dataclass
 
 from django.db import connection
@@ -159,3 +160,35 @@ def project_for_webhook(*, token: str) -> Project | None:
 
 def project_for_public_key(*, public_key: str) -> Project | None:
     return Project.objects.select_related("owner").filter(public_key=public_key, deleted_at__isnull=True).first()
+
+
+_EMAILS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONES = re.compile(r"\+\d[\d ().-]{6,20}\d")
+_HANDLES = re.compile(r"(?<![\w.@])@(\w{3,64})")
+
+
+def complainant_knows_project(project_id: int, identification: str, complainant) -> bool:
+    """CMP-4: whether whoever complains is a subscriber or a contact of the project: an email,
+    phone number or messenger name in the identification (or the complainant's account email)
+    matches one of them."""
+    text = (identification or "")[:2000]
+    emails = {e.lower() for e in _EMAILS.findall(text)}
+    if getattr(complainant, "is_authenticated", False):
+        emails.add(complainant.email.lower())
+    phones = {"+" + re.sub(r"\D", "", p) for p in _PHONES.findall(text)}
+    handles = {h.lower() for h in _HANDLES.findall(text)}
+    emails, phones, handles = set(list(emails)[:20]), set(list(phones)[:20]), set(list(handles)[:20])  # a hostile text stays one query
+    people = Q(email__in=emails) if emails else Q(pk__in=[])
+    if phones:
+        people |= Q(phone__in=phones)
+    for handle in handles:
+        people |= Q(name__iexact=handle) | Q(name__iexact=f"@{handle}")
+    contacts = Q(email__in=emails) if emails else Q(pk__in=[])
+    if phones:
+        contacts |= Q(phone__in=phones)
+    return (Subscriber.objects.filter(project_id=project_id).filter(people).exists()
+            or Contact.objects.filter(address_book__project_id=project_id).filter(contacts).exists())
+
+
+def project_exists(project_id: int) -> bool:
+    return Project.objects.filter(pk=project_id, deleted_at__isnull=True).exists()

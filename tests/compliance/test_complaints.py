@@ -10,7 +10,7 @@ import time_machine
 from compliance.calendar import add_working_days
 from compliance.models import Complaint, Holiday
 from projects.models import Project
-from tests.factories import api_as, make_project
+from tests.factories import api_as, make_project, make_subscriber
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -68,10 +68,11 @@ def test_cmp4_a_period_that_ends_before_it_starts_is_400(client_account):
     assert response.status_code == 400 and not Complaint.objects.exists()
 
 
-def test_cmp4_a_spam_complaint_stops_the_projects_sending_until_staff_decide(client_account, other_account, staff):
+def test_cmp4_a_subscribers_spam_complaint_stops_the_projects_sending_until_staff_decide(client_account, other_account, staff):
     from compliance.services import decide_complaint
 
     project = make_project(owner=other_account)
+    make_subscriber(project=project, email="eve@example.org")  # GOOD's identification
     response = api_as(client_account).post("/api/v1/complaints/", {**GOOD, "kind": "spam", "project": project.pk}, format="json")
     assert response.status_code == 201
     project.refresh_from_db()
@@ -86,6 +87,7 @@ def test_cmp4_an_upheld_spam_complaint_leaves_the_project_suspended(client_accou
     from compliance.services import decide_complaint
 
     project = make_project(owner=other_account)
+    make_subscriber(project=project, email="eve@example.org")
     api_as(client_account).post("/api/v1/complaints/", {**GOOD, "kind": "spam", "project": project.pk}, format="json")
     decide_complaint(complaint=Complaint.objects.get(), upheld=True, answer="Confirmed.", actor=staff)
     assert Project.objects.get(pk=project.pk).status == "suspended"
@@ -115,3 +117,72 @@ def test_cmp4_the_admin_shows_overdue_and_due_soon_and_answers(client, staff, cl
     Complaint.objects.filter(pk=complaint.pk).update(answer="Not spam: double opt-in recorded.")
     client.post("/admin/compliance/complaint/", {"action": "reject", "_selected_action": [complaint.pk]})
     assert Complaint.objects.get(pk=complaint.pk).status == "rejected"
+
+
+def snapshot() -> list:
+    return [list(Project.objects.order_by("pk").values_list("pk", "status")), list(Complaint.objects.values_list("pk", "matched", "status"))]
+
+
+def test_cmp4_a_strangers_spam_complaint_suspends_nothing_and_waits_for_staff_who_suspend_with_one_action(client, client_account, other_account, staff):
+    """Any signed-in account could suspend any client's project by naming its id: now only a
+    subscriber's or contact's complaint suspends at once; a stranger's goes to staff."""
+    project = make_project(owner=other_account)
+    make_subscriber(project=project, email="someone-else@example.org")
+    response = api_as(client_account).post("/api/v1/complaints/", {**GOOD, "kind": "spam", "project": project.pk}, format="json")
+    assert response.status_code == 201
+    project.refresh_from_db()
+    complaint = Complaint.objects.get()
+    assert project.status == "active" and complaint.matched is False and complaint.status == "open"
+    client.force_login(staff)
+    listed = client.get("/admin/compliance/complaint/", {"matched__exact": "0"}).context["cl"].result_list
+    assert [c.pk for c in listed] == [complaint.pk]
+    client.post("/admin/compliance/complaint/", {"action": "suspend_sending", "_selected_action": [complaint.pk]})
+    project.refresh_from_db()
+    assert project.status == "suspended"
+    from compliance.models import AuditLog
+
+    assert AuditLog.objects.filter(action="complaint.sending_suspended", actor=staff, target_id=str(complaint.pk)).exists()
+
+
+@pytest.mark.parametrize("who", ["email", "phone", "messenger", "contact", "account"])
+def test_cmp4_a_complaint_from_a_subscriber_or_contact_suspends_at_once(client_account, other_account, who):
+    from projects.models import AddressBook, Contact, Subscriber
+
+    project = make_project(owner=other_account)
+    identification = {"email": "Eve, EVE@example.org", "phone": "Eve, +49 151 1234 5678", "messenger": "Eve on Telegram: @eve_t",
+                      "contact": "Eve, eve.contact@example.org", "account": "Eve (my account)"}[who]
+    if who == "contact":
+        book = AddressBook.objects.create(project=project, name="Fair")
+        Contact.objects.create(address_book=book, email="eve.contact@example.org", consent_source="fair", created_at=project.created_at)
+    else:
+        email = client_account.email if who == "account" else "eve@example.org"
+        Subscriber.objects.create(project=project, email=email, phone="+4915112345678", name="eve_t", source="import",
+                                  consent_at=project.created_at, consent_source="t", subscribed_at=project.created_at)
+    body = {**GOOD, "identification": identification, "kind": "spam", "project": project.pk}
+    assert api_as(client_account).post("/api/v1/complaints/", body, format="json").status_code == 201
+    project.refresh_from_db()
+    assert project.status == "suspended" and Complaint.objects.get().matched is True
+
+
+@pytest.mark.parametrize("project_id", [10**9, "deleted"])
+def test_cmp4_a_complaint_about_a_project_that_does_not_exist_is_400_and_nothing_is_stored(client_account, other_account, project_id):
+    if project_id == "deleted":
+        project = make_project(owner=other_account)
+        Project.objects.filter(pk=project.pk).update(deleted_at=project.created_at)
+        project_id = project.pk
+    before = snapshot()
+    response = api_as(client_account).post("/api/v1/complaints/", {**GOOD, "kind": "spam", "project": project_id}, format="json")
+    assert response.status_code == 400 and "project" in response.json()
+    assert snapshot() == before
+
+
+def test_cmp4_a_complainant_files_at_most_five_a_day_then_429(client_account):
+    api = api_as(client_account)
+    for _ in range(5):
+        assert api.post("/api/v1/complaints/", GOOD, format="json").status_code == 201
+    before = snapshot()
+    refused = api.post("/api/v1/complaints/", GOOD, format="json")
+    assert refused.status_code == 429 and refused.json()["code"] == "complaint_limit"
+    assert snapshot() == before
+    with time_machine.travel(datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1, minutes=1), tick=False):
+        assert api.post("/api/v1/complaints/", GOOD, format="json").status_code == 201

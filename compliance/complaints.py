@@ -1,0 +1,21 @@
+"""What compliance asks about the project a complaint names, without knowing the projects app
+(DESIGN.md): whether it exists, and whether the complainant is one of its subscribers or contacts
+(CMP-4). The projects app registers how, in its AppConfig.ready()."""
+
+from collections.abc import Callable
+
+_lookups: dict[str, Callable] = {}
+
+
+def register(*, exists: Callable[[int], bool], knows: Callable[[int, str, object], bool]) -> None:
+    """`exists(project_id)`; `knows(project_id, identification, complainant)`: the identification
+    (or the complainant's account) matches a subscriber or contact of the project."""
+    _lookups.update(exists=exists, knows=knows)
+
+
+def project_exists(project_id: int) -> bool:
+    return bool(_lookups) and _lookups["exists"](project_id)
+
+
+def complainant_known(project_id: int, identification: str, complainant) -> bool:
+    return bool(_lookups) and _lookups["knows"](project_id, identification, complainant)
