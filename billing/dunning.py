@@ -177,8 +177,9 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
     """What tonight's collection means for each client (DUN-2..5), in the caller's transaction,
     the clients marked done with it: paid → lifted (DUN-4); not known yet → nothing; failed →
     suspended the first time, blocked the second, PRO ended and deletion scheduled after 30 days
-    (its open invoices uncollectible). A few statements for the chunk; the rare lifts and DUN-5
-    one by one. `by_client`: tonight's attempt of each. Returns the clients by email sent."""
+    (its open invoices uncollectible); each state's email sent once, when it changes. A few
+    statements for the chunk; the rare lifts and DUN-5 one by one. `by_client`: tonight's attempt
+    of each. Returns the clients by email sent."""
     # Locked in id order; read as values, objects made only of the few whose state moves.
     in_dunning = {c: bool(failed or since) for c, failed, since in Wallet.objects.select_for_update().filter(client_id__any_of=client_ids)
                   .order_by("pk").values_list("client_id", "failed_collections", "debt_since")}
@@ -190,13 +191,16 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
     wallets = {w.client_id: w for w in Wallet.objects.filter(client_id__any_of=failed + lifting)}
     for client in Client.objects.filter(pk__any_of=lifting).order_by("pk"):
         lift_dunning(client, wallets[client.pk])
-    sent: dict[str, list[int]] = {emails.SUSPENDED: [], emails.BLOCKED: [], emails.DEACTIVATED: []}
     for client_id in failed:
         wallet = wallets[client_id]
         wallet.failed_collections += 1
         wallet.debt_since = wallet.debt_since or day
-        sent[emails.SUSPENDED if wallet.failed_collections == 1 else emails.BLOCKED].append(client_id)
-    first, again = sent[emails.SUSPENDED], sent[emails.BLOCKED]
+    first = [c for c in failed if wallets[c].failed_collections == 1]
+    again = [c for c in failed if wallets[c].failed_collections > 1]
+    # DUN-5: each email once, when the dunning state changes (suspended, blocked, deactivated);
+    # a third failure and later ones change nothing and tell nothing again.
+    sent: dict[str, list[int]] = {emails.SUSPENDED: list(first), emails.BLOCKED: [c for c in again if wallets[c].failed_collections == 2],
+                                  emails.DEACTIVATED: []}
     accounts.suspend_many(first, note="First failed collection (DUN-2).")
     projects.set_owners_projects_status(first, status=Project.Status.SUSPENDED)
     accounts.block_many(again, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).")

@@ -1,6 +1,8 @@
 """Dunning at night (DUN-1..5, CARD-4): collections, suspension, the billing block, recovery, 30 days unpaid."""
 
 
+import datetime
+
 import pytest
 from django.core import mail
 
@@ -86,3 +88,20 @@ def test_dun2_dun3_the_dry_run_says_who_would_be_suspended_or_blocked(db):
     run_night(D(2027, 7, 3))
     client.refresh_from_db()
     assert client.block_reason == "billing"
+
+
+def test_dun5_each_dunning_email_is_sent_once_when_the_state_changes_never_again_for_the_same_state(db, django_capture_on_commit_callbacks):
+    """Suspended (first failure), blocked (second), deactivated (30 days): one email each, however
+    many nights the collection fails in between."""
+    client = failing_pro("every-night@example.com")
+    mail.outbox.clear()
+    day = D(2027, 7, 2)
+    while day <= D(2027, 8, 3):
+        with django_capture_on_commit_callbacks(execute=True):
+            run_night(day)
+        day += datetime.timedelta(days=1)
+    subjects = [m.subject for m in mail.outbox if m.to == [client.email]]
+    assert len(subjects) == 3, subjects
+    assert "could not collect" in subjects[0] and "blocked" in subjects[1] and "PRO has ended" in subjects[2]
+    wallet = Wallet.objects.get(client=client)
+    assert wallet.failed_collections >= 30 and wallet.deletion_scheduled_for == D(2027, 8, 1)
