@@ -124,9 +124,11 @@ def active_subscribers_of_owner(*, owner_id: int) -> int:
 
 def active_subscribers_by_owner() -> dict[int, int]:
     """Active subscribers (TAR-1, TAR-3) per owning client over all its projects, in one aggregate
-    query on the partial index; clients with none are absent. Deleted projects count for nothing."""
+    query on the partial index; clients with none are absent. Deleted and archived projects count
+    for nothing (TAR-5: an archived project sends nothing)."""
     rows = (
         Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, project__deleted_at__isnull=True)
+        .exclude(project__status=Project.Status.ARCHIVED)
         .order_by()
         .values("project__owner_id")
         .annotate(n=Count("pk"))

@@ -10,7 +10,7 @@ from billing import dunning, selectors
 from billing.ledger import balances
 from billing.models import Card, Subscription, Wallet, period_bounds
 from billing.policy import current_policy, packages_needed
-from billing.subscriptions.packages import over_free_limit
+from billing.subscriptions.packages import back_under_free_limit, over_free_limit
 from core.money import dollars
 from projects import selectors as projects_selectors
 from projects.models import Project
@@ -23,7 +23,7 @@ class Decision:
     """One thing the night does (or, in a dry run, would do) for one client."""
 
     client_id: int
-    kind: str  # package_change, free_limit_block, renewal, end_pro, collect, purge_projects
+    kind: str  # package_change, free_limit_block, free_limit_lift, renewal, end_pro, collect, purge_projects
     amount_cents: int = 0  # charged when positive, credited when negative
     detail: str = ""
 
@@ -39,11 +39,14 @@ class Night:
 
 
 def plan_packages(night: Night) -> list[Decision]:
-    """TAR-5: Free clients over 500 active subscribers (not yet blocked for it); PER-6: PRO
+    """TAR-5: Free clients over 500 active subscribers (not yet blocked for it), and those blocked
+    for it that are back under the limit; PER-6: PRO
     clients whose count needs another number of packages."""
     decisions = []
     for client_id in over_free_limit(night.counts).values_list("pk", flat=True):
         decisions.append(Decision(client_id, "free_limit_block", detail=f"{night.counts[client_id]} active subscribers on Free"))
+    for client in back_under_free_limit(night.counts):
+        decisions.append(Decision(client.pk, "free_limit_lift", detail=f"{night.counts.get(client.pk, 0)} active subscribers: under the limit again"))
     current = Subscription.objects.filter(status=Subscription.Status.ACTIVE, period_end__gte=night.day)
     # Only the subscriptions whose count asks for another number of packages become objects.
     changing = [client_id for client_id, packages in current.values_list("client_id", "packages")

@@ -125,6 +125,7 @@ def _totals(decisions: dict[str, list[Decision]]) -> dict:
         "credited_cents": -sum(d.amount_cents for d in credits),
         "collect_cents": sum(d.amount_cents for d in decisions["dunning"] if d.kind == "collect"),
         "free_limit_blocks": sorted(d.client_id for d in decisions["packages"] if d.kind == "free_limit_block"),
+        "free_limit_lifts": sorted(d.client_id for d in decisions["packages"] if d.kind == "free_limit_lift"),
         "collections": sorted(d.client_id for d in decisions["dunning"] if d.kind == "collect"),
         # Dunning as it would go if those collections fail (a card's answer is only known by charging it).
         "suspend_if_unpaid": sorted(d.client_id for d in decisions["dunning"] if "if unpaid: suspend" in d.detail),

@@ -28,12 +28,25 @@ def over_free_limit(counts: dict[int, int], client_ids: list[int] | None = None)
     return Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT)
 
 
+def back_under_free_limit(counts: dict[int, int], client_ids: list[int] | None = None):
+    """TAR-5: the clients (of `client_ids`, or all) blocked for `free_limit` whose projects hold
+    500 active subscribers or fewer again (retention, unsubscribes, deletions). What the dry run
+    plans and the night lifts."""
+    blocked = Client.objects.filter(status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT)
+    if client_ids is not None:
+        blocked = blocked.filter(pk__in=client_ids)
+    return [client for client in blocked if counts.get(client.pk, 0) <= FREE_LIMIT]
+
+
 def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int]) -> None:
     """TAR-5: a Free client over the limit is blocked (`free_limit`) and told; activating PRO
-    lifts it."""
+    lifts it, and so does the next night once it is back under the limit."""
     for client in over_free_limit(counts, client_ids):  # few: one by one, with the account's history
         accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{counts[client.pk]} active subscribers on Free (TAR-5).")
         emails.enqueue_email(client.pk, emails.FREE_LIMIT)
+    for client in back_under_free_limit(counts, client_ids):
+        accounts.unblock(client=client, reason=Client.BlockReason.FREE_LIMIT,
+                         note=f"{counts.get(client.pk, 0)} active subscribers: under the Free limit again (TAR-5).")
 
 
 def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, counts: dict[int, int]) -> Written:

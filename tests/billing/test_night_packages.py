@@ -56,6 +56,49 @@ def test_tar5_a_free_client_at_501_is_blocked_at_the_count_and_unblocked_on_acti
     assert payer.status == "active" and Subscription.objects.get().packages == 1
 
 
+def test_tar5_a_client_back_on_free_is_not_blocked_by_the_subscribers_of_its_archived_projects(payer):
+    from accounts import services as accounts
+    from projects.models import Project
+
+    live, archived = make_project(owner=payer, name="Live"), make_project(owner=payer, name="Old")
+    subscribers(live, 300)
+    subscribers(archived, 800, start=300)
+    Project.objects.filter(pk=archived.pk).update(status="archived", archived_at=timezone.now())  # as DEA-2 leaves it
+    run_night(D(2027, 5, 1))
+    payer.refresh_from_db()
+    assert payer.status == "active"
+    # One blocked before (by the archived project's subscribers) is lifted at the next night.
+    accounts.block(client=payer, reason="free_limit", note="counted before TAR-5 left archived projects out")
+    run_night(D(2027, 5, 2))
+    payer.refresh_from_db()
+    assert payer.status == "active" and payer.block_reason == ""
+    assert payer.state_changes.first().note.startswith("300 active subscribers: under the Free limit again")
+
+
+def test_tar5_leaving_the_free_limit_lifts_the_block_at_the_next_night_and_no_other_block(payer, other_account):
+    from accounts import services as accounts
+    from billing.night import run_nightly
+    from core.clock import night_of
+
+    project = make_project(owner=payer)
+    subscribers(project, 501)
+    run_night(D(2027, 5, 1))
+    payer.refresh_from_db()
+    assert (payer.status, payer.block_reason) == ("blocked", "free_limit")
+    Subscriber.objects.filter(pk=Subscriber.objects.filter(project=project).order_by("pk").first().pk).update(status="unsubscribed", unsubscribed_at=timezone.now())
+    with travel(D(2027, 5, 1), hour=23):
+        planned = run_nightly(at=night_of(D(2027, 5, 2)), dry_run=True).report["totals"]
+    assert planned["free_limit_lifts"] == [payer.pk]
+    run_night(D(2027, 5, 2))
+    payer.refresh_from_db()
+    assert payer.status == "active"
+    # A block for another reason is not the night's to lift, whatever the count.
+    accounts.block(client=other_account, reason="abuse", note="staff")
+    run_night(D(2027, 5, 3))
+    other_account.refresh_from_db()
+    assert (other_account.status, other_account.block_reason) == ("blocked", "abuse")
+
+
 def test_tar7_only_the_owner_pays_for_its_project(payer):
     """TAR-7: a participant's money never pays for another client's project, nor do its
     subscribers count for the participant."""
