@@ -256,10 +256,11 @@ def business_days_between(start: datetime.date, end: datetime.date) -> int:
 @transaction.atomic
 def deactivate_pro(*, client: Client, confirm: bool, actor: Client | None = None) -> Subscription:
     """The client returns to Free (DEA-1..3). It confirms that its projects will be archived and
-    deleted after the retention window (DEA-2). The unused part of the period is credited when
-    `prorate_on_cancel` is on (DEA-1), on a credit note that corrects the period's invoice. Asked
-    later than `cancel_notice_business_days` before the renewal, it takes effect after the next
-    period (DEA-3)."""
+    deleted after the retention window (DEA-2). With `prorate_on_cancel` on (DEA-1) it takes
+    effect at once and the unused part of the period is credited, on a credit note that corrects
+    the period's invoice; off, the paid period runs out first (`ends_after`, the night ends PRO).
+    Asked later than `cancel_notice_business_days` before the renewal, it takes effect after the
+    next period (DEA-3)."""
     if confirm is not True:
         raise ValidationError({"confirm": ["Confirm that your projects will be archived and deleted after the retention window."]})
     wallet = locked_wallet(client)
@@ -276,13 +277,20 @@ def deactivate_pro(*, client: Client, confirm: bool, actor: Client | None = None
         subscription.save(update_fields=["ends_after"])
         record(action=Audit.PRO_DEACTIVATION_SCHEDULED, actor=actor, target=subscription, client=client, details={"ends_after": str(next_end)})
         return subscription
+    if not policy.prorate_on_cancel:
+        # DEA-1 off: no credit; the paid period runs out with PRO, its packages and the projects,
+        # and the night after its last day returns the client to Free (DEA-2), as DEA-3 does.
+        subscription.ends_after = subscription.period_end
+        subscription.save(update_fields=["ends_after"])
+        record(action=Audit.PRO_DEACTIVATION_SCHEDULED, actor=actor, target=subscription, client=client,
+               details={"ends_after": str(subscription.period_end), "rule": "DEA-1"})
+        return subscription
     key = f"deactivation:{client.pk}:{subscription.activations}"
-    if policy.prorate_on_cancel:
-        unused, formula = prorate_formula(
-            packages=subscription.packages, price_cents=subscription.package_price_cents,
-            days=subscription.days_left(today) - 1, period_days=subscription.period_days,  # today is used
-        )
-        credit(wallet, client=client, amount=unused, kind=LedgerEntry.Kind.UNUSED_CREDIT, reference=key, key=f"{key}:unused",
-               description=f"Unused part of the PRO period credited on deactivation (DEA-1): {formula}", corrects=subscription.period_invoice)
+    unused, formula = prorate_formula(
+        packages=subscription.packages, price_cents=subscription.package_price_cents,
+        days=subscription.days_left(today) - 1, period_days=subscription.period_days,  # today is used
+    )
+    credit(wallet, client=client, amount=unused, kind=LedgerEntry.Kind.UNUSED_CREDIT, reference=key, key=f"{key}:unused",
+           description=f"Unused part of the PRO period credited on deactivation (DEA-1): {formula}", corrects=subscription.period_invoice)
     end_pro(subscription=subscription, actor=actor)
     return subscription

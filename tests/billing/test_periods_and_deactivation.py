@@ -99,10 +99,29 @@ def test_dea1_dea2_deactivation_credits_the_unused_part_and_archives_projects(pa
 
 
 def test_dea1_with_prorate_on_cancel_off_the_period_simply_runs_out(payer, staff):
+    """No credit, and PRO, its packages and the projects stay until the paid period's end; the
+    night after it the client is on Free and the projects archived (DEA-2). The API says when."""
+    from tests.billing.nights import D, run_night
+
     services.change_policy(actor=staff, prorate_on_cancel=False)
-    services.activate_pro(client=payer, period="monthly")
-    services.deactivate_pro(client=payer, confirm=True)
+    project = make_project(owner=payer)
+    with at(2027, 3, 1):
+        services.activate_pro(client=payer, period="monthly")  # 01.03–01.04
+    with at(2027, 3, 10):
+        services.deactivate_pro(client=payer, confirm=True)
     assert not LedgerEntry.objects.filter(kind="unused_credit").exists()
+    subscription = Subscription.objects.get()
+    assert subscription.is_active and subscription.ends_after == subscription.period_end == datetime.date(2027, 4, 1)
+    assert api_as(payer).get("/api/v1/billing/").json()["ends_after"] == "2027-04-01"
+    run_night(D(2027, 4, 1))  # the period's last day is not over yet
+    project.refresh_from_db()
+    payer.refresh_from_db()
+    assert Subscription.objects.get().is_active and payer.tariff == "pro" and project.status == "active"
+    run_night(D(2027, 4, 2))
+    project.refresh_from_db()
+    payer.refresh_from_db()
+    assert not Subscription.objects.get().is_active and payer.tariff == "free" and project.status == "archived"
+    assert not LedgerEntry.objects.filter(wallet__client=payer, reference__startswith="renewal:").exists()  # never renewed
 
 
 def test_dea3_a_late_deactivation_takes_effect_after_the_next_period(payer, staff):
