@@ -92,8 +92,10 @@ def _debts(pending: list[Decision] = ()) -> tuple[dict[int, int], set[int]]:
     now_balances = balances()
     for decision in pending:
         now_balances[decision.client_id] = now_balances.get(decision.client_id, 0) - decision.amount_cents
-    in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True))
-    return {client_id: -balance for client_id, balance in now_balances.items() if balance < 0}, in_dunning
+    # DEA-5: a deleted account's debt stays a hold for staff; no night collects it or moves its state.
+    deleted = set(Client.objects.filter(status=Client.Status.DELETED).values_list("pk", flat=True))
+    in_dunning = set(Wallet.objects.filter(failed_collections__gt=0).values_list("client_id", flat=True)) - deleted
+    return {client_id: -balance for client_id, balance in now_balances.items() if balance < 0 and client_id not in deleted}, in_dunning
 
 
 def dunning_clients(night: Night) -> list[int]:

@@ -105,3 +105,31 @@ def test_dun5_each_dunning_email_is_sent_once_when_the_state_changes_never_again
     assert "could not collect" in subjects[0] and "blocked" in subjects[1] and "PRO has ended" in subjects[2]
     wallet = Wallet.objects.get(client=client)
     assert wallet.failed_collections >= 30 and wallet.deletion_scheduled_for == D(2027, 8, 1)
+
+
+def test_dea5_a_deleted_pro_account_leaves_pro_at_once_and_no_later_night_renews_collects_or_writes_to_it(db, django_capture_on_commit_callbacks):
+    """Deleting a PRO account ended nothing: the night renewed the erased account and its dunning
+    failed every night. Now PRO ends at the deletion (the wallet's balance is not refunded), and a
+    debt that stays a hold is for staff, not for the nights."""
+    from billing.models import LedgerEntry
+    from tests.factories import PASSWORD
+
+    paying = failing_pro("leaving-pro@example.com")  # PRO, paid from the wallet, a card that fails
+    assert Subscription.objects.get(client=paying).is_active
+    wallet_before, address = balance(paying), paying.email
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_as(paying).delete("/api/v1/me/", {"password": PASSWORD}, format="json").status_code == 204
+    paying.refresh_from_db()
+    assert paying.status == "deleted" and paying.tariff == "free"
+    assert not Subscription.objects.get(client=paying).is_active
+    assert balance(paying) == wallet_before  # not refunded (WAL-3); the card could not pay the rest
+    attempts_before = PaymentAttempt.objects.filter(client=paying).count()
+    entries_before = LedgerEntry.objects.filter(wallet__client=paying).count()
+    for day in (D(2027, 7, 2), D(2027, 7, 3), D(2027, 8, 1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            run_night(day)
+    assert PaymentAttempt.objects.filter(client=paying).count() == attempts_before  # never charged again
+    assert LedgerEntry.objects.filter(wallet__client=paying).count() == entries_before  # never renewed
+    assert [m.subject for m in mail.outbox if m.to in ([address], [paying.email])] == []
+    assert Wallet.objects.get(client=paying).failed_collections == 0
