@@ -6,6 +6,7 @@ from allauth.socialaccount.models import SocialAccount
 from django.utils import timezone
 
 from accounts.models import AccessRecoveryRequest, ApiKey, Client
+from accounts.services import close_account
 
 
 def export(client) -> dict:
@@ -26,6 +27,8 @@ def erase(client, person) -> None:
     register again. Its state history stays (who changed what, without the person's values)."""
 
 
+    # Closed first with its history, as a deletion by the client is (an erasure staff grant too).
+    close_account(client=client, actor=None, note="Closed for the erasure of its data (CMP-2).")
     erased_email = f"erased-{client.pk}@erased.invalid"
     Client.objects.filter(pk=client.pk).update(
         email=erased_email, name="Erased client", password="!erased", is_active=False, status=Client.Status.DELETED,

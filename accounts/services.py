@@ -442,14 +442,21 @@ def delete_account(*, client: Client, password: str, actor: Client) -> Client:
 def _close_account(*, client: Client, password: str, actor: Client) -> Client:
     if not client.check_password(password or ""):
         raise ValidationError({"password": ["The password is wrong."]})
+    return close_account(client=client, actor=actor, note="Deleted by the client.")
+
+
+@transaction.atomic
+def close_account(*, client: Client, actor: Client | None, note: str) -> Client:
+    """DEA-5, CMP-2: the account closes (it can no longer sign in, its keys stop working), with its
+    state history and audit entry, whoever closes it: the client deleting it, or staff granting
+    its erasure. Closing a closed account changes nothing."""
     client = _locked(client)
     if client.status == Client.Status.DELETED:
         return client
-    now = timezone.now()
-    ApiKey.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
+    ApiKey.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=timezone.now())
     client.is_active = False
     client.save(update_fields=["is_active"])
-    return _change_state(client=client, to_status=Client.Status.DELETED, actor=actor, note="Deleted by the client.")
+    return _change_state(client=client, to_status=Client.Status.DELETED, actor=actor, note=note)
 
 
 # --- two-factor authentication (ACC-2) ------------------------------------------------------------

@@ -149,3 +149,19 @@ def test_cmp7_the_nights_retention_deletes_what_outlived_its_window_and_records_
     assert not CookieConsent.objects.filter(pk=old.pk).exists() and CookieConsent.objects.filter(visitor="new").exists()
     entry = AuditLog.objects.filter(action="retention.run").latest("created_at")
     assert entry.details["deleted"] == {"cookie consents": 1, "expired exports": 0, "telegram update ids": 1}
+
+
+def test_cmp2_an_erasure_staff_grant_closes_the_account_with_its_state_history_as_a_deletion_does(db, staff):
+    from accounts.models import AccountStateChange
+    from compliance.models import AuditLog
+    from compliance.services import decide_privacy_request
+
+    client = make_client(email="granted.unique@example.com", name="Gus Granted")
+    request = receive_privacy_request(client=client, kind="erasure")
+    decide_privacy_request(request=request, fulfilled=True, note="Done.", actor=staff)
+    client.refresh_from_db()
+    assert client.status == "deleted" and not client.is_active
+    [change] = AccountStateChange.objects.filter(client=client)
+    assert (change.from_status, change.to_status) == ("active", "deleted") and "erasure" in change.note
+    assert AuditLog.objects.filter(client=client, action="account.deleted").exists()
+    assert rows_mentioning("granted.unique@example.com", "Gus Granted") == []  # the history names no one
