@@ -17,7 +17,7 @@ from billing.invoicing import charge_late_fees, mark_uncollectible
 from billing.ledger import balance_cents, balances, debt_cents, locked_wallet, wallet_of
 from billing.models import Card, ClientNight, LedgerEntry, PaymentAttempt, Subscription, Wallet
 from billing.tariffs import end_pro
-from compliance.services import record
+from compliance.services import receive_privacy_request, record
 from core.bulk import insert, insert_rows
 from core.exceptions import RuleRefused
 from core.money import dollars
@@ -212,11 +212,22 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
             if client.pk in sent[kind]:
                 sent[kind].remove(client.pk)
         sent[emails.DEACTIVATED].append(client.pk)
+    due = [c for c in failed if c not in ending and wallets[c].deletion_scheduled_for is not None and wallets[c].deletion_scheduled_for <= day]
+    for client in Client.objects.filter(pk__any_of=due).order_by("pk"):
+        _delete_scheduled(client, wallets[client.pk])
     update_rows(Wallet, [wallets[c] for c in failed], ["failed_collections", "debt_since", "deletion_scheduled_for"])
     for kind, clients in sent.items():
         emails.enqueue_emails(clients, kind)
     insert_rows(ClientNight, [{"client_id": c, "night": day, "step": STEP} for c in sorted(set(client_ids))])
     return sent
+
+
+def _delete_scheduled(client: Client, wallet: Wallet) -> None:
+    """DUN-5: the deletion scheduled 30 days after PRO ended is carried out as DEA-5's: the account
+    closes with its history, and its erasure waits for staff while the debt stays a hold (CMP-2).
+    Closed, the account is no later night's business."""
+    accounts.close_account(client=client, actor=None, note=f"Deleted as scheduled on {wallet.deletion_scheduled_for} (DUN-5): the debt is unpaid.")
+    receive_privacy_request(client=client, kind="erasure", details=f"Deleted for a debt unpaid since {wallet.debt_since} (DUN-5); the debt is a hold.")
 
 
 def _deactivate(client: Client, wallet: Wallet, *, day: datetime.date, at: datetime.datetime) -> None:
@@ -227,5 +238,5 @@ def _deactivate(client: Client, wallet: Wallet, *, day: datetime.date, at: datet
         end_pro(subscription=subscription, now=at)
     mark_uncollectible(client=client)
     Card.objects.filter(client=client, removed_at__isnull=True).update(removed_at=at, token="")
-    wallet.deletion_scheduled_for = day
+    wallet.deletion_scheduled_for = day + datetime.timedelta(days=DUNNING_DAYS)
     record(action=Audit.ACCOUNT_DELETION_SCHEDULED, client=client, target=client, details={"debt_since": str(wallet.debt_since), "rule": "DUN-5"})

@@ -74,7 +74,33 @@ def test_dun5_thirty_days_unpaid_ends_pro_deletes_the_card_and_schedules_deletio
     client.refresh_from_db()
     assert not subscription.is_active and client.tariff == "free"
     assert services.live_card(client) is None and not client.cards.exclude(token="").filter(removed_at__isnull=True).exists()
-    assert Wallet.objects.get(client=client).deletion_scheduled_for == D(2027, 8, 1)
+    assert Wallet.objects.get(client=client).deletion_scheduled_for == D(2027, 8, 31)  # 30 days later
+
+
+def test_dun5_the_scheduled_deletion_is_carried_out_on_its_date_as_dea5_with_the_debt_a_hold(db, django_capture_on_commit_callbacks):
+    from accounts.models import AccountStateChange
+    from compliance.models import PrivacyRequest
+
+    client = failing_pro("scheduled@example.com")
+    run_night(D(2027, 7, 2))
+    run_night(D(2027, 7, 3))
+    run_night(D(2027, 8, 1))  # DUN-5: PRO ended, deletion scheduled for 31.08
+    run_night(D(2027, 8, 30))
+    client.refresh_from_db()
+    assert client.status == "blocked" and client.is_active  # not yet: billing stays reachable to pay
+    debt = -balance(client)
+    run_night(D(2027, 8, 31))
+    client.refresh_from_db()
+    assert client.status == "deleted" and not client.is_active
+    assert AccountStateChange.objects.filter(client=client, to_status="deleted").get().note.startswith("Deleted as scheduled on 2027-08-31")
+    assert PrivacyRequest.objects.filter(client=client, kind="erasure", status="open").count() == 1
+    assert -balance(client) == debt  # the debt stays, a hold (CMP-2)
+    attempts = PaymentAttempt.objects.filter(client=client).count()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_night(D(2027, 9, 1))
+    assert PaymentAttempt.objects.filter(client=client).count() == attempts and mail.outbox == []
+    assert PrivacyRequest.objects.filter(client=client, kind="erasure").count() == 1
 
 
 def test_dun2_dun3_the_dry_run_says_who_would_be_suspended_or_blocked(db):
@@ -104,7 +130,7 @@ def test_dun5_each_dunning_email_is_sent_once_when_the_state_changes_never_again
     assert len(subjects) == 3, subjects
     assert "could not collect" in subjects[0] and "blocked" in subjects[1] and "PRO has ended" in subjects[2]
     wallet = Wallet.objects.get(client=client)
-    assert wallet.failed_collections >= 30 and wallet.deletion_scheduled_for == D(2027, 8, 1)
+    assert wallet.failed_collections >= 30 and wallet.deletion_scheduled_for == D(2027, 8, 31)
 
 
 def test_dea5_a_deleted_pro_account_leaves_pro_at_once_and_no_later_night_renews_collects_or_writes_to_it(db, django_capture_on_commit_callbacks):

@@ -179,6 +179,6 @@ def test_dun2_to_dun5_failed_collections_for_a_chunk_and_one_at_a_time_take_the_
     for a, b in zip(bulk, single, strict=True):
         seen_a, seen_b = seen(a), seen(b)
         assert seen_a == seen_b
-        assert seen_a["wallet"] == (3, D(2027, 7, 2), D(2027, 8, 1)) and seen_a["projects"] == ["archived"]
+        assert seen_a["wallet"] == (3, D(2027, 7, 2), D(2027, 8, 31)) and seen_a["projects"] == ["archived"]
         assert [h[:3] for h in seen_a["history"]] == [("active", "suspended", ""), ("suspended", "blocked", "billing")]
         assert len(seen_a["emails"]) == 3 and "PRO has ended" in seen_a["emails"][-1]
