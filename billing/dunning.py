@@ -5,7 +5,6 @@ collection lock, the debt re-read after taking it."""
 
 import datetime
 import logging
-import traceback
 
 from django.db import transaction
 
@@ -18,6 +17,7 @@ from billing.ledger import balance_cents, balances, debt_cents, locked_wallet, w
 from billing.models import Card, ClientNight, LedgerEntry, PaymentAttempt, Subscription, Wallet
 from billing.tariffs import end_pro
 from compliance.services import receive_privacy_request, record
+from core.batches import at_once_or_each
 from core.bulk import insert, insert_rows
 from core.exceptions import RuleRefused
 from core.money import dollars
@@ -153,24 +153,14 @@ def collect_chunk(client_ids: list[int], *, day: datetime.date, at: datetime.dat
 def _apply_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], outcome: dict, *, day: datetime.date, at: datetime.datetime) -> None:
     """The chunk's dunning states in one transaction; if that fails, each client alone, so that
     one client's failure stops nobody else. Every failure logged with its client (None: the chunk)."""
-    try:
+    def work(ids: list[int]) -> int:
         with transaction.atomic():
-            dunning_outcomes(client_ids, by_client, day=day, at=at)
-        outcome["done"] += len(client_ids)
-        return
-    except Exception as exc:  # noqa: BLE001 (one by one instead: each client's failure on its own)
-        chunk = f"{len(client_ids)} clients, {client_ids[0]}–{client_ids[-1]}" if client_ids else "empty"
-        logger.exception("night of %s, dunning: the chunk (%s) failed; doing it one client at a time", day, chunk)
-        outcome["failures"].append({"client": None, "chunk": chunk, "error": f"chunk failed, done one by one: {type(exc).__name__}: {exc}",
-                                    "trace": traceback.format_exc()[-2000:]})
-    for client_id in client_ids:
-        try:
-            with transaction.atomic():
-                dunning_outcomes([client_id], by_client, day=day, at=at)
-            outcome["done"] += 1
-        except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the others)
-            logger.exception("night of %s, dunning: client %s failed", day, client_id)
-            outcome["failures"].append({"client": client_id, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]})
+            dunning_outcomes(ids, by_client, day=day, at=at)
+        return len(ids)
+
+    done, failures = at_once_or_each(work, client_ids, logger=logger, what=f"night of {day}, dunning")
+    outcome["done"] += sum(done)
+    outcome["failures"] += failures
 
 
 def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt], *, day: datetime.date, at: datetime.datetime) -> dict[str, list[int]]:

@@ -7,7 +7,6 @@ chunk is logged and done again one client at a time, so one client's failure sto
 
 import datetime
 import logging
-import traceback
 
 from django.db import transaction
 
@@ -17,6 +16,7 @@ from billing.models import ClientNight
 from billing.night.plan import Night
 from billing.policy import current_policy
 from billing.subscriptions.renewals import Written
+from core.batches import at_once_or_each
 from core.bulk import insert_rows
 from projects import services as projects
 
@@ -53,34 +53,11 @@ def apply(step: str, client_ids: list[int], night: Night) -> tuple[int, int, Wri
     return len(todo), len(done_before), written
 
 
-def _failure(client_id: int | None, exc: Exception, **more) -> dict:
-    return {"client": client_id, **more, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
-
-
 def process(step: str, client_ids: list[int], night: Night) -> dict:
     """One chunk of one step: the whole chunk at once; if that fails, each client alone. Every
     failure is logged and returned with its client (None for the chunk) for the night's record."""
     if step == "dunning":
         return dunning.collect_chunk(client_ids, day=night.day, at=night.at)
-    outcome = {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": []}
-
-    def add(done: int, skipped: int, written: Written) -> None:
-        outcome["done"] += done
-        outcome["skipped"] += skipped
-        outcome["charged"] += written.charged_cents
-        outcome["credited"] += written.credited_cents
-
-    try:
-        add(*apply(step, client_ids, night))
-        return outcome
-    except Exception as exc:  # noqa: BLE001 (one by one instead: each client's failure on its own)
-        chunk = f"{len(client_ids)} clients, {client_ids[0]}–{client_ids[-1]}" if client_ids else "empty"
-        logger.exception("night of %s, %s: the chunk (%s) failed; doing it one client at a time", night.day, step, chunk)
-        outcome["failures"].append(_failure(None, exc, chunk=chunk) | {"error": f"chunk failed, done one by one: {type(exc).__name__}: {exc}"})
-    for client_id in client_ids:
-        try:
-            add(*apply(step, [client_id], night))
-        except Exception as exc:  # noqa: BLE001 (one client's failure must not stop the night)
-            logger.exception("night of %s, %s: client %s failed", night.day, step, client_id)
-            outcome["failures"].append(_failure(client_id, exc))
-    return outcome
+    results, failures = at_once_or_each(lambda ids: apply(step, ids, night), client_ids, logger=logger, what=f"night of {night.day}, {step}")
+    return {"done": sum(done for done, _, _ in results), "skipped": sum(skipped for _, skipped, _ in results),
+            "charged": sum(w.charged_cents for _, _, w in results), "credited": sum(w.credited_cents for _, _, w in results), "failures": failures}
