@@ -6,7 +6,7 @@ from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
 from accounts import services
-from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client
+from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, Restriction
 from core.admin import ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 
@@ -52,6 +52,24 @@ class StateChangeInline(admin.TabularInline):
         return False
 
 
+class RestrictionInline(admin.TabularInline):
+    """Every restriction the account held or holds (ACC-3), each with who set it and who lifted it."""
+
+    model = Restriction
+    fk_name = "client"
+    extra = 0
+    can_delete = False
+    fields = ["kind", "reason", "starts_at", "ends_at", "set_by", "note", "lifted_at", "lifted_by", "lift_note"]
+    readonly_fields = fields
+    ordering = ["lifted_at", "-starts_at"]  # the ones that hold first
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
@@ -87,7 +105,7 @@ class ClientAdmin(UserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
     filter_horizontal = ["groups", "user_permissions"]
-    inlines = [StateChangeInline, ApiKeyInline]
+    inlines = [RestrictionInline, StateChangeInline, ApiKeyInline]
     actions = ["block_clients", "unblock_clients", "turn_off_two_factor"]
 
     def has_block_permission(self, request) -> bool:
@@ -111,20 +129,30 @@ class ClientAdmin(UserAdmin):
                 refused.append(f"{client}: {refusal(exc)}")
         report(self, request, done, "Blocked", refused)
 
-    @admin.action(description="Unblock selected clients", permissions=["block"])
+    @admin.action(description="Lift the selected clients' block for the reason beside (none chosen: every block)", permissions=["block"])
     def unblock_clients(self, request, queryset):
-        note = request.POST.get("note", "")
-        done = 0
-        for client in queryset.filter(status=Client.Status.BLOCKED):
-            services.unblock(client=client, actor=request.user, note=note)
-            done += 1
-        report(self, request, done, "Unblocked", [])
+        form = BlockDetailsForm(request.POST)
+        form.is_valid()
+        reason = form.cleaned_data.get("reason") or None
+        lifted = services.lift_many(list(queryset.values_list("pk", flat=True)), kinds=[Restriction.Kind.BLOCK],
+                                    reasons=None if reason is None else [reason], actor=request.user, note=form.cleaned_data.get("note", ""))
+        what = f"block for {Client.BlockReason(reason).label.lower()}" if reason else "blocks"
+        report(self, request, len(lifted), f"Lifted the {what} of", [])
 
     @admin.action(description="Turn off two-factor authentication (on the client's request)", permissions=["reset_two_factor"])
     def turn_off_two_factor(self, request, queryset):
         note = request.POST.get("note", "")
         done = sum(services.turn_off_two_factor(client=client, actor=request.user, note=note) for client in queryset)
         report(self, request, done, "Two-factor authentication turned off", [])
+
+
+@admin.register(Restriction)
+class RestrictionAdmin(ReadOnlyAdmin):
+    list_display = ["client", "kind", "reason", "starts_at", "ends_at", "set_by", "lifted_at"]
+    list_filter = ["kind", "reason", ("lifted_at", admin.EmptyFieldListFilter), "starts_at"]
+    search_fields = ["client__email", "note", "lift_note"]
+    list_select_related = ["client", "set_by"]
+    show_full_result_count = False
 
 
 @admin.register(AccountStateChange)

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.models import ApiKey, Client
+from accounts.models import ApiKey, Client, Restriction
 from core.pagination import CursorPagination
 from core.throttling import PerIpThrottle
 
@@ -79,23 +79,40 @@ class TokenApi(APIView):
         return Response(self.TokenOutput({"token": secret}).data)
 
 
-class MeApi(APIView):
-    class MeOutput(serializers.ModelSerializer):
-        status = serializers.ChoiceField(choices=Client.Status.choices, source="current_status")
-        block_reason = serializers.ChoiceField(choices=Client.BlockReason.choices, source="current_block_reason", allow_null=True)
-        blocked_until = serializers.DateTimeField(source="current_blocked_until", allow_null=True)
+class RestrictionOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Restriction.Kind.choices, help_text="`block`, or the billing `suspension` (DUN-2).")
+    reason = serializers.ChoiceField(choices=Client.BlockReason.choices)
+    since = serializers.DateTimeField(source="starts_at")
+    until = serializers.DateTimeField(source="ends_at", allow_null=True, help_text="Empty: until lifted (a block for good).")
 
-        class Meta:
-            model = Client
-            fields = ["id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff"]
+
+class MeApi(APIView):
+    class MeOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        name = serializers.CharField()
+        email_verified = serializers.BooleanField()
+        status = serializers.ChoiceField(choices=Client.Status.choices, source="state.status")
+        block_reason = serializers.ChoiceField(choices=Client.BlockReason.choices, source="state.block_reason", allow_null=True,
+                                               help_text="The block that ends last (ACC-3); every one is in `restrictions`.")
+        blocked_until = serializers.DateTimeField(source="state.blocked_until", allow_null=True)
+        tariff = serializers.ChoiceField(choices=Client.Tariff.choices)
+        restrictions = RestrictionOutput(many=True, source="restrictions_now", help_text="Every restriction that holds, the one that ends last first (ACC-3).")
+
+        def to_representation(self, client):
+            data = super().to_representation(client)
+            data["block_reason"] = data["block_reason"] or None
+            return data
 
     class MeDeleteInput(serializers.Serializer):
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
 
     @extend_schema(operation_id="me_retrieve", responses=MeOutput)
     def get(self, request):
-        """The signed-in client's account."""
-        return Response(self.MeOutput(request.user).data)
+        """The signed-in client's account, its state and every restriction that holds (ACC-3)."""
+        client = request.user
+        client.state, client.restrictions_now = selectors.current_state(client)
+        return Response(self.MeOutput(client).data)
 
     @extend_schema(operation_id="me_delete", request=MeDeleteInput, responses={204: None, 400: OpenApiResponse(description="Wrong password")})
     def delete(self, request):

@@ -14,5 +14,8 @@ class Audit:
     EMAIL_CHANGED = "account.email_changed"
     EMAIL_VERIFIED = "account.email_verified"
     REGISTERED = "account.registered"
+    RESTRICTED = "account.restricted"
+    RESTRICTION_CHANGED = "account.restriction_changed"
+    RESTRICTION_LIFTED = "account.restriction_lifted"
     SIGN_IN_LOCKED = "account.sign_in_locked"
     ACCOUNT_STATE = {"active": "account.reactivated", "suspended": "account.suspended", "blocked": "account.blocked", "deleted": "account.deleted"}

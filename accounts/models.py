@@ -158,6 +158,48 @@ class AccountStateChange(AppendOnlyModel):
         return f"{self.client_id}: {self.from_status} → {self.to_status}"
 
 
+class Restriction(models.Model):
+    """One restriction of an account (ACC-3), as Kill Bill keeps blocking states: a block for a
+    reason, or the billing suspension (DUN-2). An account holds any number at once, each lifted on
+    its own; the account's `status`, `block_reason` and `blocked_until` are derived from those that
+    hold (`accounts.services.state`)."""
+
+    class Kind(models.TextChoices):
+        SUSPENSION = "suspension", "Suspension"
+        BLOCK = "block", "Block"
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="restrictions")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.CharField(max_length=12, choices=Client.BlockReason.choices)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until lifted (a block for good).")
+    set_by = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: the platform.")
+    note = models.TextField(blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    lift_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            # One open restriction per kind and reason: blocking again for a reason moves its end.
+            models.UniqueConstraint(fields=["client", "kind", "reason"], condition=models.Q(lifted_at__isnull=True), name="restriction_one_open"),
+            models.CheckConstraint(condition=~models.Q(kind="suspension") | models.Q(reason="billing"), name="restriction_suspension_is_billing"),
+        ]
+        indexes = [
+            models.Index(fields=["ends_at"], condition=models.Q(lifted_at__isnull=True, ends_at__isnull=False), name="restriction_timed_open"),
+        ]
+
+    def __str__(self) -> str:
+        what = "Suspension" if self.kind == self.Kind.SUSPENSION else f"Block ({self.get_reason_display()})"
+        end = f" until {self.ends_at:%Y-%m-%d %H:%M}" if self.ends_at else ""
+        return f"{what} of {self.client_id}{end}{' — lifted' if self.lifted_at else ''}"
+
+    def holds(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.lifted_at is None and (self.ends_at is None or self.ends_at > now)
+
+
 def default_rate_limit() -> int:
     return settings.API_KEY_RATE_LIMIT_PER_MINUTE
 

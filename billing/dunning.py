@@ -22,23 +22,23 @@ from core.bulk import insert, insert_rows
 from core.exceptions import RuleRefused
 from core.money import dollars
 from core.sql import update_rows
-from projects import services as projects
-from projects.models import Project
+from projects import restrictions as project_restrictions
+from projects.models import ProjectRestriction
 
 logger = logging.getLogger(__name__)
 DUNNING_DAYS = 30  # DUN-5
 STEP = "dunning"
+DUNNING_REASONS = [ProjectRestriction.Reason.DUNNING, ProjectRestriction.Reason.BILLING_LOCK]
 Status = PaymentAttempt.Status
 
 
-def lift_dunning(client: Client, wallet: Wallet) -> None:
+def lift_dunning(client: Client, wallet: Wallet, *, now: datetime.datetime | None = None) -> None:
     """DUN-4: once the debt is paid, suspension and the billing block are lifted at once."""
     was = wallet.failed_collections
     wallet.failed_collections, wallet.debt_since, wallet.deletion_scheduled_for = 0, None, None
     wallet.save(update_fields=["failed_collections", "debt_since", "deletion_scheduled_for"])
-    accounts.lift_suspension(client=client, note="Debt paid (DUN-4).")
-    accounts.unblock(client=client, reason=Client.BlockReason.BILLING, note="Debt paid (DUN-4).")
-    projects.set_owner_projects_status(owner=client, status=Project.Status.ACTIVE)
+    accounts.lift_billing(client=client, note="Debt paid (DUN-4).", now=now)
+    project_restrictions.lift_owners_projects([client.pk], reasons=DUNNING_REASONS, note="Debt paid (DUN-4).", now=now)
     if was:
         emails.enqueue_email(client.pk, emails.PAID)
 
@@ -180,7 +180,7 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
     lifting = [c for c in in_dunning if now_balances.get(c, 0) >= 0 and in_dunning[c]]
     wallets = {w.client_id: w for w in Wallet.objects.filter(client_id__any_of=failed + lifting)}
     for client in Client.objects.filter(pk__any_of=lifting).order_by("pk"):
-        lift_dunning(client, wallets[client.pk])
+        lift_dunning(client, wallets[client.pk], now=at)
     for client_id in failed:
         wallet = wallets[client_id]
         wallet.failed_collections += 1
@@ -191,10 +191,10 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
     # a third failure and later ones change nothing and tell nothing again.
     sent: dict[str, list[int]] = {emails.SUSPENDED: list(first), emails.BLOCKED: [c for c in again if wallets[c].failed_collections == 2],
                                   emails.DEACTIVATED: []}
-    accounts.suspend_many(first, note="First failed collection (DUN-2).")
-    projects.set_owners_projects_status(first, status=Project.Status.SUSPENDED)
-    accounts.block_many(again, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).")
-    projects.set_owners_projects_status(again, status=Project.Status.LOCKED)
+    accounts.suspend_many(first, note="First failed collection (DUN-2).", now=at)
+    project_restrictions.restrict_owners_projects(first, reason=ProjectRestriction.Reason.DUNNING, note="First failed collection (DUN-2).", now=at)
+    accounts.block_many(again, reason=Client.BlockReason.BILLING, note="Second failed collection in a row (DUN-3).", now=at)
+    project_restrictions.restrict_owners_projects(again, reason=ProjectRestriction.Reason.BILLING_LOCK, note="Second failed collection in a row (DUN-3).", now=at)
     ending = [c for c in failed if (day - wallets[c].debt_since).days >= DUNNING_DAYS and wallets[c].deletion_scheduled_for is None]
     for client in Client.objects.filter(pk__any_of=ending).order_by("pk"):
         _deactivate(client, wallets[client.pk], day=day, at=at)
@@ -204,7 +204,7 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
         sent[emails.DEACTIVATED].append(client.pk)
     due = [c for c in failed if c not in ending and wallets[c].deletion_scheduled_for is not None and wallets[c].deletion_scheduled_for <= day]
     for client in Client.objects.filter(pk__any_of=due).order_by("pk"):
-        _delete_scheduled(client, wallets[client.pk])
+        _delete_scheduled(client, wallets[client.pk], at=at)
     update_rows(Wallet, [wallets[c] for c in failed], ["failed_collections", "debt_since", "deletion_scheduled_for"])
     for kind, clients in sent.items():
         emails.enqueue_emails(clients, kind)
@@ -212,11 +212,11 @@ def dunning_outcomes(client_ids: list[int], by_client: dict[int, PaymentAttempt]
     return sent
 
 
-def _delete_scheduled(client: Client, wallet: Wallet) -> None:
+def _delete_scheduled(client: Client, wallet: Wallet, *, at: datetime.datetime) -> None:
     """DUN-5: the deletion scheduled 30 days after PRO ended is carried out as DEA-5's: the account
     closes with its history, and its erasure waits for staff while the debt stays a hold (CMP-2).
     Closed, the account is no later night's business."""
-    accounts.close_account(client=client, actor=None, note=f"Deleted as scheduled on {wallet.deletion_scheduled_for} (DUN-5): the debt is unpaid.")
+    accounts.close_account(client=client, actor=None, now=at, note=f"Deleted as scheduled on {wallet.deletion_scheduled_for} (DUN-5): the debt is unpaid.")
     receive_privacy_request(client=client, kind="erasure", details=f"Deleted for a debt unpaid since {wallet.debt_since} (DUN-5); the debt is a hold.")
 
 

@@ -238,7 +238,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"PeriodEnum": "billing.models.Period"},
+    "ENUM_NAME_OVERRIDES": {
+        "PeriodEnum": "billing.models.Period",
+        "BlockReasonEnum": "accounts.models.Client.BlockReason",
+        "ProjectRestrictionReasonEnum": "projects.models.ProjectRestriction.Reason",
+    },
 }
 
 # API keys (ACC-5): the operator's published limit, and the lock for keys that keep exceeding it.

@@ -1,13 +1,15 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import normalize_email
-from core.admin import CappedCountPaginator, ReadOnlyAdmin, report
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 from projects import selectors, services
 from projects.access import SECTIONS
 from projects.contacts import clean_phone
-from projects.models import AddressBook, Contact, Project, ProjectMember, Subscriber
+from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
 
 
 class ProjectMemberInline(admin.TabularInline):
@@ -26,6 +28,27 @@ class ProjectMemberInline(admin.TabularInline):
         return super().get_queryset(request).select_related("client", "granted_by")
 
 
+class ProjectRestrictionInline(admin.TabularInline):
+    """Every reason the project was or is suspended for (PRJ-2), the ones that hold first."""
+
+    model = ProjectRestriction
+    fields = ["reason", "ref", "starts_at", "set_by", "note", "lifted_at", "lifted_by", "lift_note"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["lifted_at", "-starts_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ProjectActionForm(ActionForm):
+    note = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "why (for the history)"}))
+
+
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "status", "industry", "review", "active_subscribers", "created_at", "deleted_at"]
@@ -38,8 +61,9 @@ class ProjectAdmin(admin.ModelAdmin):
         "telegram_webhook_token", "created_at", "deleted_at", "active_subscribers",
     ]
     fields = readonly_fields
-    inlines = [ProjectMemberInline]
-    actions = ["clear_for_sending", "refuse_sending"]
+    inlines = [ProjectRestrictionInline, ProjectMemberInline]
+    actions = ["clear_for_sending", "refuse_sending", "suspend_for_staff", "lift_staff_suspension"]
+    action_form = ProjectActionForm
     show_full_result_count = False
 
     def get_queryset(self, request):
@@ -76,6 +100,25 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.action(description="Refuse sending for the industry (PRJ-7)", permissions=["review"])
     def refuse_sending(self, request, queryset):
         self._review(request, queryset, cleared=False)
+
+    def has_suspend_permission(self, request) -> bool:
+        return request.user.has_perm("projects.suspend_project")
+
+    @admin.action(description="Suspend for a staff reason (the note beside says why)", permissions=["suspend"])
+    def suspend_for_staff(self, request, queryset):
+        try:
+            done = services.suspend_for_staff(project_ids=list(queryset.values_list("pk", flat=True)), actor=request.user,
+                                              note=request.POST.get("note", ""))
+        except ValidationError as exc:
+            self.message_user(request, refusal(exc), messages.ERROR)
+            return
+        report(self, request, len(done), "Suspended for a staff reason", [])
+
+    @admin.action(description="Lift the staff suspension (other reasons stay)", permissions=["suspend"])
+    def lift_staff_suspension(self, request, queryset):
+        done = services.lift_staff_suspension(project_ids=list(queryset.values_list("pk", flat=True)), actor=request.user,
+                                              note=request.POST.get("note", ""))
+        report(self, request, len(done), "Staff suspension lifted", [])
 
 
 @admin.register(Subscriber)

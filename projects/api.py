@@ -4,7 +4,7 @@
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from core.throttling import PerIpThrottle
 from projects import imports, selectors, services
 from projects.access import SECTIONS, Level, Section
 from projects.contacts import clean_phone
-from projects.models import AddressBook, Contact, Industry, Project, ProjectMember, Subscriber
+from projects.models import AddressBook, Contact, Industry, Project, ProjectMember, ProjectRestriction, Subscriber
 from projects.permissions import ANY_ACCESS, OWNER, ProjectAccessPermission
 
 
@@ -39,6 +39,7 @@ class ProjectOutput(serializers.Serializer):
     industry = serializers.ChoiceField(choices=Industry.choices)
     review = serializers.ChoiceField(choices=Project.Review.choices, help_text="Staff review of the industry (PRJ-7).")
     may_send = serializers.BooleanField(help_text="Active, and cleared by staff where the industry needs it.")
+    suspended_for = serializers.SerializerMethodField(help_text="Every reason that holds (PRJ-2); each is lifted on its own.")
     is_owner = serializers.BooleanField(source="caller.is_owner")
     access = AccessMap(source="caller.access", help_text="The caller's level in each section (PRJ-1).")
     active_subscribers = serializers.IntegerField()
@@ -46,6 +47,10 @@ class ProjectOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     telegram_webhook_path = serializers.CharField(required=False, help_text="Only for the owner.")
     telegram_secret = serializers.CharField(required=False, help_text="Only for the owner.")
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ProjectRestriction.Reason.choices)))
+    def get_suspended_for(self, project) -> list[str]:
+        return [r.reason for r in project.holding]
 
     def to_representation(self, project):
         data = super().to_representation(project)

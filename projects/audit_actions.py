@@ -18,5 +18,7 @@ class Audit:
     SUBSCRIBERS_IMPORTED = "subscribers.imported"
     SUBSCRIBER_UNSUBSCRIBED = "subscriber.unsubscribed"
     SUSPENDED_FOR_COMPLAINT = "project.suspended_for_complaint"
+    STAFF_SUSPENDED = "project.staff_suspended"
+    STAFF_SUSPENSION_LIFTED = "project.staff_suspension_lifted"
     UPDATED = "project.updated"
     PROJECTS_STATUS = {"active": "projects.active", "suspended": "projects.suspended", "locked": "projects.locked"}

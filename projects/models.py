@@ -71,7 +71,7 @@ class Project(models.Model):
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"  # DUN-2, a spam complaint
+        SUSPENDED = "suspended", "Suspended"  # while any ProjectRestriction holds but the lock
         LOCKED = "locked", "Locked"  # DUN-3
         ARCHIVED = "archived", "Archived"  # DEA-2, or deleted by its owner
 
@@ -101,7 +101,10 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("review_project", "Can clear or refuse a project's industry for sending")]
+        permissions = [
+            ("review_project", "Can clear or refuse a project's industry for sending"),
+            ("suspend_project", "Can suspend projects and lift that suspension"),
+        ]
         indexes = [
             models.Index(fields=["owner", "created_at"], name="project_owner_created"),
             models.Index(fields=["review"], name="project_review_pending", condition=Q(review="pending")),
@@ -127,6 +130,39 @@ class Project(models.Model):
 def _level_field(section: str) -> models.CharField:
     return models.CharField(max_length=4, choices=Level.choices, default=Level.NONE, verbose_name=section.replace("_", " "))
 
+
+
+class ProjectRestriction(models.Model):
+    """One reason a project does not run (PRJ-2): a project is suspended while any holds, locked
+    while its owner's billing block does, active when none does; each is lifted on its own, so
+    that paying a debt leaves a spam complaint's suspension (DUN-4, CMP-4)."""
+
+    class Reason(models.TextChoices):
+        DUNNING = "dunning", "Unpaid fees (DUN-2)"
+        BILLING_LOCK = "billing_lock", "Owner blocked for unpaid fees (DUN-3)"
+        COMPLAINT = "complaint", "Spam complaint (CMP-4)"
+        INDUSTRY_REVIEW = "industry_review", "Industry review (PRJ-7)"
+        STAFF = "staff", "Staff decision"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="restrictions")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    # What it is about where a reason can hold more than once: `complaint:<id>`.
+    ref = models.CharField(max_length=40, blank=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    set_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: the platform.")
+    note = models.TextField(blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    lift_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "reason", "ref"], condition=Q(lifted_at__isnull=True), name="project_restriction_one_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} on project {self.project_id}{' — lifted' if self.lifted_at else ''}"
 
 class ProjectMember(models.Model):
     """A participant of someone else's project and its level in each section (PRJ-1). The owner

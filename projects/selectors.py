@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Client
 from projects import access as access_rules
 from projects.access import OWNER_ACCESS, SECTIONS, Level
-from projects.models import AddressBook, Contact, Project, ProjectMember, Subscriber
+from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def visible_projects(*, client) -> QuerySet[Project]:
     return (
         Project.objects.filter(Q(owner_id=client.pk) | Q(Exists(takes_part)), deleted_at__isnull=True)
         .annotate(active_subscribers=active_subscribers_of_project())
-        .prefetch_related(Prefetch("members", queryset=ProjectMember.objects.filter(client_id=client.pk), to_attr="my_membership"))
+        .prefetch_related(Prefetch("members", queryset=ProjectMember.objects.filter(client_id=client.pk), to_attr="my_membership"),
+                          _holding_reasons())
     )
 
 
@@ -80,7 +81,12 @@ def access_in_listing(project: Project, *, client) -> ProjectAccess:
 
 
 def project_with_count(*, project_id: int) -> Project:
-    return Project.objects.annotate(active_subscribers=active_subscribers_of_project()).get(pk=project_id)
+    return Project.objects.annotate(active_subscribers=active_subscribers_of_project()).prefetch_related(_holding_reasons()).get(pk=project_id)
+
+
+def _holding_reasons() -> Prefetch:
+    """The project's restrictions that hold (PRJ-2), as `holding`, oldest first."""
+    return Prefetch("restrictions", queryset=ProjectRestriction.objects.filter(lifted_at__isnull=True).order_by("starts_at", "pk"), to_attr="holding")
 
 
 def members_of(*, project: Project) -> QuerySet[ProjectMember]:

@@ -7,7 +7,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client, normalize_email
-from compliance.audit import audit_row, record_rows
 from compliance.services import record
 from core.exceptions import RuleRefused
 from core.tasks import enqueue
@@ -15,7 +14,8 @@ from projects import access as access_rules
 from projects.access import SECTIONS, Level
 from projects.audit_actions import Audit
 from projects.contacts import Reason, clean_email, clean_phone, is_role_address
-from projects.models import REVIEWED_INDUSTRIES, AddressBook, Project, ProjectMember, Subscriber, TelegramUpdate
+from projects.models import REVIEWED_INDUSTRIES, AddressBook, Project, ProjectMember, ProjectRestriction, Subscriber, TelegramUpdate
+from projects.restrictions import lift_projects, rederive, restrict_projects
 from projects.selectors import ProjectAccess
 
 FREE_PROJECT_LIMIT = 2  # TAR-2, ToU 3.4
@@ -84,6 +84,17 @@ def create_project(*, owner: Client, name: str, industry: str = "other") -> Proj
     project.full_clean()
     project.save()
     record(action=Audit.CREATED, actor=owner, target=project, client=owner, details={"industry": industry, "review": project.review})
+    return _hold_for_review(project)
+
+
+def _hold_for_review(project: Project, *, actor: Client | None = None) -> Project:
+    """PRJ-7: a project waiting for staff review, or refused, is suspended for that reason alone;
+    cleared (or of an industry that needs none) the reason is lifted and any other stays."""
+    if project.review in (Project.Review.PENDING, Project.Review.REFUSED):
+        restrict_projects([project.pk], reason=ProjectRestriction.Reason.INDUSTRY_REVIEW, actor=actor, note=f"Industry: {project.get_industry_display()}.")
+    else:
+        lift_projects([project.pk], reasons=[ProjectRestriction.Reason.INDUSTRY_REVIEW], actor=actor, note="Cleared by staff (PRJ-7).")
+    project.refresh_from_db(fields=["status"])
     return project
 
 
@@ -103,7 +114,7 @@ def update_project(*, project: Project, actor: Client, name: str | None = None, 
     after = {"name": project.name, "industry": project.industry, "review": project.review}
     if after != before:
         record(action=Audit.UPDATED, actor=actor, target=project, client=project.owner, details={"from": before, "to": after})
-    return project
+    return _hold_for_review(project, actor=actor)
 
 
 @transaction.atomic
@@ -145,28 +156,6 @@ def archive_owner_projects(*, owner: Client, actor: Client | None = None) -> int
     return len(ids)
 
 
-def set_owner_projects_status(*, owner: Client, status: str, actor: Client | None = None) -> int:
-    """Dunning moves an owner's running projects together (PRJ-2): `suspended` at the first failed
-    collection (DUN-2), `locked` at the second (DUN-3), `active` again once paid (DUN-4).
-    Archived and deleted projects are left as they are."""
-    return set_owners_projects_status([owner.pk], status=status, actor=actor)
-
-
-def set_owners_projects_status(owner_ids: list[int], *, status: str, actor: Client | None = None) -> int:
-    """`set_owner_projects_status` for many owners at once (a night chunk's): two statements and
-    one audit entry per owner whose projects moved. Returns how many projects moved."""
-    moving = Project.objects.filter(owner_id__any_of=owner_ids, deleted_at__isnull=True).exclude(status__in=[Project.Status.ARCHIVED, status])
-    by_owner: dict[int, list[int]] = {}
-    for pk, owner_id in moving.order_by("pk").values_list("pk", "owner_id"):
-        by_owner.setdefault(owner_id, []).append(pk)
-    ids = [pk for pks in by_owner.values() for pk in pks]
-    if ids:
-        Project.objects.filter(pk__any_of=ids).update(status=status)
-        record_rows([audit_row(action=Audit.PROJECTS_STATUS[status], actor=actor, client_id=owner_id, details={"projects": pks})
-                     for owner_id, pks in sorted(by_owner.items())])
-    return len(ids)
-
-
 def purge_telegram_updates(now) -> int:
     """Update ids guard only Telegram's re-delivery, which lasts 24 hours: two days are kept."""
 
@@ -198,28 +187,54 @@ def restore_owner_projects(*, owner: Client, actor: Client | None = None, since=
     if ids:
         Project.objects.filter(pk__in=ids).update(status=Project.Status.ACTIVE, archived_at=None)
         record(action=Audit.PROJECTS_RESTORED, actor=actor, client=owner, details={"projects": ids})
+        rederive(ids, actor=actor)  # a reason that held when it was archived holds again (PRJ-2)
     return len(ids)
 
 
+def complaint_ref(complaint_id: int) -> str:
+    return f"complaint:{complaint_id}"
+
+
 def stop_sending_for_complaint(sender, *, project_id: int, complaint_id: int, **kwargs) -> None:
-    """A spam complaint stops the project's sending until staff decide (CMP-4, ToU 21.7)."""
-    project = Project.objects.select_related("owner").filter(pk=project_id, status=Project.Status.ACTIVE).first()
+    """A spam complaint suspends the project until staff decide (CMP-4, ToU 21.7), beside any
+    other reason it is suspended for: paying a debt does not lift it (DUN-4)."""
+    project = Project.objects.select_related("owner").filter(pk=project_id).first()
     if project is None:
         return
-    project.status = Project.Status.SUSPENDED
-    project.save(update_fields=["status"])
-    record(action=Audit.SUSPENDED_FOR_COMPLAINT, client=project.owner, target=project, details={"complaint": complaint_id})
+    if restrict_projects([project.pk], reason=ProjectRestriction.Reason.COMPLAINT, ref=complaint_ref(complaint_id),
+                         note=f"Spam complaint #{complaint_id}."):
+        record(action=Audit.SUSPENDED_FOR_COMPLAINT, client=project.owner, target=project, details={"complaint": complaint_id})
 
 
 def after_spam_complaint_decided(sender, *, project_id: int, complaint_id: int, upheld: bool, **kwargs) -> None:
-    """A rejected spam complaint lets the project send again (if its owner is in good standing);
-    an upheld one leaves it suspended for staff to act on."""
-    project = Project.objects.select_related("owner").filter(pk=project_id, status=Project.Status.SUSPENDED).first()
-    if project is None or upheld or project.owner.status != Client.Status.ACTIVE:
+    """A rejected spam complaint lifts its suspension (any other reason stays); an upheld one
+    leaves it for staff to act on."""
+    project = Project.objects.select_related("owner").filter(pk=project_id).first()
+    if project is None or upheld:
         return
-    project.status = Project.Status.ACTIVE
-    project.save(update_fields=["status"])
-    record(action=Audit.COMPLAINT_LIFTED, client=project.owner, target=project, details={"complaint": complaint_id})
+    if lift_projects([project.pk], reasons=[ProjectRestriction.Reason.COMPLAINT], ref=complaint_ref(complaint_id),
+                     note=f"Spam complaint #{complaint_id} rejected."):
+        record(action=Audit.COMPLAINT_LIFTED, client=project.owner, target=project, details={"complaint": complaint_id})
+
+
+def suspend_for_staff(*, project_ids: list[int], actor: Client, note: str) -> list[int]:
+    """Staff suspend projects (PRJ-2) beside any other reason they hold; the note says why."""
+    if not (note or "").strip():
+        raise ValidationError({"note": ["Say why the projects are suspended."]})
+    with transaction.atomic():
+        suspended = restrict_projects(project_ids, reason=ProjectRestriction.Reason.STAFF, actor=actor, note=note.strip())
+        for project in Project.objects.filter(pk__in=suspended).select_related("owner"):
+            record(action=Audit.STAFF_SUSPENDED, actor=actor, target=project, client=project.owner, details={"note": note.strip()})
+    return suspended
+
+
+def lift_staff_suspension(*, project_ids: list[int], actor: Client, note: str = "") -> list[int]:
+    """Staff lift their own suspension, and only it (PRJ-2): dunning, complaints and review stay."""
+    with transaction.atomic():
+        lifted = lift_projects(project_ids, reasons=[ProjectRestriction.Reason.STAFF], actor=actor, note=note)
+        for project in Project.objects.filter(pk__in=lifted).select_related("owner"):
+            record(action=Audit.STAFF_SUSPENSION_LIFTED, actor=actor, target=project, client=project.owner, details={"note": note})
+    return lifted
 
 
 @transaction.atomic
@@ -234,7 +249,7 @@ def review_project(*, project: Project, actor: Client, cleared: bool, note: str 
         action=Audit.REVIEW_CLEARED if cleared else Audit.REVIEW_REFUSED,
         actor=actor, target=project, client=project.owner, details={"industry": project.industry, "note": note},
     )
-    return project
+    return _hold_for_review(project, actor=actor)
 
 
 # --- participants (PRJ-1) --------------------------------------------------------------------------

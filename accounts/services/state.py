@@ -1,4 +1,12 @@
-"""The account's state (ACC-3) and its closing (DEA-5)."""
+"""The account's restrictions and the state derived from them (ACC-3), and its closing (DEA-5).
+
+An account holds any number of restrictions at once (`Restriction`: a block for a reason, or the
+billing suspension), each set, moved and lifted on its own. The account's `status`, `block_reason`
+and `blocked_until` are derived from those that hold: blocked while any block holds (the one that
+ends last shows), else suspended while the suspension holds, else active. Every write here is a few
+statements for any number of accounts (a night chunk's, or a request's one) and writes the
+restriction, the state's history row when the state moves, and their audit entries.
+"""
 
 from datetime import datetime
 
@@ -7,135 +15,202 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit_actions import Audit
-from accounts.models import (
-    AccountStateChange,
-    ApiKey,
-    Client,
-)
+from accounts.models import AccountStateChange, ApiKey, Client, Restriction
+from accounts.selectors import holding_restrictions
+from accounts.states import derive_state
 from compliance.audit import audit_row, record_rows, target_of
 from compliance.services import erase_or_hold
 from core.bulk import insert
 from core.exceptions import RuleRefused
+from core.sql import update_rows
 
-# --- account state (ACC-3) ----------------------------------------------------------------------
-
-
-def _change_states(
-    clients: list[Client], *, to_status: str, actor: Client | None, reason: str = "", until: datetime | None = None, note: str = ""
-) -> list[Client]:
-    """Move locked client rows to one state, each with its history row and audit entry: a few
-    statements whatever their number (a night chunk's, or a request's one)."""
-    if not clients:
-        return clients
-    actor = actor if getattr(actor, "is_authenticated", False) else None
-    block_reason = reason if to_status == Client.Status.BLOCKED else ""
-    blocked_until = until if to_status == Client.Status.BLOCKED else None
-    history, audit = [], []
-    for client in clients:
-        from_status = client.status
-        client.status, client.block_reason, client.blocked_until = to_status, block_reason, blocked_until
-        history.append(AccountStateChange(client_id=client.pk, from_status=from_status, to_status=to_status, reason=reason, until=until,
-                                          actor=actor, note=note))
-        audit.append(audit_row(
-            action=Audit.ACCOUNT_STATE[to_status], actor=actor, client_id=client.pk, **target_of(client),
-            details={"from": from_status, "to": to_status, "reason": reason, "until": until.isoformat() if until else None, "note": note},
-        ))
-    Client.objects.filter(pk__any_of=[c.pk for c in clients]).update(status=to_status, block_reason=block_reason, blocked_until=blocked_until)
-    insert(history)
-    record_rows(audit)
-    return clients
+Kind = Restriction.Kind
+Reason = Client.BlockReason
 
 
-def _change_state(
-    *, client: Client, to_status: str, actor: Client | None, reason: str = "", until: datetime | None = None, note: str = ""
-) -> Client:
-    """Move a locked client row to a state, with its history row and audit entry."""
-    return _change_states([client], to_status=to_status, actor=actor, reason=reason, until=until, note=note)[0]
-
-
-def _locked(client: Client) -> Client:
-    return Client.objects.select_for_update().get(pk=client.pk)
+def _actor(actor):
+    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def _locked_many(client_ids: list[int]) -> list[Client]:
     return list(Client.objects.select_for_update().filter(pk__any_of=sorted(set(client_ids))).order_by("pk"))
 
 
-@transaction.atomic
-def block(
-    *, client: Client, reason: str, until: datetime | None = None, actor: Client | None = None, note: str = ""
-) -> Client:
-    """Block an account (ACC-3) for a reason, until a time or (until=None) for good. Blocking an
-    account already blocked for the same reason and end changes nothing."""
-    block_many([client.pk], reason=reason, until=until, actor=actor, note=note)
-    return Client.objects.get(pk=client.pk)
+def _rederive(clients: list[Client], *, now: datetime, actor, note: str) -> list[Client]:
+    """Bring locked clients' state in line with their restrictions; a history row and an audit
+    entry for each whose state moved. Returns those."""
+    holding = holding_restrictions([c.pk for c in clients], now=now)
+    moved, history, audit = [], [], []
+    for client in clients:
+        state = derive_state(holding[client.pk], deleted=client.status == Client.Status.DELETED)
+        if (client.status, client.block_reason, client.blocked_until) == (state.status, state.block_reason, state.blocked_until):
+            continue
+        from_status = client.status
+        client.status, client.block_reason, client.blocked_until = state.status, state.block_reason, state.blocked_until
+        moved.append(client)
+        history.append(AccountStateChange(client_id=client.pk, from_status=from_status, to_status=state.status, reason=state.block_reason,
+                                          until=state.blocked_until, actor=actor, note=note, created_at=now))
+        audit.append(audit_row(
+            action=Audit.ACCOUNT_STATE[state.status], actor=actor, client_id=client.pk, **target_of(client),
+            details={"from": from_status, "to": state.status, "reason": state.block_reason,
+                     "until": state.blocked_until.isoformat() if state.blocked_until else None, "note": note},
+        ))
+    update_rows(Client, moved, ["status", "block_reason", "blocked_until"])
+    insert(history)
+    record_rows(audit)
+    return moved
+
+
+def _restriction_details(restriction: Restriction, note: str) -> dict:
+    return {"kind": restriction.kind, "reason": restriction.reason,
+            "until": restriction.ends_at.isoformat() if restriction.ends_at else None, "note": note}
 
 
 @transaction.atomic
-def block_many(
-    client_ids: list[int], *, reason: str, until: datetime | None = None, actor: Client | None = None, note: str = ""
+def restrict_many(
+    client_ids: list[int], *, kind: str, reason: str, until: datetime | None = None, actor: Client | None = None,
+    note: str = "", now: datetime | None = None,
 ) -> list[int]:
-    """`block` for many accounts at once (the night's second failed collections, DUN-3): the ones
-    blocked now. Refused for all if any of them is deleted."""
-    if reason not in Client.BlockReason.values:
+    """Add a restriction to many accounts (ACC-3): a block for `reason` until a time or for good,
+    or the billing suspension. An account that already holds one of that kind and reason has its
+    end moved to `until` instead; one that holds it with the same end changes nothing. Refused for
+    all if any account is deleted. Returns the accounts whose restrictions changed."""
+    now = now or timezone.now()
+    if reason not in Reason.values:
         raise ValidationError({"reason": [f"Unknown block reason {reason!r}."]})
-    if until is not None and until <= timezone.now():
+    if kind == Kind.SUSPENSION and reason != Reason.BILLING:
+        raise ValidationError({"reason": ["Only unpaid fees suspend an account (DUN-2)."]})
+    if until is not None and until <= now:
         raise ValidationError({"until": ["The end of a block must lie in the future."]})
+    actor = _actor(actor)
     clients = _locked_many(client_ids)
     if any(c.status == Client.Status.DELETED for c in clients):
-        raise RuleRefused("account_deleted", "A deleted account cannot be blocked.")
-    changing = [c for c in clients if not (c.status == Client.Status.BLOCKED and c.block_reason == reason and c.blocked_until == until)]
-    _change_states(changing, to_status=Client.Status.BLOCKED, actor=actor, reason=reason, until=until, note=note)
-    return [c.pk for c in changing]
+        raise RuleRefused("account_deleted", "A deleted account cannot be restricted.")
+    open_rows = {r.client_id: r for r in Restriction.objects.filter(client_id__any_of=[c.pk for c in clients], kind=kind, reason=reason,
+                                                                     lifted_at__isnull=True)}
+    new, moved_end, ran_out, changed, audit = [], [], [], [], []
+    for client in clients:
+        current = open_rows.get(client.pk)
+        if current is not None and current.ends_at is not None and current.ends_at <= now:
+            current.lifted_at, current.lift_note = current.ends_at, "The restriction's time ran out."
+            ran_out.append(current)
+            current = None
+        if current is not None and current.ends_at == until:
+            continue
+        if current is None:
+            restriction = Restriction(client_id=client.pk, kind=kind, reason=reason, starts_at=now, ends_at=until, set_by=actor, note=note)
+            new.append(restriction)
+            action = Audit.RESTRICTED
+        else:
+            current.ends_at, current.note = until, note or current.note
+            restriction = current
+            moved_end.append(current)
+            action = Audit.RESTRICTION_CHANGED
+        changed.append(client)
+        audit.append(audit_row(action=action, actor=actor, client_id=client.pk, **target_of(client), details=_restriction_details(restriction, note)))
+    update_rows(Restriction, ran_out, ["lifted_at", "lift_note"])
+    update_rows(Restriction, moved_end, ["ends_at", "note"])
+    insert(new)
+    record_rows(audit)
+    _rederive(changed, now=now, actor=actor, note=note)
+    return [c.pk for c in changed]
 
 
 @transaction.atomic
-def unblock(*, client: Client, actor: Client | None = None, reason: str | None = None, note: str = "") -> Client:
-    """Lift the block (ACC-3). With `reason`, only a block for that reason is lifted, so that
-    paying a debt does not lift a block for abuse. Unblocking an unblocked account is a no-op."""
-    client = _locked(client)
-    if client.status != Client.Status.BLOCKED or (reason is not None and client.block_reason != reason):
-        return client
-    return _change_state(client=client, to_status=Client.Status.ACTIVE, actor=actor, note=note)
+def lift_many(
+    client_ids: list[int], *, kinds: list[str] | None = None, reasons: list[str] | None = None, actor: Client | None = None,
+    note: str = "", now: datetime | None = None,
+) -> list[int]:
+    """Lift the accounts' open restrictions of the given kinds and reasons, and only those
+    (ACC-3: DUN-4 lifts the billing ones, PRO activation `free_limit`, staff what they choose).
+    Returns the accounts that had any to lift."""
+    now = now or timezone.now()
+    actor = _actor(actor)
+    clients = _locked_many(client_ids)
+    rows = Restriction.objects.filter(client_id__any_of=[c.pk for c in clients], lifted_at__isnull=True)
+    if kinds is not None:
+        rows = rows.filter(kind__in=kinds)
+    if reasons is not None:
+        rows = rows.filter(reason__in=reasons)
+    lifting = list(rows)
+    for restriction in lifting:
+        restriction.lifted_at, restriction.lifted_by, restriction.lift_note = min(now, restriction.ends_at or now), actor, note
+    update_rows(Restriction, lifting, ["lifted_at", "lifted_by", "lift_note"])
+    record_rows([audit_row(action=Audit.RESTRICTION_LIFTED, actor=actor, client_id=r.client_id, target_type="accounts.client",
+                           target_id=r.client_id, details=_restriction_details(r, note)) for r in lifting])
+    touched = {r.client_id for r in lifting}
+    _rederive([c for c in clients if c.pk in touched], now=now, actor=actor, note=note)
+    return sorted(touched)
 
 
-@transaction.atomic
-def suspend(*, client: Client, actor: Client | None = None, note: str = "") -> Client:
-    """Suspend an active account for unpaid fees (ACC-3, DUN-2). A blocked account stays blocked."""
-    suspend_many([client.pk], actor=actor, note=note)
+def _refreshed(client: Client) -> Client:
     return Client.objects.get(pk=client.pk)
 
 
-@transaction.atomic
-def suspend_many(client_ids: list[int], *, actor: Client | None = None, note: str = "") -> list[int]:
-    """`suspend` for many accounts at once (the night's first failed collections, DUN-2): the
-    active ones are suspended; returns them."""
-    changing = [c for c in _locked_many(client_ids) if c.status == Client.Status.ACTIVE]
-    _change_states(changing, to_status=Client.Status.SUSPENDED, actor=actor, note=note)
-    return [c.pk for c in changing]
+def block(*, client: Client, reason: str, until: datetime | None = None, actor: Client | None = None, note: str = "",
+          now: datetime | None = None) -> Client:
+    """Block an account (ACC-3) for a reason, until a time or (until=None) for good, beside any
+    other restriction it holds. Blocking again for the same reason moves that block's end."""
+    block_many([client.pk], reason=reason, until=until, actor=actor, note=note, now=now)
+    return _refreshed(client)
 
 
-@transaction.atomic
-def lift_suspension(*, client: Client, actor: Client | None = None, note: str = "") -> Client:
-    client = _locked(client)
-    if client.status != Client.Status.SUSPENDED:
-        return client
-    return _change_state(client=client, to_status=Client.Status.ACTIVE, actor=actor, note=note)
+def block_many(client_ids: list[int], *, reason: str, until: datetime | None = None, actor: Client | None = None, note: str = "",
+               now: datetime | None = None) -> list[int]:
+    """`block` for many accounts at once (the night's second failed collections, DUN-3)."""
+    return restrict_many(client_ids, kind=Kind.BLOCK, reason=reason, until=until, actor=actor, note=note, now=now)
 
 
-def lift_expired_blocks() -> int:
-    """End every timed block whose end has passed (ACC-3); each client in its own transaction.
-    Returns how many were lifted."""
-    lifted = 0
-    now = timezone.now()
-    due = Client.objects.filter(status=Client.Status.BLOCKED, blocked_until__lte=now).values_list("pk", flat=True)
-    for pk in due.iterator():
-        with transaction.atomic():
-            client = _locked(Client(pk=pk))
-            if client.status == Client.Status.BLOCKED and client.blocked_until is not None and client.blocked_until <= now:
-                _change_state(client=client, to_status=Client.Status.ACTIVE, actor=None, note="The block's time ran out.")
-                lifted += 1
-    return lifted
+def unblock(*, client: Client, actor: Client | None = None, reason: str | None = None, note: str = "",
+            now: datetime | None = None) -> Client:
+    """Lift the account's blocks (ACC-3): with `reason`, only the block for that reason, so that
+    paying a debt does not lift a block for abuse; without, every block (staff). A suspension stays."""
+    lift_many([client.pk], kinds=[Kind.BLOCK], reasons=None if reason is None else [reason], actor=actor, note=note, now=now)
+    return _refreshed(client)
+
+
+def suspend(*, client: Client, actor: Client | None = None, note: str = "", now: datetime | None = None) -> Client:
+    """Suspend an account for unpaid fees (ACC-3, DUN-2), beside any block it holds."""
+    suspend_many([client.pk], actor=actor, note=note, now=now)
+    return _refreshed(client)
+
+
+def suspend_many(client_ids: list[int], *, actor: Client | None = None, note: str = "", now: datetime | None = None) -> list[int]:
+    """`suspend` for many accounts at once (the night's first failed collections, DUN-2)."""
+    return restrict_many(client_ids, kind=Kind.SUSPENSION, reason=Reason.BILLING, actor=actor, note=note, now=now)
+
+
+def lift_suspension(*, client: Client, actor: Client | None = None, note: str = "", now: datetime | None = None) -> Client:
+    lift_many([client.pk], kinds=[Kind.SUSPENSION], actor=actor, note=note, now=now)
+    return _refreshed(client)
+
+
+def lift_billing(*, client: Client, note: str, now: datetime | None = None) -> Client:
+    """DUN-4: the debt is paid: the suspension and the billing block are lifted, and only they."""
+    lift_many([client.pk], reasons=[Reason.BILLING], note=note, now=now)
+    return _refreshed(client)
+
+
+def lift_expired_blocks(now: datetime | None = None) -> int:
+    """End every timed restriction whose end has passed (ACC-3), at its end, and bring those
+    accounts' state in line. A few statements for any number. Returns how many accounts."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(Restriction.objects.filter(lifted_at__isnull=True, ends_at__lte=now).values_list("client_id", flat=True).distinct())
+        if not due:
+            return 0
+        clients = _locked_many(due)
+        ran_out = list(Restriction.objects.filter(client_id__any_of=due, lifted_at__isnull=True, ends_at__lte=now))
+        for restriction in ran_out:
+            restriction.lifted_at, restriction.lift_note = restriction.ends_at, "The restriction's time ran out."
+        update_rows(Restriction, ran_out, ["lifted_at", "lift_note"])
+        record_rows([audit_row(action=Audit.RESTRICTION_LIFTED, client_id=r.client_id, target_type="accounts.client", target_id=r.client_id,
+                               details=_restriction_details(r, "The restriction's time ran out.")) for r in ran_out])
+        _rederive(clients, now=now, actor=None, note="The block's time ran out.")
+        return len(clients)
+
+
+# --- closing (DEA-5, CMP-2) ------------------------------------------------------------------
 
 
 def delete_account(*, client: Client, password: str, actor: Client) -> Client:
@@ -158,14 +233,23 @@ def _close_account(*, client: Client, password: str, actor: Client) -> Client:
 
 
 @transaction.atomic
-def close_account(*, client: Client, actor: Client | None, note: str) -> Client:
+def close_account(*, client: Client, actor: Client | None, note: str, now: datetime | None = None) -> Client:
     """DEA-5, CMP-2: the account closes (it can no longer sign in, its keys stop working), with its
     state history and audit entry, whoever closes it: the client deleting it, or staff granting
-    its erasure. Closing a closed account changes nothing."""
-    client = _locked(client)
+    its erasure. Its restrictions are kept as they were, for the record. Closing a closed account
+    changes nothing."""
+    now = now or timezone.now()
+    client = _locked_many([client.pk])[0]
     if client.status == Client.Status.DELETED:
         return client
-    ApiKey.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    ApiKey.objects.filter(client=client, revoked_at__isnull=True).update(revoked_at=now)
     client.is_active = False
     client.save(update_fields=["is_active"])
-    return _change_state(client=client, to_status=Client.Status.DELETED, actor=actor, note=note)
+    from_status = client.status
+    client.status, client.block_reason, client.blocked_until = Client.Status.DELETED, "", None
+    client.save(update_fields=["status", "block_reason", "blocked_until"])
+    actor = _actor(actor)
+    AccountStateChange.objects.create(client=client, from_status=from_status, to_status=client.status, actor=actor, note=note, created_at=now)
+    record_rows([audit_row(action=Audit.ACCOUNT_STATE[client.status], actor=actor, client_id=client.pk, **target_of(client),
+                           details={"from": from_status, "to": client.status, "reason": "", "until": None, "note": note})])
+    return client

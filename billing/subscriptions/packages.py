@@ -5,6 +5,7 @@ import datetime
 
 from accounts import services as accounts
 from accounts.models import Client
+from accounts.selectors import blocked_for
 from billing import emails, selectors
 from billing.audit_actions import Audit
 from billing.invoicing import insert_invoices, invoice_row, reserve_invoice_ids, settle_many
@@ -25,28 +26,27 @@ def over_free_limit(counts: dict[int, int], client_ids: list[int] | None = None)
     """TAR-5: the Free clients (of `client_ids`, or all) whose projects hold more than 500 active
     subscribers and who are not blocked for it yet. What the dry run plans and the night blocks."""
     over = [c for c, n in counts.items() if n > FREE_LIMIT] if client_ids is None else [c for c in client_ids if counts.get(c, 0) > FREE_LIMIT]
-    return Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT)
+    return (Client.objects.filter(pk__in=over, tariff=Client.Tariff.FREE).exclude(status=Client.Status.DELETED)
+            .exclude(pk__in=blocked_for(Client.BlockReason.FREE_LIMIT, over).values("pk")))
 
 
 def back_under_free_limit(counts: dict[int, int], client_ids: list[int] | None = None):
     """TAR-5: the clients (of `client_ids`, or all) blocked for `free_limit` whose projects hold
     500 active subscribers or fewer again (retention, unsubscribes, deletions). What the dry run
     plans and the night lifts."""
-    blocked = Client.objects.filter(status=Client.Status.BLOCKED, block_reason=Client.BlockReason.FREE_LIMIT)
-    if client_ids is not None:
-        blocked = blocked.filter(pk__in=client_ids)
+    blocked = blocked_for(Client.BlockReason.FREE_LIMIT, client_ids)
     return [client for client in blocked if counts.get(client.pk, 0) <= FREE_LIMIT]
 
 
-def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int]) -> None:
+def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int], at: datetime.datetime) -> None:
     """TAR-5: a Free client over the limit is blocked (`free_limit`) and told; activating PRO
     lifts it, and so does the next night once it is back under the limit."""
     for client in over_free_limit(counts, client_ids):  # few: one by one, with the account's history
-        accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{counts[client.pk]} active subscribers on Free (TAR-5).")
+        accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{counts[client.pk]} active subscribers on Free (TAR-5).", now=at)
         emails.enqueue_email(client.pk, emails.FREE_LIMIT)
     for client in back_under_free_limit(counts, client_ids):
         accounts.unblock(client=client, reason=Client.BlockReason.FREE_LIMIT,
-                         note=f"{counts.get(client.pk, 0)} active subscribers: under the Free limit again (TAR-5).")
+                         note=f"{counts.get(client.pk, 0)} active subscribers: under the Free limit again (TAR-5).", now=at)
 
 
 def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, counts: dict[int, int]) -> Written:
@@ -57,7 +57,7 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
     invoice, which may settle older invoices); a Free client over the limit is blocked. Dated
     `at`; a few statements whatever the number of clients."""
     written = Written()
-    block_over_free_limit(client_ids, counts=counts)
+    block_over_free_limit(client_ids, counts=counts, at=at)
     wallets = locked_wallets(client_ids)
     subscriptions = list(
         Subscription.objects.select_for_update(of=("self",)).select_related("client")

@@ -38,7 +38,8 @@ def test_acc3_me_shows_the_block(client_account):
     assert me["status"] == "blocked"
     assert me["block_reason"] == "abuse"
     assert me["blocked_until"].startswith(until.strftime("%Y-%m-%dT%H:%M"))
-    assert set(me) == {"id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff"}
+    assert set(me) == {"id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff", "restrictions"}
+    assert [(r["kind"], r["reason"]) for r in me["restrictions"]] == [("block", "abuse")]
 
 
 def test_acc3_blocked_client_still_reaches_me_and_its_keys(client_account):
@@ -145,5 +146,8 @@ def test_dea5_delete_me_answers_204_and_closes_the_account(client_account):
 
 def test_me_query_count_is_constant(client_account, django_assert_max_num_queries):
     api = api_as(client_account)
-    with django_assert_max_num_queries(2):
+    for reason in ("abuse", "staff", "funnel_loop"):
+        services.block(client=client_account, reason=reason)
+    services.suspend(client=client_account)
+    with django_assert_max_num_queries(3):
         assert api.get("/api/v1/me/").status_code == 200

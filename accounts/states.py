@@ -1,0 +1,35 @@
+"""How the account's state follows from the restrictions that hold (ACC-3): pure, for the
+services that write it and the selectors that show it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from accounts.models import Client, Restriction
+
+Kind = Restriction.Kind
+Reason = Client.BlockReason
+# Among blocks that end together, the one shown as the account's reason.
+STRENGTH = [Reason.FREE_LIMIT, Reason.BILLING, Reason.FUNNEL_LOOP, Reason.ABUSE, Reason.STAFF]
+# Blocks under which the client may not act in others' projects either (ACC-3).
+PARTICIPATION_BLOCKS = frozenset({Reason.ABUSE, Reason.STAFF})
+
+
+@dataclass(frozen=True)
+class State:
+    status: str
+    block_reason: str = ""
+    blocked_until: datetime | None = None
+
+
+def derive_state(holding: list[Restriction], *, deleted: bool = False) -> State:
+    """The account's state from the restrictions that hold (ACC-3)."""
+    if deleted:
+        return State(Client.Status.DELETED)
+    blocks = [r for r in holding if r.kind == Kind.BLOCK]
+    if blocks:
+        # For good outlasts any end; among equal ends the stronger reason shows.
+        shown = max(blocks, key=lambda r: (r.ends_at is None, r.ends_at or r.starts_at, STRENGTH.index(r.reason)))
+        return State(Client.Status.BLOCKED, shown.reason, shown.ends_at)
+    if any(r.kind == Kind.SUSPENSION for r in holding):
+        return State(Client.Status.SUSPENDED)
+    return State(Client.Status.ACTIVE)
