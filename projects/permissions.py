@@ -15,7 +15,9 @@ class ProjectAccessPermission(BasePermission):
     section and level that the view declares for the method in `access_rules`:
     `{"GET": ("subscribers", "view"), "POST": ("subscribers", "full")}`, or ANY_ACCESS, or OWNER.
 
-    No access at all → 404 (the project does not exist for the caller). Too low a level → 403
+    No access at all → 404 (the project does not exist for the caller). A participant whose
+    participations are suspended (an `abuse` or `staff` block, ACC-3) → 403
+    `participation_suspended`, reads included. Too low a level → 403
     `permission_denied`. A write (any unsafe method) also passes the projects' write guard:
     a blocked owner's project → 403 `account_blocked`, an archived one → 409 `project_archived`.
     The view finds the result in `view.project_access`."""
@@ -24,6 +26,8 @@ class ProjectAccessPermission(BasePermission):
         access = selectors.project_access(client=request.user, project_id=view.kwargs["project_id"])
         if access is None:
             raise Http404
+        if not access.is_owner:
+            services.check_may_participate(request.user)
         view.project_access = access
         method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
         rule = view.access_rules.get(method)

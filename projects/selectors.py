@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Client
+from accounts.selectors import participation_blocked
 from projects import access as access_rules
 from projects.access import OWNER_ACCESS, SECTIONS, Level
 from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
@@ -62,10 +63,13 @@ def active_subscribers_of_project() -> Subquery:
 
 def visible_projects(*, client) -> QuerySet[Project]:
     """The live projects a client owns or takes part in, with their active-subscriber count and
-    the client's own membership prefetched (`my_membership`): two queries for any number of rows."""
+    the client's own membership and the reasons that hold prefetched (`my_membership`, `holding`):
+    three queries for any number of rows (a blocked client's restrictions are one more)."""
     takes_part = ProjectMember.objects.filter(_member_sees_something(), project=OuterRef("pk"), client_id=client.pk)
+    # ACC-3: a client whose participations are suspended sees only its own projects.
+    mine = Q(owner_id=client.pk) if participation_blocked(client) else Q(owner_id=client.pk) | Q(Exists(takes_part))
     return (
-        Project.objects.filter(Q(owner_id=client.pk) | Q(Exists(takes_part)), deleted_at__isnull=True)
+        Project.objects.filter(mine, deleted_at__isnull=True)
         .annotate(active_subscribers=active_subscribers_of_project())
         .prefetch_related(Prefetch("members", queryset=ProjectMember.objects.filter(client_id=client.pk), to_attr="my_membership"),
                           _holding_reasons())

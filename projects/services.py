@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client, normalize_email
+from accounts.selectors import participation_blocked
 from compliance.services import record
 from core.exceptions import RuleRefused
 from core.tasks import enqueue
@@ -25,8 +26,9 @@ FREE_PROJECT_LIMIT = 2  # TAR-2, ToU 3.4
 
 
 def check_project_writable(*, project: Project, actor) -> None:
-    """Refuse a change to a project whose owner (or whose acting participant) is blocked: 403
-    `account_blocked` (ACC-3, DUN-3); or to an archived project: 409 `project_archived` (DEA-2).
+    """Refuse a change to a project whose owner is blocked: 403 `account_blocked` (ACC-3, DUN-3);
+    by a participant whose own participations are suspended: 403 `participation_suspended`
+    (ACC-3); or to an archived project: 409 `project_archived` (DEA-2).
     Every project write goes through here, from the API's permission and from each service."""
     owner = project.owner
     if owner.is_blocked() or project.status == Project.Status.LOCKED:
@@ -36,10 +38,21 @@ def check_project_writable(*, project: Project, actor) -> None:
             "Billing and the account stay reachable.",
             status=403,
         )
-    if actor is not None and actor.pk != owner.pk and actor.is_blocked():
-        raise RuleRefused("account_blocked", "Your account is blocked, so you cannot change projects.", status=403)
+    if actor is not None and actor.pk != owner.pk:
+        check_may_participate(actor)
     if project.status == Project.Status.ARCHIVED or project.deleted_at is not None:
         raise RuleRefused("project_archived", "This project is archived: it can be read and exported, not changed.")
+
+
+def check_may_participate(client: Client) -> None:
+    """ACC-3: while an `abuse` or `staff` block holds, the client's participations in others'
+    projects are suspended: it neither reads nor changes them. A billing block leaves them."""
+    if participation_blocked(client):
+        raise RuleRefused(
+            "participation_suspended",
+            "Your account is blocked, so your access to other clients' projects is suspended while the block holds.",
+            status=403,
+        )
 
 
 def takes_new_subscribers(project: Project) -> bool:

@@ -14,7 +14,7 @@ def make_client(*, email: str, name: str = "Test Client", password: str = PASSWO
 def key_for(client) -> str:
     from accounts import services
 
-    _, secret = services.create_api_key(client=client, name="test", actor=client)
+    _, secret = services.sign_in_key(client=client, name="test", actor=client)  # as a sign-in: blocked clients too (ACC-3)
     return secret
 
 

@@ -12,6 +12,7 @@ from accounts.services.api_keys import (
     create_api_key,
     note_api_key_used,
     revoke_api_key,
+    sign_in_key,
 )
 from accounts.services.recovery import approve_access_recovery, refuse_access_recovery, request_access_recovery
 from accounts.services.registration import (
@@ -52,6 +53,6 @@ __all__ = [
     "block_many", "clear_failed_sign_ins", "close_account", "create_api_key", "delete_account", "has_two_factor", "issue_token",
     "lift_billing", "lift_expired_blocks", "lift_many", "restrict_many", "lift_suspension", "lockout_refusal", "mark_email_verified", "note_api_key_used", "note_failed_sign_in",
     "note_two_factor_change", "refuse_access_recovery", "register_client", "registration_errors", "request_access_recovery",
-    "revoke_api_key", "send_email_verification", "sign_in_lockout_remaining", "suspend", "suspend_many", "turn_off_two_factor",
+    "revoke_api_key", "send_email_verification", "sign_in_key", "sign_in_lockout_remaining", "suspend", "suspend_many", "turn_off_two_factor",
     "unblock", "verify_second_factor",
 ]

@@ -18,6 +18,7 @@ from accounts.models import (
 )
 from accounts.services.counters import count
 from compliance.services import record
+from core.exceptions import RuleRefused
 
 # --- API keys (ACC-5) -----------------------------------------------------------------------------
 
@@ -28,9 +29,20 @@ def _api_key_digest(secret: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
-@transaction.atomic
 def create_api_key(*, client: Client, name: str, actor: Client | None) -> tuple[ApiKey, str]:
-    """Make a named key and return it with its full secret, which is never stored or shown again."""
+    """Make a named key and return it with its full secret, which is never stored or shown again.
+    A blocked account makes none (ACC-3); it signs in all the same (`sign_in_key`) and may revoke
+    its keys, which only takes access away."""
+    if client.is_blocked():
+        raise RuleRefused("account_blocked", "Your account is blocked, so no API key can be created. Billing and your data stay reachable.",
+                          status=403)
+    return sign_in_key(client=client, name=name, actor=actor)
+
+
+@transaction.atomic
+def sign_in_key(*, client: Client, name: str, actor: Client | None) -> tuple[ApiKey, str]:
+    """A new key for a client that signed in (ACC-2), blocked or not: how `create_api_key` makes
+    one once it may."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": ["Give the key a name."]})

@@ -17,7 +17,7 @@ from accounts.models import (
     Client,
     normalize_email,
 )
-from accounts.services.api_keys import create_api_key
+from accounts.services.api_keys import sign_in_key
 from accounts.services.counters import count
 from compliance.services import record
 from core.exceptions import RuleRefused
@@ -101,7 +101,7 @@ def issue_token(*, request, email: str, password: str, otp: str = "") -> tuple[A
         if not verify_second_factor(client=client, code=otp):
             note_failed_sign_in(email=email)
             raise RuleRefused("otp_invalid", "The two-factor code is wrong or already used.", status=401)
-    return create_api_key(client=client, name="token", actor=client)
+    return sign_in_key(client=client, name="token", actor=client)  # a blocked client signs in too (ACC-3)
 
 
 

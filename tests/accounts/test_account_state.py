@@ -42,12 +42,14 @@ def test_acc3_me_shows_the_block(client_account):
     assert [(r["kind"], r["reason"]) for r in me["restrictions"]] == [("block", "abuse")]
 
 
-def test_acc3_blocked_client_still_reaches_me_and_its_keys(client_account):
+def test_acc3_blocked_client_still_reaches_me_and_its_keys_and_makes_no_new_one(client_account):
     api = api_as(client_account)
     services.block(client=client_account, reason="billing")
     assert api.get("/api/v1/me/").status_code == 200
     assert api.get("/api/v1/api-keys/").status_code == 200
-    assert api.post("/api/v1/api-keys/", {"name": "still works"}, format="json").status_code == 201
+    refused = api.post("/api/v1/api-keys/", {"name": "not while blocked"}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (403, "account_blocked")  # ACC-3
+    assert ApiKey.objects.filter(client=client_account, name="not while blocked").count() == 0
 
 
 def test_acc3_unblock_returns_to_active_with_history(client_account, staff):

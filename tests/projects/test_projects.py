@@ -134,7 +134,7 @@ def test_acc3_a_blocked_owner_cannot_change_projects_but_reaches_me_and_keys(cli
     assert project.name == "Shop bot" and project.deleted_at is None
     assert owner_api.get("/api/v1/me/").json()["status"] == "blocked"
     assert owner_api.get("/api/v1/api-keys/").status_code == 200
-    assert owner_api.post("/api/v1/api-keys/", {"name": "still"}).status_code == 201
+    assert owner_api.post("/api/v1/api-keys/", {"name": "still"}).status_code == 403  # ACC-3: no new keys while blocked
     assert owner_api.get(f"/api/v1/projects/{project.pk}/").status_code == 200
     assert owner_api.get(f"/api/v1/projects/{project.pk}/subscribers/").status_code == 200
 
