@@ -9,13 +9,17 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.forms import AccessRecoveryForm, ApiKeyCreateForm
 from accounts.models import ApiKey
+from core.exceptions import RuleRefused
 
 
 @login_required
 def home(request):
     client = request.user
+    state, restrictions = selectors.current_state(client)
     context = {
         "client": client,
+        "state": state,
+        "restrictions": restrictions,
         "has_two_factor": services.has_two_factor(client),
         "api_keys": selectors.live_api_keys(client=client)[:50],
         "api_key_form": ApiKeyCreateForm(),
@@ -33,6 +37,8 @@ def api_key_create(request):
             _, secret = services.create_api_key(client=request.user, name=form.cleaned_data["name"], actor=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+        except RuleRefused as exc:
+            messages.error(request, exc.detail)
         else:
             # Shown once on the next page, then gone from the session too.
             request.session["new_api_key"] = secret

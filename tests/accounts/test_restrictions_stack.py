@@ -255,3 +255,20 @@ def test_acc3_the_admin_lifts_only_the_block_reason_chosen(client, staff, client
     assert reasons(client_account) == [("block", "abuse")]
     page = client.get(f"/admin/accounts/client/{client_account.pk}/change/")
     assert page.status_code == 200 and "paid by bank transfer" in page.content.decode()
+
+
+def test_acc3_the_dashboard_says_why_and_until_when_and_refuses_a_new_key_with_the_rules_sentence(client, client_account, staff):
+    until = timezone.now() + timedelta(days=2)
+    accounts.block(client=client_account, reason="funnel_loop", until=until)
+    accounts.block(client=client_account, reason="abuse", actor=staff)
+    accounts.suspend(client=client_account)
+    client.force_login(client_account)
+
+    page = client.get("/").content.decode()
+
+    assert "Blocked: funnel loop" in page and "Blocked: abuse" in page and "until our staff lift it" in page
+    assert f"until {timezone.localtime(until):%Y-%m-%d %H:%M}" in page and "Suspended for unpaid fees" in page
+    keys = client_account.api_keys.count()
+    answer = client.post("/api-keys/", {"name": "new"}, follow=True).content.decode()
+    assert "Your account is blocked, so no API key can be created." in answer
+    assert client_account.api_keys.count() == keys
