@@ -116,7 +116,10 @@ class MeApi(APIView):
 
     @extend_schema(operation_id="me_delete", request=MeDeleteInput, responses={204: None, 400: OpenApiResponse(description="Wrong password")})
     def delete(self, request):
-        """Delete the account (DEA-5); the password confirms it."""
+        """Delete the account (DEA-5); the password confirms it. PRO ends at once, the wallet's
+        balance is **not refunded** (WAL-3), any debt is charged to the card first, the cards are
+        detached at the payment provider. `GET /api/v1/billing/deletion/` says what that means for
+        this account, in figures, before the client confirms."""
         data = self.MeDeleteInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.delete_account(client=request.user, password=data.validated_data["password"], actor=request.user)

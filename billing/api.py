@@ -64,6 +64,22 @@ class SummaryApi(APIView):
         return _summary(request)
 
 
+class DeletionTermsApi(APIView):
+    class DeletionTermsOutput(serializers.Serializer):
+        pro_active = serializers.BooleanField()
+        period_end = serializers.DateField(allow_null=True)
+        wallet_balance_cents = serializers.IntegerField(help_text="Not refunded when the account is deleted (WAL-3).")
+        refunded_cents = serializers.IntegerField(help_text="Always 0.")
+        debt_cents = serializers.IntegerField(help_text="Charged to the card first (DEA-5).")
+        cards = serializers.IntegerField(help_text="Saved cards, detached at the payment provider.")
+        consequences = serializers.ListField(child=serializers.CharField(), help_text="What deleting the account means, in sentences.")
+
+    @extend_schema(operation_id="billing_deletion_terms", responses=DeletionTermsOutput)
+    def get(self, request):
+        """What `DELETE /api/v1/me/` would do to the account's money (DEA-5), to show before the client confirms."""
+        return Response(self.DeletionTermsOutput(selectors.deletion_terms(client=request.user)).data)
+
+
 class CardInput(serializers.Serializer):
     token = serializers.CharField(max_length=200, help_text="From the payment form; in the sandbox e.g. `tok_visa`.")
 

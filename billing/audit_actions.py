@@ -5,6 +5,7 @@ class Audit:
     ACCOUNT_DELETION_SCHEDULED = "account.deletion_scheduled"
     CARD_ADDED = "billing.card_added"
     CARD_REMOVED = "billing.card_removed"
+    CARDS_DETACHED = "billing.cards_detached"
     PACKAGES_CHANGED = "billing.packages_changed"
     PAYMENT_RECONCILED = "billing.payment_reconciled"
     PERIOD_CHANGED = "billing.period_changed"

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import services
+from billing.cards import detach_cards
 from billing.dunning import after_payment
 from billing.models import Card, Invoice, LedgerEntry, Subscription
 from billing.tariffs import end_pro
@@ -35,12 +36,14 @@ def erase(client, person) -> None:
 def settle_debt(client) -> None:
     """DEA-5: before an erasure (the account deleted, or its erasure granted), any debt is charged
     to the card; then PRO ends at once, the wallet's balance not refunded (WAL-3), so that no later
-    night renews, charges or writes to the account."""
+    night renews, charges or writes to the account; and the cards are detached at the gateway."""
+    actor = client if getattr(client, "is_authenticated", False) else None
     after_payment(client=client, try_cards=True)
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().filter(client=client).first()
         if subscription is not None and subscription.is_active:
-            end_pro(subscription=subscription, actor=client if getattr(client, "is_authenticated", False) else None)
+            end_pro(subscription=subscription, actor=actor)
+    detach_cards(client=client, actor=actor)
 
 
 def debt_hold(client) -> str | None:

@@ -11,7 +11,7 @@ from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subs
 from billing.payments import live_card
 from billing.policy import current_policy, packages_needed
 from core.clock import billing_date, billing_zone, night_of
-from core.money import prorate_formula
+from core.money import dollars, prorate_formula
 from projects import selectors as projects_selectors
 
 
@@ -117,3 +117,26 @@ def ledger_of(*, client) -> QuerySet[LedgerEntry]:
 
 def invoices_of(*, client) -> QuerySet[Invoice]:
     return Invoice.objects.filter(client=client).select_related("corrects", "late_fee_for").prefetch_related("lines")
+
+
+def deletion_terms(*, client) -> dict:
+    """What deleting the account means for its money (DEA-5), for the confirmation the client sees
+    before it confirms: PRO ends at once, the wallet's balance is not refunded (WAL-3), a debt is
+    charged to the card first, and the cards are detached at the gateway."""
+    subscription = Subscription.objects.filter(client=client).first()
+    active = subscription is not None and subscription.is_active
+    balance = balance_of(client)
+    cards = [card for card in (live_card(client), live_card(client, Card.Role.BACKUP)) if card is not None]
+    sentences = []
+    if active:
+        sentences.append(f"PRO ends at once, though the period runs to {subscription.period_end}; nothing of it is credited.")
+    if balance > 0:
+        sentences.append(f"The wallet's balance of {dollars(balance)} is not refunded (WAL-3).")
+    if balance < 0:
+        sentences.append(f"The debt of {dollars(-balance)} is charged to your card first; if it stays unpaid, your data is kept "
+                         "until it is settled (ToU 24.5).")
+    if cards:
+        sentences.append("Your saved cards are removed from the payment provider.")
+    sentences.append("Invoices and the ledger are kept for tax and accounting, with your name and email erased.")
+    return {"pro_active": active, "period_end": subscription.period_end if active else None, "wallet_balance_cents": max(balance, 0),
+            "refunded_cents": 0, "debt_cents": max(0, -balance), "cards": len(cards), "consequences": sentences}

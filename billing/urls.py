@@ -4,6 +4,7 @@ from billing import api
 
 urlpatterns = [
     path("billing/", api.SummaryApi.as_view(), name="api-billing"),
+    path("billing/deletion/", api.DeletionTermsApi.as_view(), name="api-billing-deletion"),
     path("billing/prices/", api.PricesApi.as_view(), name="api-billing-prices"),
     path("billing/card/", api.CardApi.as_view(), name="api-billing-card"),
     path("billing/backup-card/", api.BackupCardApi.as_view(), name="api-billing-backup-card"),

@@ -57,3 +57,7 @@ class Gateway(Protocol):
 
     def find_charge(self, *, idempotency_key: str) -> ChargeResult | None:
         """The outcome of an earlier charge by its key, or None when the gateway never got it."""
+
+    def detach_card(self, *, card_token: str) -> None:
+        """Remove the saved card from the gateway for good (DEA-5); a card already gone is no
+        error. GatewayUnavailable when there is no answer."""

@@ -106,3 +106,7 @@ class SandboxGateway:
 
         charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key, kind="charge").first()
         return self._result(charge) if charge is not None else None
+
+    def detach_card(self, *, card_token: str) -> None:
+        # Kept in the same memory, so that a test (or staff) sees what the gateway was asked to forget.
+        self._remember(key=f"detach:{card_token}"[:255], kind="detach", status="succeeded", customer_ref=card_token.split(":", 1)[-1][:60])

@@ -81,3 +81,12 @@ class StripeGateway:
         except (stripe.APIConnectionError, stripe.APIError) as exc:
             raise GatewayUnavailable(str(exc)) from exc
         return self._result(found.data[0]) if found.data else None
+
+    def detach_card(self, *, card_token: str) -> None:
+        _, method = card_token.split(SEPARATOR, 1)
+        try:
+            self.client.v1.payment_methods.detach(method)
+        except stripe.InvalidRequestError:
+            return  # already detached, or gone with its customer
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            raise GatewayUnavailable(str(exc)) from exc

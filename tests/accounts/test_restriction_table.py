@@ -50,6 +50,7 @@ ROUTES = [
      BLOCKED),
     ("get", "/api/v1/billing/", None, ALLOWED),
     ("get", "/api/v1/billing/prices/", None, ALLOWED),
+    ("get", "/api/v1/billing/deletion/", None, ALLOWED),
     ("put", "/api/v1/billing/card/", {"token": "tok_mastercard"}, ALLOWED),
     ("put", "/api/v1/billing/backup-card/", {"token": "tok_visa"}, ALLOWED),
     ("delete", "/api/v1/billing/backup-card/", None, ALLOWED),

@@ -159,3 +159,31 @@ def test_dea5_a_deleted_pro_account_leaves_pro_at_once_and_no_later_night_renews
     assert LedgerEntry.objects.filter(wallet__client=paying).count() == entries_before  # never renewed
     assert [m.subject for m in mail.outbox if m.to in ([address], [paying.email])] == []
     assert Wallet.objects.get(client=paying).failed_collections == 0
+
+
+def test_dea5_the_client_is_told_before_it_confirms_that_the_balance_is_not_refunded_and_its_cards_are_detached(db):
+    from billing.models import Card, SandboxCharge
+    from tests.factories import PASSWORD
+
+    client = failing_pro("told@example.com")
+    services.attach_card(client=client, token="tok_visa", role="backup")
+    services.top_up(client=client, amount_cents=2500, idempotency_key="before-leaving")
+    api = api_as(client)
+
+    terms = api.get("/api/v1/billing/deletion/").json()
+
+    assert terms["pro_active"] is True and terms["refunded_cents"] == 0 and terms["wallet_balance_cents"] == balance(client) > 0
+    assert terms["cards"] == 2
+    assert any("is not refunded" in sentence for sentence in terms["consequences"])
+    assert any("PRO ends at once" in sentence for sentence in terms["consequences"])
+    tokens = list(Card.objects.filter(client=client).exclude(token="").values_list("token", flat=True))
+
+    assert api.delete("/api/v1/me/", {"password": PASSWORD}, format="json").status_code == 204
+
+    detached = set(SandboxCharge.objects.filter(kind="detach").values_list("idempotency_key", flat=True))
+    assert detached == {f"detach:{token}" for token in tokens}
+    assert not Card.objects.filter(client=client, removed_at__isnull=True).exists()
+    assert not Card.objects.filter(client=client).exclude(token="").exists()
+    from compliance.models import AuditLog
+
+    assert AuditLog.objects.get(action="billing.cards_detached", client=client).details["unanswered"] == []

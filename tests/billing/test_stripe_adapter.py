@@ -28,6 +28,7 @@ class FakeStripe:
         self.by_key: dict[str, tuple[int, dict]] = {}
         self.requests: list[tuple[str, str]] = []
         self.drop_next_charge = False
+        self.detached: list[str] = []
 
 
 def make_handler(state: FakeStripe):
@@ -90,6 +91,10 @@ def make_handler(state: FakeStripe):
                           "currency": field["currency"], "metadata": metadata, "last_payment_error": None}
                 state.intents[number] = intent
                 return 200, intent
+            if path.startswith("/v1/payment_methods/") and path.endswith("/detach"):
+                method = path.split("/")[3]
+                state.detached.append(method)
+                return 200, {"id": method, "object": "payment_method", "customer": None}
             if path == "/v1/refunds":
                 return 200, {"id": "re_1", "object": "refund", "status": "succeeded", "amount": int(field["amount"])}
             return 404, {"error": {"type": "invalid_request_error", "message": "no route"}}
@@ -155,3 +160,17 @@ def test_card3_the_platform_runs_on_stripe_by_setting_alone(fake_stripe):
     refund = services.staff_refund(payment=top_up, amount_cents=2000, reason="test", actor=client)
     assert refund.status == "booked" and balance(client) == 0
     assert ("POST", "/v1/refunds") in fake_stripe.requests
+
+
+@pytest.mark.django_db
+def test_dea5_deleting_the_account_detaches_its_cards_at_stripe(fake_stripe):
+    from accounts import services as accounts
+    from billing.models import Card
+    from tests.factories import PASSWORD
+
+    client = verified("leaving@example.com")
+    services.attach_card(client=client, token="pm_card_visa")
+    services.attach_card(client=client, token="pm_card_mastercard", role="backup")
+    accounts.delete_account(client=client, password=PASSWORD, actor=client)
+    assert sorted(fake_stripe.detached) == ["pm_card_mastercard", "pm_card_visa"]
+    assert not Card.objects.filter(client=client).exclude(token="").exists()
