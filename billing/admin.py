@@ -16,6 +16,7 @@ from billing import services
 from billing.gateways import GatewayUnavailable
 from billing.models import (
     Card,
+    Dispute,
     FreeAccountFlag,
     IdempotencyRecord,
     Invoice,
@@ -286,6 +287,72 @@ class PeriodChangeRequestAdmin(admin.ModelAdmin):
     @admin.action(description="Refuse the shorter period", permissions=["change"])
     def refuse(self, request, queryset):
         self._decide(request, queryset, approve=False)
+
+
+class DisputeAddForm(forms.ModelForm):
+    class Meta:
+        model = Dispute
+        fields = ["client", "payment", "reference", "amount_cents", "note"]
+
+    def clean(self):
+        data = super().clean()
+        for field, errors in services.dispute_errors(client=data.get("client"), payment=data.get("payment"), amount_cents=data.get("amount_cents")).items():
+            self.add_error(field, errors)
+        return data
+
+
+class DisputeActionForm(ActionForm):
+    outcome = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "how it ended"}))
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    """Disputed payments (CMP-2's hold): recorded by staff, closed with their outcome."""
+
+    list_display = ["opened_at", "client", "amount", "reference", "closed_at", "outcome"]
+    list_filter = [("closed_at", admin.EmptyFieldListFilter), "opened_at"]
+    search_fields = ["client__email", "reference"]
+    list_select_related = ["client"]
+    raw_id_fields = ["client", "payment"]
+    readonly_fields = ["client", "payment", "reference", "amount_cents", "note", "opened_at", "opened_by", "closed_at", "closed_by", "outcome"]
+    action_form = DisputeActionForm
+    actions = ["close"]
+
+    @admin.display(description="amount")
+    def amount(self, dispute) -> str:
+        return dollars(dispute.amount_cents)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = DisputeAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        return DisputeAddForm.Meta.fields if obj is None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing is edited in place: a dispute is closed by the action, with its outcome
+        opened = services.open_dispute(client=obj.client, payment=obj.payment, amount_cents=obj.amount_cents, reference=obj.reference,
+                                       note=obj.note, actor=request.user)
+        obj.pk, obj.opened_at, obj.opened_by = opened.pk, opened.opened_at, opened.opened_by
+
+    @admin.action(description="Close the selected disputes (the outcome beside)", permissions=["change"])
+    def close(self, request, queryset):
+        done, refused = 0, []
+        for dispute in queryset.filter(closed_at__isnull=True):
+            try:
+                services.close_dispute(dispute=dispute, actor=request.user, outcome=request.POST.get("outcome", ""))
+                done += 1
+            except ValidationError as exc:
+                refused.append(f"{dispute}: {refusal(exc)}")
+        report(self, request, done, "Closed", refused)
 
 
 @admin.register(FreeAccountFlag)

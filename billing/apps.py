@@ -14,6 +14,7 @@ class BillingConfig(AppConfig):
 
         privacy.register("billing", export=billing_privacy.export, erase=billing_privacy.erase)
         privacy.register_hold(settle=billing_privacy.settle_debt, hold=billing_privacy.debt_hold)
+        privacy.register_hold(hold=billing_privacy.dispute_hold)
 
         def flag_shared_email(sender, request, email_address, **kwargs):
             from billing import services

@@ -6,6 +6,8 @@ class Audit:
     CARD_ADDED = "billing.card_added"
     CARD_REMOVED = "billing.card_removed"
     CARDS_DETACHED = "billing.cards_detached"
+    DISPUTE_CLOSED = "billing.dispute_closed"
+    DISPUTE_OPENED = "billing.dispute_opened"
     PACKAGES_CHANGED = "billing.packages_changed"
     PAYMENT_RECONCILED = "billing.payment_reconciled"
     PERIOD_CHANGED = "billing.period_changed"

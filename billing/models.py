@@ -454,6 +454,29 @@ class PeriodChangeRequest(models.Model):
         return f"{self.client}: {self.from_period} → {self.to_period} ({self.status})"
 
 
+
+class Dispute(models.Model):
+    """A payment the client (or its bank) disputes: a chargeback, a complaint about a charge. While
+    it is open, it is a hold on the client's erasure (CMP-2): the records it turns on are kept."""
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="disputes")
+    payment = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
+    reference = models.CharField(max_length=100, blank=True, help_text="The gateway's or the bank's case number.")
+    amount_cents = models.PositiveIntegerField()
+    note = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [models.Index(fields=["client"], condition=models.Q(closed_at__isnull=True), name="dispute_open_by_client")]
+
+    def __str__(self) -> str:
+        return f"Dispute of ${self.amount_cents / 100:.2f} by client {self.client_id}{' (closed)' if self.closed_at else ''}"
+
 class FreeAccountFlag(models.Model):
     """TAR-6: two Free accounts that look like one person, for staff to look at."""
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from billing import services
 from billing.cards import detach_cards
 from billing.dunning import after_payment
-from billing.models import Card, Invoice, LedgerEntry, Subscription
+from billing.models import Card, Dispute, Invoice, LedgerEntry, Subscription
 from billing.tariffs import end_pro
 
 
@@ -44,6 +44,12 @@ def settle_debt(client) -> None:
         if subscription is not None and subscription.is_active:
             end_pro(subscription=subscription, actor=actor)
     detach_cards(client=client, actor=actor)
+
+
+def dispute_hold(client) -> str | None:
+    """CMP-2: an open dispute keeps the records it turns on."""
+    disputes = Dispute.objects.filter(client=client, closed_at__isnull=True).count()
+    return f"{disputes} payment dispute{'s are' if disputes > 1 else ' is'} open" if disputes else None
 
 
 def debt_hold(client) -> str | None:

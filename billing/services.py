@@ -30,6 +30,7 @@ from billing.invoicing import credit, period_invoice_of
 from billing.ledger import balance_cents, debt_cents, locked_wallet, wallet_of
 from billing.models import (
     Card,
+    Dispute,
     FreeAccountFlag,
     Invoice,
     LedgerEntry,
@@ -259,3 +260,46 @@ def staff_refund(*, payment: PaymentAttempt, amount_cents: int, reason: str, act
                 record(action=Audit.STAFF_REFUND, actor=actor, target=attempt, client=client, details={"amount_cents": amount_cents, "reason": reason})
     attempt.refresh_from_db()
     return attempt
+
+
+# --- disputes (CMP-2's hold) --------------------------------------------------------------------
+
+
+def dispute_errors(*, client: Client | None, payment: PaymentAttempt | None, amount_cents: int | None) -> dict[str, list[str]]:
+    """Why a dispute cannot be recorded, field by field: for the service and the admin's form."""
+    errors = {}
+    if client is None:
+        errors["client"] = ["Whose payment is disputed?"]
+    elif payment is not None and payment.client_id != client.pk:
+        errors["payment"] = ["That payment is another client's."]
+    if amount_cents is None or not 0 < amount_cents <= 100_000_000:
+        errors["amount_cents"] = ["Between 1 cent and $1,000,000.00."]
+    return errors
+
+
+@transaction.atomic
+def open_dispute(*, client: Client, amount_cents: int, actor: Client, payment: PaymentAttempt | None = None, reference: str = "",
+                 note: str = "") -> Dispute:
+    """Staff record a disputed payment (a chargeback, a bank's case): while open, the client's
+    erasure waits (CMP-2), since the records the dispute turns on must be kept."""
+    if errors := dispute_errors(client=client, payment=payment, amount_cents=amount_cents):
+        raise ValidationError(errors)
+    dispute = Dispute.objects.create(client=client, payment=payment, amount_cents=amount_cents, reference=reference.strip(), note=note.strip(),
+                                     opened_by=actor)
+    record(action=Audit.DISPUTE_OPENED, actor=actor, target=dispute, client=client,
+           details={"amount_cents": amount_cents, "payment": payment.pk if payment else None, "reference": dispute.reference})
+    return dispute
+
+
+@transaction.atomic
+def close_dispute(*, dispute: Dispute, actor: Client, outcome: str) -> Dispute:
+    """The dispute is decided: its hold on the erasure ends. Closing a closed one changes nothing."""
+    if not (outcome or "").strip():
+        raise ValidationError({"outcome": ["Say how the dispute ended."]})
+    dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
+    if dispute.closed_at is not None:
+        return dispute
+    dispute.closed_at, dispute.closed_by, dispute.outcome = timezone.now(), actor, outcome.strip()
+    dispute.save(update_fields=["closed_at", "closed_by", "outcome"])
+    record(action=Audit.DISPUTE_CLOSED, actor=actor, target=dispute, client=dispute.client, details={"outcome": dispute.outcome})
+    return dispute

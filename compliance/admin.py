@@ -19,7 +19,16 @@ from compliance.models import (
     MarketingConsent,
     PrivacyRequest,
 )
-from compliance.services import decide_complaint, decide_privacy_request, extend_privacy_request, notify_incident, publish_document, suspend_sending_for_complaint
+from compliance.services import (
+    decide_complaint,
+    decide_privacy_request,
+    extend_privacy_request,
+    notify_incident,
+    privacy_request_errors,
+    publish_document,
+    receive_privacy_request,
+    suspend_sending_for_complaint,
+)
 from core.admin import ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 
@@ -171,21 +180,58 @@ class ExtendForm(ActionForm):
     reason = forms.CharField(required=False, max_length=300)
 
 
+class PrivacyRequestAddForm(forms.ModelForm):
+    """Staff file a request for a person who is no client: the service's own checks, on the form."""
+
+    class Meta:
+        model = PrivacyRequest
+        fields = ["kind", "subject_email", "subject_phone", "details"]
+
+    def clean(self):
+        data = super().clean()
+        for field, errors in privacy_request_errors(kind=data.get("kind", ""), subject_email=data.get("subject_email", ""),
+                                                    subject_phone=data.get("subject_phone", "")).items():
+            self.add_error(field, errors)
+        return data
+
+
 @admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(admin.ModelAdmin):
     """Data subject requests with their deadlines (CMP-2): extend with a reason, fulfil, refuse."""
 
-    list_display = ["id", "kind", "client", "subject_email", "status", "received_at", "due_at", "extension_reason"]
+    list_display = ["id", "kind", "client", "subject_email", "subject_phone", "status", "received_at", "due_at", "extension_reason"]
     list_filter = [DeadlineFilter, "status", "kind"]
-    search_fields = ["client__email", "subject_email", "details"]
+    search_fields = ["client__email", "subject_email", "=subject_phone", "details"]
     list_select_related = ["client"]
-    readonly_fields = ["client", "subject_email", "kind", "details", "status", "received_at", "due_at", "extension_reason", "decided_at", "decided_by"]
+    readonly_fields = ["client", "subject_email", "subject_phone", "kind", "details", "status", "received_at", "due_at", "extension_reason",
+                       "decided_at", "decided_by"]
     fields = [*readonly_fields, "staff_note"]
+    add_fields = ["kind", "subject_email", "subject_phone", "details"]
     action_form = ExtendForm
     actions = ["extend", "fulfil", "refuse"]
 
     def has_add_permission(self, request) -> bool:
-        return False
+        # Staff file a request for a person who is no client (a subscriber): by its email or phone.
+        return request.user.has_perm("compliance.change_privacyrequest")
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = PrivacyRequestAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)  # the staff note only
+            return
+        filed = receive_privacy_request(kind=obj.kind, subject_email=obj.subject_email, subject_phone=obj.subject_phone,
+                                        details=obj.details, actor=request.user)
+        obj.pk, obj.due_at, obj.received_at = filed.pk, filed.due_at, filed.received_at
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -13,6 +13,7 @@ class Audit:
     PRIVACY_EXPORTED = "privacy.exported"
     PRIVACY_REQUEST_EXTENDED = "privacy.request_extended"
     PRIVACY_REQUEST_RECEIVED = "privacy.request_received"
+    SUBJECT_ERASED = "privacy.subject_erased"
     RETENTION_RUN = "retention.run"
     COMPLAINT_DECIDED = {"upheld": "complaint.upheld", "rejected": "complaint.rejected"}
     PRIVACY_REQUEST_DECIDED = {"fulfilled": "privacy.request_fulfilled", "refused": "privacy.request_refused"}

@@ -221,6 +221,7 @@ class PrivacyRequest(models.Model):
 
     client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="privacy_requests")
     subject_email = models.EmailField(blank=True, help_text="For a subscriber's request made through the client or staff.")
+    subject_phone = models.CharField(max_length=20, blank=True, help_text="Or the subscriber's phone, international (+4915112345678).")
     kind = models.CharField(max_length=14, choices=Kind.choices)
     details = models.TextField(blank=True)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.OPEN)

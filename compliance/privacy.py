@@ -63,3 +63,21 @@ def settle(client) -> None:
 
 def holds(client) -> list[str]:
     return [reason for check in _holds if (reason := check(client))]
+
+
+SubjectEraser = Callable[..., dict[str, int]]
+_subject_erasers: list[SubjectEraser] = []
+
+
+def register_subject_eraser(erase: SubjectEraser) -> None:
+    """`erase(email=..., phone=...)` anonymises a person who is no client (a subscriber, a
+    contact) wherever the app holds them, and says how many records of each kind."""
+    _subject_erasers.append(erase)
+
+
+def erase_subject(*, email: str, phone: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for erase in _subject_erasers:
+        for kind, n in erase(email=email, phone=phone).items():
+            counts[kind] = counts.get(kind, 0) + n
+    return counts

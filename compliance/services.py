@@ -1,4 +1,5 @@
 import datetime
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -7,6 +8,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -175,17 +177,42 @@ PRIVACY_KINDS = ["access", "rectification", "erasure", "restriction", "objection
 
 
 @transaction.atomic
-def receive_privacy_request(*, client=None, kind: str, details: str = "", subject_email: str = "", actor=None):
-    """A data subject request (CMP-2): due one month after receipt."""
+def clean_subject(subject_email: str, subject_phone: str) -> tuple[str, str]:
+    """A subject's email and phone in the one spelling they are searched by."""
+    return (subject_email or "").strip().lower(), re.sub(r"[\s().-]", "", subject_phone or "")
 
 
+def privacy_request_errors(*, kind: str, client=None, subject_email: str = "", subject_phone: str = "") -> dict[str, list[str]]:
+    """Field by field, why a privacy request cannot be filed; empty when it can. Shared by the
+    service, the API and the admin's form so that all say the same."""
+    errors = {}
     if kind not in PRIVACY_KINDS:
-        raise ValidationError({"kind": [f"One of {', '.join(PRIVACY_KINDS)}."]})
-    if client is None and not subject_email:
-        raise ValidationError({"subject_email": ["Whose data is it about?"]})
+        errors["kind"] = [f"One of {', '.join(PRIVACY_KINDS)}."]
+    subject_email, subject_phone = clean_subject(subject_email, subject_phone)
+    if subject_email:
+        try:
+            validate_email(subject_email)
+        except ValidationError:
+            errors["subject_email"] = ["Not an email address."]
+    if subject_phone and not re.fullmatch(r"\+[1-9]\d{6,14}", subject_phone):
+        errors["subject_phone"] = ["An international number, e.g. +4915112345678."]
+    if client is None and not subject_email and not subject_phone:
+        errors["subject_email"] = ["Whose data is it about? Give the person's email or phone."]
+    return errors
+
+
+def receive_privacy_request(*, client=None, kind: str, details: str = "", subject_email: str = "", subject_phone: str = "", actor=None):
+    """A data subject request (CMP-2): due one month after receipt. From a client about itself, or
+    about a person who is no client (a subscriber, a contact), named by email or phone, filed by
+    staff or by the client for its subscriber."""
+    errors = privacy_request_errors(kind=kind, client=client, subject_email=subject_email, subject_phone=subject_phone)
+    if errors:
+        raise ValidationError(errors)
+    subject_email, subject_phone = clean_subject(subject_email, subject_phone)
     now = timezone.now()
     request = PrivacyRequest.objects.create(
-        client=client, subject_email=subject_email, kind=kind, details=details, received_at=now, due_at=(now + relativedelta(months=1)).date()
+        client=client, subject_email=subject_email, subject_phone=subject_phone, kind=kind, details=details, received_at=now,
+        due_at=(now + relativedelta(months=1)).date(),
     )
     record(action=Audit.PRIVACY_REQUEST_RECEIVED, actor=actor or client, target=request, client=client, details={"kind": kind})
     return request
@@ -240,9 +267,14 @@ def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
     if not fulfilled and not (note or "").strip():
         raise ValidationError({"staff_note": ["A refusal gives its reason."]})
     if fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and request.client_id:
-
         # Settled above; a hold (a debt) still refuses, and the request stays open.
         erase_person(client=request.client, actor=actor, settle=False)
+    elif fulfilled and request.kind == PrivacyRequest.Kind.ERASURE and (request.subject_email or request.subject_phone):
+        counts = privacy.erase_subject(email=request.subject_email, phone=request.subject_phone)
+        # The request stays on record, without what would find the person again.
+        request.subject_email, request.subject_phone = "", ""
+        request.details = (request.details + "\n" if request.details else "") + ", ".join(f"{n} {kind} erased" for kind, n in sorted(counts.items()))
+        record(action=Audit.SUBJECT_ERASED, actor=actor, target=request, details=counts)
     if fulfilled and request.kind in (PrivacyRequest.Kind.ACCESS, PrivacyRequest.Kind.PORTABILITY) and request.client_id:
         _send_export(request)
     request.status = PrivacyRequest.Status.FULFILLED if fulfilled else PrivacyRequest.Status.REFUSED

@@ -4,6 +4,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 
 from accounts.models import normalize_email
+from compliance.services import receive_privacy_request
 from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 from projects import selectors, services
@@ -135,7 +136,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
-    actions = ["unsubscribe"]
+    actions = ["unsubscribe", "file_erasure_request"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("projects.change_subscriber")
@@ -156,6 +157,21 @@ class SubscriberAdmin(ReadOnlyAdmin):
             except ValidationError:
                 return queryset.none(), False
         return queryset.filter(messenger_user_id=term), False
+
+    def has_privacy_permission(self, request) -> bool:
+        return request.user.has_perm("compliance.change_privacyrequest")
+
+    @admin.action(description="File an erasure request for each selected person (CMP-2), by its email or phone", permissions=["privacy"])
+    def file_erasure_request(self, request, queryset):
+        done, refused = 0, []
+        for subscriber in queryset:
+            if not (subscriber.email or subscriber.phone):
+                refused.append(f"Subscriber {subscriber.pk}: no email or phone to find the person by; erase the project's record instead.")
+                continue
+            receive_privacy_request(kind="erasure", subject_email=subscriber.email, subject_phone=subscriber.phone, actor=request.user,
+                                    details=f"Filed by staff from subscriber {subscriber.pk} of project {subscriber.project_id}.")
+            done += 1
+        report(self, request, done, "Erasure requests filed", refused)
 
     @admin.action(description="Unsubscribe the selected subscribers", permissions=["change"])
     def unsubscribe(self, request, queryset):

@@ -13,6 +13,7 @@ class ProjectsConfig(AppConfig):
         from projects import selectors, services
 
         privacy.register("projects", export=projects_privacy.export, erase=projects_privacy.erase)
+        privacy.register_subject_eraser(projects_privacy.erase_subject)
         from compliance import retention
 
         retention.register("telegram update ids", services.purge_telegram_updates)
