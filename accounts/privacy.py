@@ -25,8 +25,6 @@ def export(client) -> dict:
 def erase(client, person) -> None:
     """The account anonymised (CMP-2, DEA-5): it can no longer sign in, and its address is free to
     register again. Its state history stays (who changed what, without the person's values)."""
-
-
     # Closed first with its history, as a deletion by the client is (an erasure staff grant too).
     close_account(client=client, actor=None, note="Closed for the erasure of its data (CMP-2).")
     erased_email = f"erased-{client.pk}@erased.invalid"

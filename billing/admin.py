@@ -409,7 +409,6 @@ class NightlyRunAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Run the selected nights again (what is done stays done)", permissions=["rerun"])
     def rerun(self, request, queryset):
-
         done = 0
         for run in queryset.filter(dry_run=False):
             call_command("run_nightly", at=run.at.isoformat())

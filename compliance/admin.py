@@ -61,7 +61,6 @@ class LegalDocumentAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-
         return super().get_queryset(request).annotate(
             acceptance_count=Count("acceptances", distinct=True), notice_count=Count("notices", distinct=True)
         )
@@ -75,7 +74,6 @@ class LegalDocumentAdmin(admin.ModelAdmin):
         return document.notice_count
 
     def save_model(self, request, obj, form, change):
-
         published = publish_document(actor=request.user, **{name: form.cleaned_data[name] for name in self.fields})
         obj.pk, obj._state.adding = published.pk, False
 
@@ -114,8 +112,6 @@ class DeadlineFilter(admin.SimpleListFilter):
         return [("overdue", "Overdue"), ("soon", "Due within 5 days")]
 
     def queryset(self, request, queryset):
-
-
         today = timezone.now().date()
         if self.value() == "overdue":
             return queryset.filter(status=Complaint.Status.OPEN, due_at__lt=today)
@@ -144,8 +140,6 @@ class ComplaintAdmin(admin.ModelAdmin):
         return False
 
     def _decide(self, request, queryset, upheld: bool):
-
-
         done, refused = 0, []
         for complaint in queryset:
             try:
@@ -237,8 +231,6 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
         return False
 
     def _each(self, request, queryset, verb: str, call):
-
-
         done, refused = 0, []
         for privacy_request in queryset:
             try:
@@ -250,18 +242,15 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Extend the deadline (months and reason beside)", permissions=["change"])
     def extend(self, request, queryset):
-
         months = int(request.POST.get("months") or 0)
         self._each(request, queryset, "Extended", lambda r: extend_privacy_request(request=r, months=months, reason=request.POST.get("reason", ""), actor=request.user))
 
     @admin.action(description="Mark fulfilled", permissions=["change"])
     def fulfil(self, request, queryset):
-
         self._each(request, queryset, "Fulfilled", lambda r: decide_privacy_request(request=r, fulfilled=True, note=r.staff_note, actor=request.user))
 
     @admin.action(description="Refuse (reason in the staff note)", permissions=["change"])
     def refuse(self, request, queryset):
-
         self._each(request, queryset, "Refused", lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))
 
 
@@ -273,8 +262,6 @@ class IncidentDeadlineFilter(admin.SimpleListFilter):
         return [("past", "Past the deadline, not notified"), ("near", "Within 24 hours of it, not notified")]
 
     def queryset(self, request, queryset):
-
-
         now = timezone.now()
         open_ones = queryset.filter(notified_at__isnull=True)
         if self.value() == "past":
@@ -295,7 +282,6 @@ class IncidentAdmin(admin.ModelAdmin):
     actions = ["notify"]
 
     def get_queryset(self, request):
-
         return super().get_queryset(request).annotate(affected_total=Count("affected"))
 
     @admin.display(description="affected clients")
@@ -307,7 +293,6 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Email the affected clients now", permissions=["change"])
     def notify(self, request, queryset):
-
         incidents = list(queryset)
         for incident in incidents:
             notify_incident(incident=incident, actor=request.user)  # an incident told before is left as it is

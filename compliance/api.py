@@ -87,8 +87,6 @@ class ComplaintListApi(generics.GenericAPIView):
     @extend_schema(operation_id="complaints_create", request=ComplaintInput, responses={201: ComplaintOutput})
     def post(self, request):
         """Complain (CMP-4): who, what right and which period are required; due in 30 working days."""
-
-
         data = self.ComplaintInput(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -121,8 +119,6 @@ class PrivacyRequestListApi(generics.GenericAPIView):
     @extend_schema(operation_id="privacy_requests_create", request=PrivacyRequestInput, responses={201: PrivacyRequestOutput})
     def post(self, request):
         """A data subject request about the caller (CMP-2)."""
-
-
         data = self.PrivacyRequestInput(data=request.data)
         data.is_valid(raise_exception=True)
         privacy_request = receive_privacy_request(client=request.user, **data.validated_data)

@@ -157,8 +157,6 @@ def suspend_sending_for_complaint(*, complaint, actor):
 @transaction.atomic
 def decide_complaint(*, complaint, upheld: bool, answer: str, actor):
     """Staff answer and close a complaint (CMP-4); for spam, the project's sending follows."""
-
-
     if not (answer or "").strip():
         raise ValidationError({"answer": ["Write the answer to the complainant."]})
     complaint = Complaint.objects.select_for_update().get(pk=complaint.pk)
@@ -221,8 +219,6 @@ def receive_privacy_request(*, client=None, kind: str, details: str = "", subjec
 @transaction.atomic
 def extend_privacy_request(*, request, months: int, reason: str, actor):
     """Staff extend the deadline by up to two more months in all, with a reason (GDPR Art. 12(3))."""
-
-
     request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
     if not (reason or "").strip():
         raise ValidationError({"extension_reason": ["Say why it takes longer."]})
@@ -313,8 +309,6 @@ INCIDENT_NOTICE_HOURS = 72  # CMP-6
 
 def notify_incident(*, incident, actor) -> int:
     """Email the affected clients about a security incident (CMP-6) and record when; once."""
-
-
     with transaction.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident.pk)
         if incident.notified_at is not None:

@@ -12,7 +12,6 @@ def enqueue(task, *args, **kwargs) -> None:
 
     def send():
         if isinstance(task, str):
-
             if task not in current_app.tasks:  # its module registers it, as a worker's autodiscovery would
                 import_module(task.rpartition(".")[0])
             current_app.tasks[task].delay(*args, **kwargs)
