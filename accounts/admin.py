@@ -1,3 +1,5 @@
+from allauth.mfa.models import Authenticator
+from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -95,10 +97,11 @@ class ClientAdmin(UserAdmin):
     ordering = ["-date_joined"]
     show_full_result_count = False
     # State, blocks and tariff change only through services (history and audit): read-only here.
-    readonly_fields = ["status", "block_reason", "blocked_until", "tariff", "email_verified_at", "age_confirmed_at", "last_login", "date_joined"]
+    readonly_fields = ["status", "block_reason", "blocked_until", "tariff", "tariff_since", "email_verified_at", "age_confirmed_at", "last_login",
+                       "date_joined", "is_active"]
     fieldsets = [
         (None, {"fields": ["email", "name", "password"]}),
-        ("State", {"fields": ["status", "block_reason", "blocked_until", "tariff"]}),
+        ("State", {"fields": ["status", "block_reason", "blocked_until", "tariff", "tariff_since"]}),
         ("Consents", {"fields": ["email_verified_at", "age_confirmed_at"]}),
         ("Staff access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
@@ -110,6 +113,22 @@ class ClientAdmin(UserAdmin):
 
     def has_block_permission(self, request) -> bool:
         return request.user.has_perm("accounts.block_client")
+
+    def save_model(self, request, obj, form, change):
+        """An edit goes through the service that audits it (CMP-5); a new account is made by the
+        admin's own form (the LogEntry of it is audited too). Closing an account is DEA-5's, not a tick box."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        request.staff_roles_before = services.staff_roles_of(obj)
+        saved = services.staff_edit_client(client=obj, actor=request.user, email=obj.email, name=obj.name, is_staff=obj.is_staff,
+                                           is_superuser=obj.is_superuser)
+        obj.email_verified_at = saved.email_verified_at
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            services.note_staff_roles(client=form.instance, actor=request.user, before=request.staff_roles_before)
 
     def has_reset_two_factor_permission(self, request) -> bool:
         return request.user.has_perm("accounts.reset_two_factor")
@@ -179,6 +198,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # keys are made by their clients, who alone see the secret
 
+    def save_model(self, request, obj, form, change):
+        services.set_api_key_limit(api_key=obj, limit=obj.rate_limit_per_minute, actor=request.user)
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
@@ -232,3 +254,19 @@ class AccessRecoveryRequestAdmin(admin.ModelAdmin):
     @admin.action(description="Refuse: the proof does not suffice", permissions=["decide"])
     def refuse(self, request, queryset):
         self._decide(request, queryset, approve=False)
+
+
+# allauth's own admins show the second factor's secret and the social sign-in tokens, editable:
+# staff see that a factor or a linked account exists, and remove a factor only through the
+# audited action on the client (ToU 6.3, 6.4).
+admin.site.unregister(Authenticator)
+admin.site.unregister(SocialToken)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(ReadOnlyAdmin):
+    list_display = ["user", "type", "created_at", "last_used_at"]
+    list_filter = ["type"]
+    search_fields = ["user__email"]
+    fields = ["user", "type", "created_at", "last_used_at"]
+    list_select_related = ["user"]

@@ -13,9 +13,13 @@ class Audit:
     API_KEY_REVOKED = "api_key.revoked"
     EMAIL_CHANGED = "account.email_changed"
     EMAIL_VERIFIED = "account.email_verified"
+    NAME_CHANGED = "account.name_changed"
     REGISTERED = "account.registered"
     RESTRICTED = "account.restricted"
     RESTRICTION_CHANGED = "account.restriction_changed"
     RESTRICTION_LIFTED = "account.restriction_lifted"
     SIGN_IN_LOCKED = "account.sign_in_locked"
+    STAFF_ACCESS_CHANGED = "account.staff_access_changed"
+    STAFF_ROLES_CHANGED = "account.staff_roles_changed"
+    API_KEY_LIMIT_CHANGED = "api_key.limit_changed"
     ACCOUNT_STATE = {"active": "account.reactivated", "suspended": "account.suspended", "blocked": "account.blocked", "deleted": "account.deleted"}

@@ -23,6 +23,9 @@ from compliance.services import (
     decide_complaint,
     decide_privacy_request,
     extend_privacy_request,
+    incident_errors,
+    incident_state,
+    note_incident_saved,
     notify_incident,
     privacy_request_errors,
     publish_document,
@@ -254,6 +257,18 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
         self._each(request, queryset, "Refused", lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))
 
 
+class IncidentForm(forms.ModelForm):
+    class Meta:
+        model = Incident
+        fields = ["discovered_at", "description", "affected"]
+
+    def clean(self):
+        data = super().clean()
+        for field, errors in incident_errors(discovered_at=data.get("discovered_at")).items():
+            self.add_error(field, errors)
+        return data
+
+
 class IncidentDeadlineFilter(admin.SimpleListFilter):
     title = "72-hour notice"
     parameter_name = "notice"
@@ -280,6 +295,15 @@ class IncidentAdmin(admin.ModelAdmin):
     filter_horizontal = ["affected"]
     readonly_fields = ["notified_at", "notified_by", "created_at"]
     actions = ["notify"]
+    form = IncidentForm
+
+    def save_model(self, request, obj, form, change):
+        request.incident_before = incident_state(Incident.objects.filter(pk=obj.pk).first()) if change else {}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        note_incident_saved(incident=form.instance, before=request.incident_before, actor=request.user)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(affected_total=Count("affected"))

@@ -14,3 +14,9 @@ class ComplianceConfig(AppConfig):
         from compliance.services import purge_expired_exports
 
         retention.register("expired exports", purge_expired_exports)
+        from django.contrib.admin.models import LogEntry
+        from django.db.models.signals import post_save
+
+        from compliance.admin_log import record_admin_log_entry
+
+        post_save.connect(record_admin_log_entry, sender=LogEntry, dispatch_uid="compliance.admin_log")

@@ -2,11 +2,16 @@
 
 
 class Audit:
+    ADMIN_ADDED = "admin.added"
+    ADMIN_CHANGED = "admin.changed"
+    ADMIN_DELETED = "admin.deleted"
     COMPLAINT_RECEIVED = "complaint.received"
     COMPLAINT_SENDING_SUSPENDED = "complaint.sending_suspended"
     CONSENT_MARKETING_GIVEN = "consent.marketing_given"
     CONSENT_MARKETING_WITHDRAWN = "consent.marketing_withdrawn"
+    INCIDENT_CHANGED = "incident.changed"
     INCIDENT_NOTIFIED = "incident.notified"
+    INCIDENT_RECORDED = "incident.recorded"
     LEGAL_ACCEPTED = "legal.accepted"
     LEGAL_PUBLISHED = "legal.published"
     PRIVACY_ERASED = "privacy.erased"

@@ -307,6 +307,33 @@ def set_cookie_consent(*, visitor: str | None, client=None, preference: bool, an
 INCIDENT_NOTICE_HOURS = 72  # CMP-6
 
 
+def incident_errors(*, discovered_at) -> dict[str, list[str]]:
+    if discovered_at is not None and discovered_at > timezone.now():
+        return {"discovered_at": ["An incident cannot be discovered in the future."]}
+    return {}
+
+
+def incident_state(incident) -> dict:
+    """What an incident's audit compares before and after a staff edit."""
+    if incident is None or incident.pk is None:
+        return {}
+    return {"discovered_at": incident.discovered_at.isoformat(), "description": incident.description,
+            "affected": sorted(incident.affected.values_list("pk", flat=True))}
+
+
+def note_incident_saved(*, incident, before: dict, actor) -> None:
+    """CMP-5, CMP-6: a security incident recorded or changed by staff, with what moved; a new
+    discovery time moves the 72-hour deadline with it."""
+    after = incident_state(incident)
+    if before == after:
+        return
+    changed = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v and k != "description"}
+    if before.get("description") != after["description"]:
+        changed["description"] = "changed"
+    record(action=Audit.INCIDENT_CHANGED if before else Audit.INCIDENT_RECORDED, actor=actor, target=incident,
+           details={**changed, "notify_by": incident.notify_by.isoformat()})
+
+
 def notify_incident(*, incident, actor) -> int:
     """Email the affected clients about a security incident (CMP-6) and record when; once."""
     with transaction.atomic():

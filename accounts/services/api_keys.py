@@ -126,3 +126,20 @@ def api_key_request_wait(api_key: ApiKey) -> int:
         details={"seconds": lock_seconds, "limit_per_minute": api_key.rate_limit_per_minute},
     )
     return lock_seconds
+
+
+API_KEY_LIMIT_MAX = 100_000
+
+
+@transaction.atomic
+def set_api_key_limit(*, api_key: ApiKey, limit: int, actor: Client) -> ApiKey:
+    """Staff give a key another rate limit (ACC-5), audited with the values before and after."""
+    if not 1 <= limit <= API_KEY_LIMIT_MAX:
+        raise ValidationError({"rate_limit_per_minute": [f"Between 1 and {API_KEY_LIMIT_MAX:,} requests a minute."]})
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.rate_limit_per_minute != limit:
+        record(action=Audit.API_KEY_LIMIT_CHANGED, actor=actor, target=api_key, client=api_key.client,
+               details={"from": api_key.rate_limit_per_minute, "to": limit})
+        api_key.rate_limit_per_minute = limit
+        api_key.save(update_fields=["rate_limit_per_minute"])
+    return api_key
