@@ -11,6 +11,7 @@ from compliance.calendar import add_working_days
 from compliance.models import Complaint, Holiday
 from projects.models import Project
 from tests.factories import api_as, make_project, make_subscriber
+from tests.snapshot import database_state
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -119,8 +120,8 @@ def test_cmp4_the_admin_shows_overdue_and_due_soon_and_answers(client, staff, cl
     assert Complaint.objects.get(pk=complaint.pk).status == "rejected"
 
 
-def snapshot() -> list:
-    return [list(Project.objects.order_by("pk").values_list("pk", "status")), list(Complaint.objects.values_list("pk", "matched", "status"))]
+def snapshot() -> dict:
+    return database_state()  # the whole database: a refusal writes nothing anywhere
 
 
 def test_cmp4_a_strangers_spam_complaint_suspends_nothing_and_waits_for_staff_who_suspend_with_one_action(client, client_account, other_account, staff):
@@ -170,8 +171,9 @@ def test_cmp4_a_complaint_about_a_project_that_does_not_exist_is_400_and_nothing
         project = make_project(owner=other_account)
         Project.objects.filter(pk=project.pk).update(deleted_at=project.created_at)
         project_id = project.pk
+    api = api_as(client_account)
     before = snapshot()
-    response = api_as(client_account).post("/api/v1/complaints/", {**GOOD, "kind": "spam", "project": project_id}, format="json")
+    response = api.post("/api/v1/complaints/", {**GOOD, "kind": "spam", "project": project_id}, format="json")
     assert response.status_code == 400 and "project" in response.json()
     assert snapshot() == before
 
