@@ -33,6 +33,8 @@ def _actor(actor):
 
 
 def _owners_projects(owner_ids: list[int]) -> list[int]:
+    if not owner_ids:
+        return []
     return list(Project.objects.filter(owner_id__any_of=owner_ids, deleted_at__isnull=True).order_by("pk").values_list("pk", flat=True))
 
 
@@ -60,6 +62,8 @@ def rederive(project_ids: list[int], *, actor=None) -> int:
 @transaction.atomic
 def restrict_projects(project_ids: list[int], *, reason: str, ref: str = "", actor=None, note: str = "", now: datetime | None = None) -> list[int]:
     """Add a restriction to projects that do not hold it yet; returns those."""
+    if not project_ids:
+        return []
     now = now or timezone.now()
     actor = _actor(actor)
     holding = set(ProjectRestriction.objects.filter(project_id__any_of=project_ids, reason=reason, ref=ref, lifted_at__isnull=True)
@@ -77,6 +81,8 @@ def lift_projects(project_ids: list[int], *, reasons: list[str], ref: str | None
                   now: datetime | None = None) -> list[int]:
     """Lift the projects' restrictions for `reasons` (with `ref`, only that one), and only those;
     returns the projects that had any."""
+    if not project_ids:
+        return []
     now = now or timezone.now()
     actor = _actor(actor)
     rows = ProjectRestriction.objects.filter(project_id__any_of=project_ids, reason__in=reasons, lifted_at__isnull=True)

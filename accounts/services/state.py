@@ -75,6 +75,8 @@ def restrict_many(
     or the billing suspension. An account that already holds one of that kind and reason has its
     end moved to `until` instead; one that holds it with the same end changes nothing. Refused for
     all if any account is deleted. Returns the accounts whose restrictions changed."""
+    if not client_ids:
+        return []
     now = now or timezone.now()
     if reason not in Reason.values:
         raise ValidationError({"reason": [f"Unknown block reason {reason!r}."]})
@@ -124,6 +126,8 @@ def lift_many(
     """Lift the accounts' open restrictions of the given kinds and reasons, and only those
     (ACC-3: DUN-4 lifts the billing ones, PRO activation `free_limit`, staff what they choose).
     Returns the accounts that had any to lift."""
+    if not client_ids:
+        return []
     now = now or timezone.now()
     actor = _actor(actor)
     clients = _locked_many(client_ids)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import Client
+from accounts.models import Client, Restriction
 from accounts.tasks import lift_expired_blocks
 from config.celery import app
 from core.tasks import enqueue
@@ -58,7 +58,7 @@ def test_celery_worker_on_redis_runs_a_task_enqueued_on_commit(worker):
     client = make_client(email="timed@example.com")
     services.block(client=client, reason="funnel_loop", until=timezone.now() + timedelta(hours=1))
     # The block's end passes (a direct write: the worker runs on the real clock, not a test's).
-    Client.objects.filter(pk=client.pk).update(blocked_until=timezone.now() - timedelta(seconds=1))
+    Restriction.objects.filter(client=client).update(ends_at=timezone.now() - timedelta(seconds=1))
 
     with transaction.atomic():
         enqueue(lift_expired_blocks)
