@@ -4,7 +4,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, Client, Restriction
-from accounts.states import PARTICIPATION_BLOCKS, State, derive_state
+from accounts.states import PARTICIPATION_BLOCKS, REFUSALS, Act, State, derive_state
+from core.exceptions import RuleRefused
 
 
 def live_api_keys(*, client: Client) -> QuerySet[ApiKey]:
@@ -52,3 +53,20 @@ def participation_blocked(client: Client, *, now: datetime | None = None) -> boo
     if client.status != Client.Status.BLOCKED:
         return False
     return any(r.kind == Restriction.Kind.BLOCK and r.reason in PARTICIPATION_BLOCKS for r in restrictions_of(client, now=now))
+
+
+def refusal(client: Client, act: str, *, now: datetime | None = None) -> RuleRefused | None:
+    """May this client do `act` now (ACC-3)? None when it may; else the refusal to raise, with the
+    rule's code and sentence. The one answer for the API, the dashboard and the admin: any block
+    refuses changes, new keys and complaints; only an `abuse` or `staff` block the client's acts in
+    others' projects."""
+    refused = participation_blocked(client, now=now) if act == Act.ACT_IN_OTHERS_PROJECTS else client.is_blocked(now)
+    if not refused:
+        return None
+    code, detail = REFUSALS[act]
+    return RuleRefused(code, detail, status=403)
+
+
+def check_may(client: Client, act: str) -> None:
+    if (refused := refusal(client, act)) is not None:
+        raise refused

@@ -33,3 +33,23 @@ def derive_state(holding: list[Restriction], *, deleted: bool = False) -> State:
     if any(r.kind == Kind.SUSPENSION for r in holding):
         return State(Client.Status.SUSPENDED)
     return State(Client.Status.ACTIVE)
+
+
+class Act:
+    """What a restricted client may be refused (ACC-3): the one list the API, the dashboard and
+    the admin ask about through `accounts.selectors.refusal`."""
+
+    CHANGE_PROJECTS = "change_projects"  # create or change projects, participants, subscribers
+    CREATE_API_KEY = "create_api_key"
+    FILE_COMPLAINT = "file_complaint"
+    ACT_IN_OTHERS_PROJECTS = "act_in_others_projects"
+
+
+REFUSALS = {
+    Act.CHANGE_PROJECTS: ("account_blocked", "Your account is blocked, so you cannot create or change projects, participants or subscribers. "
+                          "Billing and your data stay reachable."),
+    Act.CREATE_API_KEY: ("account_blocked", "Your account is blocked, so no API key can be created. Billing and your data stay reachable."),
+    Act.FILE_COMPLAINT: ("account_blocked", "Your account is blocked, so you cannot file complaints. Write to support instead."),
+    Act.ACT_IN_OTHERS_PROJECTS: ("participation_suspended",
+                                 "Your account is blocked, so your access to other clients' projects is suspended while the block holds."),
+}

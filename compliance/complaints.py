@@ -19,3 +19,18 @@ def project_exists(project_id: int) -> bool:
 
 def complainant_known(project_id: int, identification: str, complainant) -> bool:
     return bool(_lookups) and _lookups["knows"](project_id, identification, complainant)
+
+
+_guards: list[Callable] = []
+
+
+def register_guard(refusal: Callable[[object], Exception | None]) -> None:
+    """`refusal(complainant)`: the refusal when this complainant may not file a complaint now
+    (ACC-3, registered by accounts), else None."""
+    _guards.append(refusal)
+
+
+def check_complainant(complainant) -> None:
+    for guard in _guards:
+        if (refused := guard(complainant)) is not None:
+            raise refused

@@ -110,9 +110,8 @@ def receive_complaint(
     complaint stops the project's sending at once when the complainant is one of its subscribers
     or contacts; otherwise staff review it first and suspend with one action. A blocked account
     files none (ACC-3)."""
-    if getattr(complainant, "is_authenticated", False) and complainant.is_blocked():
-        raise RuleRefused("account_blocked", "Your account is blocked, so you cannot file complaints (ACC-3). Write to support instead.",
-                          status=403)
+    if getattr(complainant, "is_authenticated", False):
+        complaints.check_complainant(complainant)
     errors = {}
     if not (identification or "").strip():
         errors["identification"] = ["Say who complains and how to reach them."]

@@ -96,10 +96,14 @@ def lift_projects(project_ids: list[int], *, reasons: list[str], ref: str | None
 
 def restrict_owners_projects(owner_ids: list[int], *, reason: str, actor=None, note: str = "", now: datetime | None = None) -> list[int]:
     """Dunning restricts an owner's projects together (DUN-2 `dunning`, DUN-3 `billing_lock`)."""
-    return restrict_projects(_owners_projects(owner_ids), reason=reason, actor=actor, note=note, now=now)
+    projects = _owners_projects(owner_ids)
+    return restrict_projects(projects, reason=reason, actor=actor, note=note, now=now) if projects else []
 
 
 def lift_owners_projects(owner_ids: list[int], *, reasons: list[str], actor=None, note: str = "", now: datetime | None = None) -> list[int]:
     """DUN-4: paid, an owner's dunning restrictions are lifted, and only they."""
-    return lift_projects(_owners_projects(owner_ids), reasons=reasons, actor=actor, note=note, now=now)
+    projects = _owners_projects(owner_ids)
+    if not projects:
+        return []
+    return lift_projects(projects, reasons=reasons, actor=actor, note=note, now=now)
 

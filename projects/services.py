@@ -7,7 +7,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Client, normalize_email
-from accounts.selectors import participation_blocked
+from accounts.selectors import check_may
+from accounts.states import Act
 from compliance.services import record
 from core.exceptions import RuleRefused
 from core.tasks import enqueue
@@ -31,6 +32,8 @@ def check_project_writable(*, project: Project, actor) -> None:
     (ACC-3); or to an archived project: 409 `project_archived` (DEA-2).
     Every project write goes through here, from the API's permission and from each service."""
     owner = project.owner
+    if actor is not None and actor.pk == owner.pk:
+        check_may(owner, Act.CHANGE_PROJECTS)
     if owner.is_blocked() or project.status == Project.Status.LOCKED:
         raise RuleRefused(
             "account_blocked",
@@ -47,12 +50,7 @@ def check_project_writable(*, project: Project, actor) -> None:
 def check_may_participate(client: Client) -> None:
     """ACC-3: while an `abuse` or `staff` block holds, the client's participations in others'
     projects are suspended: it neither reads nor changes them. A billing block leaves them."""
-    if participation_blocked(client):
-        raise RuleRefused(
-            "participation_suspended",
-            "Your account is blocked, so your access to other clients' projects is suspended while the block holds.",
-            status=403,
-        )
+    check_may(client, Act.ACT_IN_OTHERS_PROJECTS)
 
 
 def takes_new_subscribers(project: Project) -> bool:
@@ -83,8 +81,7 @@ def create_project(*, owner: Client, name: str, industry: str = "other") -> Proj
     """Create a project owned by `owner` (PRJ-1). On Free, at most two projects per Free stint,
     counting deleted ones (TAR-2); an industry of ToU 21.6 waits for staff review (PRJ-7)."""
     owner = Client.objects.select_for_update().get(pk=owner.pk)  # two creates at once count one after the other
-    if owner.is_blocked():
-        raise RuleRefused("account_blocked", "Your account is blocked, so no project can be created.", status=403)
+    check_may(owner, Act.CHANGE_PROJECTS)
     if owner.tariff == Client.Tariff.FREE:
         made = Project.objects.filter(owner=owner, created_at__gte=owner.tariff_since).count()
         if made >= FREE_PROJECT_LIMIT:

@@ -16,9 +16,10 @@ from accounts.models import (
     ApiKey,
     Client,
 )
+from accounts.selectors import check_may
 from accounts.services.counters import count
+from accounts.states import Act
 from compliance.services import record
-from core.exceptions import RuleRefused
 
 # --- API keys (ACC-5) -----------------------------------------------------------------------------
 
@@ -33,9 +34,7 @@ def create_api_key(*, client: Client, name: str, actor: Client | None) -> tuple[
     """Make a named key and return it with its full secret, which is never stored or shown again.
     A blocked account makes none (ACC-3); it signs in all the same (`sign_in_key`) and may revoke
     its keys, which only takes access away."""
-    if client.is_blocked():
-        raise RuleRefused("account_blocked", "Your account is blocked, so no API key can be created. Billing and your data stay reachable.",
-                          status=403)
+    check_may(client, Act.CREATE_API_KEY)
     return sign_in_key(client=client, name=name, actor=actor)
 
 

@@ -162,6 +162,8 @@ def block(*, client: Client, reason: str, until: datetime | None = None, actor: 
 def block_many(client_ids: list[int], *, reason: str, until: datetime | None = None, actor: Client | None = None, note: str = "",
                now: datetime | None = None) -> list[int]:
     """`block` for many accounts at once (the night's second failed collections, DUN-3)."""
+    if not client_ids:
+        return []  # a night chunk with none: not even a savepoint
     return restrict_many(client_ids, kind=Kind.BLOCK, reason=reason, until=until, actor=actor, note=note, now=now)
 
 
@@ -181,6 +183,8 @@ def suspend(*, client: Client, actor: Client | None = None, note: str = "", now:
 
 def suspend_many(client_ids: list[int], *, actor: Client | None = None, note: str = "", now: datetime | None = None) -> list[int]:
     """`suspend` for many accounts at once (the night's first failed collections, DUN-2)."""
+    if not client_ids:
+        return []
     return restrict_many(client_ids, kind=Kind.SUSPENSION, reason=Reason.BILLING, actor=actor, note=note, now=now)
 
 
