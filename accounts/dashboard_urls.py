@@ -2,10 +2,8 @@ from django.urls import path
 
 from accounts import views
 
-app_name = "dashboard"
-
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("account/", views.home, name="home"),
     path("api-keys/", views.api_key_create, name="api-key-create"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path("access-recovery/", views.access_recovery, name="access-recovery"),

@@ -10,6 +10,7 @@ from billing.ledger import balances
 from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
 from billing.payments import live_card
 from billing.policy import current_policy, packages_needed
+from billing.subscriptions.lifecycle import deactivation_plan
 from core.clock import billing_date, billing_zone, night_of
 from core.money import dollars, prorate_formula
 from projects import selectors as projects_selectors
@@ -140,3 +141,17 @@ def deletion_terms(*, client) -> dict:
     sentences.append("Invoices and the ledger are kept for tax and accounting, with your name and email erased.")
     return {"pro_active": active, "period_end": subscription.period_end if active else None, "wallet_balance_cents": max(balance, 0),
             "refunded_cents": 0, "debt_cents": max(0, -balance), "cards": len(cards), "consequences": sentences}
+
+
+def deactivation_terms(*, client) -> dict | None:
+    """What deactivating PRO today would do (DEA-1..3), for the confirmation the client sees
+    first; None without active PRO."""
+    subscription = Subscription.objects.filter(client=client).first()
+    if subscription is None or not subscription.is_active:
+        return None
+    if subscription.ends_after is not None:
+        return {"scheduled": True, "ends_after": subscription.ends_after, "at_once": False, "credit_cents": 0, "formula": "",
+                "retention_days": current_policy().retention_days}
+    plan = deactivation_plan(subscription)
+    return {"scheduled": False, "at_once": plan.at_once, "ends_after": plan.ends_after, "credit_cents": plan.credit_cents, "formula": plan.formula,
+            "rule": plan.rule, "retention_days": current_policy().retention_days}

@@ -8,11 +8,9 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from compliance.audit_actions import Audit
 from compliance.models import Complaint, PrivacyRequest
-from compliance.privacy import export_person
 from compliance.selectors import complaints_of, cookie_consent_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
-from compliance.services import accept_documents, receive_complaint, receive_privacy_request, record, set_cookie_consent, set_marketing_consent
+from compliance.services import accept_documents, export_data, receive_complaint, receive_privacy_request, set_cookie_consent, set_marketing_consent
 from core.pagination import CursorPagination
 
 
@@ -129,9 +127,7 @@ class PrivacyExportApi(APIView):
     @extend_schema(operation_id="privacy_export", responses={200: dict})
     def get(self, request):
         """Everything every app holds on the caller, as one JSON document (CMP-2)."""
-
-        record(action=Audit.PRIVACY_EXPORTED, actor=request.user, target=request.user, client=request.user)
-        response = Response(export_person(request.user))
+        response = Response(export_data(client=request.user))
         response["Content-Disposition"] = 'attachment; filename="my-data.json"'
         return response
 
@@ -153,7 +149,6 @@ class MarketingConsentApi(APIView):
     @extend_schema(operation_id="consent_marketing_set", request=MarketingInput, responses=MarketingOutput)
     def put(self, request):
         """Give or withdraw it at any time; each change is kept with its time."""
-
         data = self.MarketingInput(data=request.data)
         data.is_valid(raise_exception=True)
         consent = set_marketing_consent(client=request.user, given=data.validated_data["given"])
@@ -168,7 +163,6 @@ class CookieConsentApi(APIView):
     """Cookie consent by category (CMP-8): for anyone, signed in or not. A visitor's answer is kept
     under a random id in its own cookie (a cookie that is not one of ours gets a new id); a signed-in
     client's, by session or key, on its account."""
-
     authentication_classes = APIView.authentication_classes
     permission_classes: list = []
 

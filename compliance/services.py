@@ -57,7 +57,6 @@ NOTICE_BATCH = 200
 def publish_document(*, kind: str, version: str, title: str, body: str, actor=None) -> LegalDocument:
     """Publish a new version of a legal document (CMP-1): in force at once; every client is told
     by email in background batches and sees a notice on the dashboard until it accepts."""
-
     if kind not in LegalDocument.Kind.values:
         raise ValidationError({"kind": ["Unknown kind of document."]})
     if LegalDocument.objects.filter(kind=kind, version=version).exists():
@@ -75,7 +74,6 @@ def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int
     """Email one batch of the clients not yet told about this version; returns how many. Each
     notice is marked in the same transaction as its sending is decided, so a rerun tells nobody
     twice."""
-
     document = LegalDocument.objects.get(pk=document_id)
     told = LegalNotice.objects.filter(document=document).values("client_id")
     clients = list(
@@ -254,8 +252,6 @@ def decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
 
 @transaction.atomic
 def _decide_privacy_request(*, request, fulfilled: bool, note: str, actor):
-
-
     request = PrivacyRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != PrivacyRequest.Status.OPEN:
         return request
@@ -358,9 +354,6 @@ EXPORT_LINK_DAYS = 7
 
 def _send_export(request) -> None:
     """Make the JSON document and email a link to it that expires (CMP-2)."""
-
-
-
     export = PrivacyExport.objects.create(
         request=request, token=secrets.token_urlsafe(32), document=export_person(request.client),
         expires_at=timezone.now() + timezone.timedelta(days=EXPORT_LINK_DAYS),
@@ -374,6 +367,12 @@ def _send_export(request) -> None:
     ))
 
 
-def purge_expired_exports(now) -> int:
+def export_data(*, client) -> dict:
+    """Everything every app holds on the client, as one JSON document (CMP-2 access and
+    portability), the export audited. For the API and the dashboard alike."""
+    record(action=Audit.PRIVACY_EXPORTED, actor=client, target=client, client=client)
+    return export_person(client)
 
+
+def purge_expired_exports(now) -> int:
     return PrivacyExport.objects.filter(expires_at__lt=now).delete()[0]

@@ -105,6 +105,7 @@ TEMPLATES = [
                 "core.context_processors.site",
                 "compliance.context_processors.legal_notice",
             ],
+            "builtins": ["core.templatetags.money", "django_htmx.templatetags.django_htmx"],
         },
     },
 ]
@@ -149,7 +150,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "dashboard:home"
+LOGIN_REDIRECT_URL = "dashboard:overview"
 LOGOUT_REDIRECT_URL = "account_login"
 
 # Sign-in lockout (ACC-2): this many failures for one email within the window lock it for the window.

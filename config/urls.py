@@ -17,7 +17,7 @@ urlpatterns = [
     path("api/v1/", include("billing.urls")),
     path("api/v1/", include("compliance.urls")),
     path("webhooks/", include("projects.webhook_urls")),
-    path("", include("accounts.dashboard_urls")),
+    path("", include("config.dashboard_urls")),
 ]
 
 handler404 = "core.views.not_found"

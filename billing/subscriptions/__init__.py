@@ -16,6 +16,7 @@ from billing.subscriptions.lifecycle import (
     business_days_between,
     change_period,
     deactivate_pro,
+    deactivation_plan,
     refuse_period_change,
 )
 from billing.subscriptions.packages import change_packages
@@ -23,5 +24,5 @@ from billing.subscriptions.renewals import renew
 
 __all__ = [
     "Quote", "activate_pro", "activation_quote", "approve_period_change", "business_days_between", "change_period", "change_packages",
-    "deactivate_pro", "refuse_period_change", "renew",
+    "deactivate_pro", "deactivation_plan", "refuse_period_change", "renew",
 ]

@@ -254,43 +254,59 @@ def business_days_between(start: datetime.date, end: datetime.date) -> int:
 
 
 @transaction.atomic
+@dataclass(frozen=True)
+class DeactivationPlan:
+    """What deactivating PRO today does (DEA-1..3): ends it at once with the unused part credited,
+    or lets a paid period run out first (`ends_after`)."""
+
+    at_once: bool
+    ends_after: datetime.date | None
+    credit_cents: int
+    formula: str
+    rule: str  # the rule that decides it: DEA-1 (credit or run out), DEA-3 (late notice)
+
+
+def deactivation_plan(subscription: Subscription, *, today: datetime.date | None = None) -> DeactivationPlan:
+    """DEA-1..3 for an active subscription: the one reading of the policy that both the service
+    and the confirmation the client sees before it deactivates use."""
+    policy = current_policy()
+    today = today or billing_date()
+    renewal = subscription.period_end + datetime.timedelta(days=1)
+    notice = policy.cancel_notice_business_days
+    if notice and business_days_between(today, renewal) < notice:
+        _, next_end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=subscription.period_index + 1)
+        return DeactivationPlan(at_once=False, ends_after=next_end, credit_cents=0, formula="", rule="DEA-3")
+    if not policy.prorate_on_cancel:
+        return DeactivationPlan(at_once=False, ends_after=subscription.period_end, credit_cents=0, formula="", rule="DEA-1")
+    unused, formula = prorate_formula(
+        packages=subscription.packages, price_cents=subscription.package_price_cents,
+        days=subscription.days_left(today) - 1, period_days=subscription.period_days,  # today is used
+    )
+    return DeactivationPlan(at_once=True, ends_after=None, credit_cents=unused, formula=formula, rule="DEA-1")
+
+
 def deactivate_pro(*, client: Client, confirm: bool, actor: Client | None = None) -> Subscription:
     """The client returns to Free (DEA-1..3). It confirms that its projects will be archived and
     deleted after the retention window (DEA-2). With `prorate_on_cancel` on (DEA-1) it takes
     effect at once and the unused part of the period is credited, on a credit note that corrects
-    the period's invoice; off, the paid period runs out first (`ends_after`, the night ends PRO).
-    Asked later than `cancel_notice_business_days` before the renewal, it takes effect after the
-    next period (DEA-3)."""
+    the period's invoice; off, the paid period runs out first (`ends_after`, the night ends PRO,
+    with its packages and the projects until then). Asked later than `cancel_notice_business_days`
+    before the renewal, it takes effect after the next period (DEA-3)."""
     if confirm is not True:
         raise ValidationError({"confirm": ["Confirm that your projects will be archived and deleted after the retention window."]})
     wallet = locked_wallet(client)
     subscription = Subscription.objects.select_for_update().filter(client=client).first()
     if subscription is None or not subscription.is_active:
         raise RuleRefused("not_pro", "PRO is not active.")
-    policy = current_policy()
-    today = billing_date()
-    renewal = subscription.period_end + datetime.timedelta(days=1)
-    notice = policy.cancel_notice_business_days
-    if notice and business_days_between(today, renewal) < notice:
-        _, next_end = period_bounds(anchor=subscription.anchor_date, period=subscription.period, index=subscription.period_index + 1)
-        subscription.ends_after = next_end
-        subscription.save(update_fields=["ends_after"])
-        record(action=Audit.PRO_DEACTIVATION_SCHEDULED, actor=actor, target=subscription, client=client, details={"ends_after": str(next_end)})
-        return subscription
-    if not policy.prorate_on_cancel:
-        # DEA-1 off: no credit; the paid period runs out with PRO, its packages and the projects,
-        # and the night after its last day returns the client to Free (DEA-2), as DEA-3 does.
-        subscription.ends_after = subscription.period_end
+    plan = deactivation_plan(subscription)
+    if not plan.at_once:
+        subscription.ends_after = plan.ends_after
         subscription.save(update_fields=["ends_after"])
         record(action=Audit.PRO_DEACTIVATION_SCHEDULED, actor=actor, target=subscription, client=client,
-               details={"ends_after": str(subscription.period_end), "rule": "DEA-1"})
+               details={"ends_after": str(plan.ends_after), "rule": plan.rule})
         return subscription
     key = f"deactivation:{client.pk}:{subscription.activations}"
-    unused, formula = prorate_formula(
-        packages=subscription.packages, price_cents=subscription.package_price_cents,
-        days=subscription.days_left(today) - 1, period_days=subscription.period_days,  # today is used
-    )
-    credit(wallet, client=client, amount=unused, kind=LedgerEntry.Kind.UNUSED_CREDIT, reference=key, key=f"{key}:unused",
-           description=f"Unused part of the PRO period credited on deactivation (DEA-1): {formula}", corrects=subscription.period_invoice)
+    credit(wallet, client=client, amount=plan.credit_cents, kind=LedgerEntry.Kind.UNUSED_CREDIT, reference=key, key=f"{key}:unused",
+           description=f"Unused part of the PRO period credited on deactivation (DEA-1): {plan.formula}", corrects=subscription.period_invoice)
     end_pro(subscription=subscription, actor=actor)
     return subscription

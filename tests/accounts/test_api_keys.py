@@ -165,13 +165,13 @@ def test_acc5_dashboard_creates_and_revokes_keys(client, client_account):
     client.force_login(client_account)
 
     client.post("/api-keys/", {"name": "from dashboard"})
-    page = client.get("/")
+    page = client.get("/account/")
 
     assert b"from dashboard" in page.content
     key = ApiKey.objects.get(name="from dashboard")
     assert f"ak_{key.prefix}_".encode() in page.content  # the whole key, shown this once
     assert b"shown this once" in page.content
-    assert b"shown this once" not in client.get("/").content
+    assert b"shown this once" not in client.get("/account/").content
 
     client.post(f"/api-keys/{key.pk}/revoke/")
     key.refresh_from_db()

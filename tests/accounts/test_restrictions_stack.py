@@ -264,10 +264,11 @@ def test_acc3_the_dashboard_says_why_and_until_when_and_refuses_a_new_key_with_t
     accounts.suspend(client=client_account)
     client.force_login(client_account)
 
-    page = client.get("/").content.decode()
+    page = client.get("/account/").content.decode()
 
-    assert "Blocked: funnel loop" in page and "Blocked: abuse" in page and "until our staff lift it" in page
-    assert f"until {timezone.localtime(until):%Y-%m-%d %H:%M}" in page and "Suspended for unpaid fees" in page
+    assert "Blocked: funnel loop" in page and "Blocked: abuse" in page and "Until our staff lift it" in page
+    assert f"Until {timezone.localtime(until):%Y-%m-%d %H:%M}" in page and "Suspended for unpaid fees" in page
+    assert "Blocked: abuse" in client.get("/").content.decode()  # the overview too
     keys = client_account.api_keys.count()
     answer = client.post("/api-keys/", {"name": "new"}, follow=True).content.decode()
     assert "Your account is blocked, so no API key can be created." in answer
