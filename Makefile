@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The browser tests drive Debian's Chromium (installed by `make test` when missing).
+CHROMIUM ?= /usr/bin/chromium
 
 # The newest Python 3.12+ found on PATH or in pyenv's versions (a pyenv shim that cannot run is skipped).
 PYTHON := $(shell for v in 3.14 3.13 3.12; do \
@@ -35,8 +37,12 @@ run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/, API docs at /api/docs/)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+$(CHROMIUM):
+	@echo "Installing Chromium for the browser tests (apt-get)"
+	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; else sudo apt-get install -y -q chromium >/dev/null; fi
+
+test: venv $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -103,3 +103,4 @@ def api():
 def mailbox():
     mail.outbox.clear()
     return mail.outbox
+

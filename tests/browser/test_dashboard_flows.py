@@ -1,0 +1,107 @@
+"""The dashboard as a client uses it, in Chromium: sign up and verify by the emailed link, add a
+card, activate PRO through its confirmation, see the charge in the ledger and download the
+invoice; a blocked client sees why and until when and can still pay; deactivating says what ends
+when; every page fits a 390-px phone."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from accounts import services as accounts
+from accounts.models import Client
+from billing import services as billing
+from billing.models import Subscription
+from compliance.models import LegalDocument
+from compliance.services import publish_document
+from tests.billing.conftest import verified
+from tests.browser.conftest import PHONE, sign_in
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture(autouse=True)
+def documents(transactional_db):
+    for kind in (LegalDocument.Kind.TERMS, LegalDocument.Kind.PRIVACY):
+        publish_document(kind=kind, version="1", title=kind.label, body="The text.")
+
+
+def test_sign_up_verify_by_the_emailed_link_add_a_card_activate_pro_and_download_the_invoice(visits):
+    page = visits.open("/accounts/signup/")
+    page.fill("input[name=name]", "Browser Client")
+    page.fill("input[name=email]", "browser@example.com")
+    page.fill("input[name=password1]", "a-long-browser-pass-42")
+    if page.locator("input[name=password2]").count():
+        page.fill("input[name=password2]", "a-long-browser-pass-42")
+    page.check("input[name=accept_terms]")
+    page.check("input[name=age_confirmed]")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
+    visits.open(re.sub(r"^https?://[^/]+", "", link))
+    page.click("main button[type=submit]")  # allauth confirms on a POST
+    page.wait_for_load_state()
+    assert Client.objects.get(email="browser@example.com").email_verified_at is not None
+
+    visits.open("/billing/")
+    page.fill("#id_token", "tok_visa")
+    page.click("text=Save card")
+    page.wait_for_load_state()
+    visits.check()
+    assert "is verified" in page.content()
+    page.click("text=Activate…")
+    page.wait_for_load_state()
+    visits.check()
+    assert "Charged now" in page.content() and "From the card" in page.content()
+    page.click("button:has-text('Activate and pay')")
+    page.wait_for_load_state()
+    visits.check()
+    assert "PRO is active." in page.content()
+    assert Subscription.objects.get(client__email="browser@example.com").is_active
+    assert "PRO activated" in page.locator("text=Ledger").locator("..").inner_text() or "PRO" in page.content()
+    with page.expect_download() as download:
+        page.click("text=PDF")
+    assert download.value.suggested_filename.endswith(".pdf")
+
+
+def test_a_blocked_client_sees_why_and_until_when_and_can_still_top_up(visits):
+    client = verified("blocked-browser@example.com")
+    billing.attach_card(client=client, token="tok_visa", actor=client)
+    accounts.block(client=client, reason="abuse", note="spam")
+    sign_in(visits, client.email, PASSWORD)
+    page = visits.open("/")
+    assert "Blocked: abuse." in page.content() and "Until our staff lift it." in page.content()
+    page = visits.open("/billing/")
+    page.fill("#id_dollars", "12.50")
+    page.click("text=Top up from the card")
+    page.wait_for_load_state()
+    visits.check()
+    assert "$13.50" in page.content()  # $1 from the card's verification and the top-up
+
+
+def test_deactivating_says_what_ends_and_when(visits):
+    client = verified("leaving-browser@example.com")
+    billing.attach_card(client=client, token="tok_visa", actor=client)
+    billing.activate_pro(client=client, period="monthly", actor=client)
+    sign_in(visits, client.email, PASSWORD)
+    visits.open("/billing/")
+    page = visits.page
+    page.click("text=Deactivate PRO…")
+    page.wait_for_load_state()
+    visits.check()
+    assert "PRO ends now" in page.content() and "after 30 days" in page.content()
+    page.check("input[name=confirm]")
+    page.click("button:has-text('Deactivate PRO')")
+    page.wait_for_load_state()
+    assert "PRO has ended" in page.content()
+    assert not Subscription.objects.get(client=client).is_active
+
+
+@pytest.mark.parametrize("path", ["/", "/billing/", "/privacy/", "/account/"])
+def test_each_page_fits_a_phone(visits, path):
+    client = verified(f"phone{len(path)}@example.com")
+    billing.attach_card(client=client, token="tok_visa", actor=client)
+    sign_in(visits, client.email, PASSWORD)
+    visits.page.set_viewport_size(PHONE)
+    visits.open(path)  # checks: no sideways scroll, no serious accessibility violation
