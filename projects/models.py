@@ -194,6 +194,11 @@ class ProjectMember(models.Model):
     def access(self) -> dict[str, str]:
         return {section: getattr(self, section) for section in SECTIONS}
 
+    @property
+    def levels(self) -> list[str]:
+        """The level in each section, in SECTIONS' order (a table's columns)."""
+        return [getattr(self, section) for section in SECTIONS]
+
 
 class Subscriber(models.Model):
     """A person subscribed to a project through a messenger, the pop-up form, the API or an

@@ -23,25 +23,34 @@ class ProjectAccessPermission(BasePermission):
     The view finds the result in `view.project_access`."""
 
     def has_permission(self, request, view) -> bool:
-        access = selectors.project_access(client=request.user, project_id=view.kwargs["project_id"])
-        if access is None:
-            raise Http404
-        if not access.is_owner:
-            services.check_may_participate(request.user)
-        view.project_access = access
         method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
         rule = view.access_rules.get(method)
         if rule is None:
+            view.project_access = project_access_for(request.user, view.kwargs["project_id"], ANY_ACCESS, write=False)
             return True  # no handler for the method either: DRF answers 405
-        if rule == OWNER:
-            allowed = access.is_owner
-        elif rule == ANY_ACCESS:
-            allowed = True
-        else:
-            allowed = access.allows(*rule)
-        if not allowed:
-            what = "the owner" if rule == OWNER else f"{rule[1]} access to {rule[0].replace('_', ' ')}"
-            raise RuleRefused("permission_denied", f"This needs {what} in this project.", status=403)
-        if request.method not in SAFE_METHODS:
-            services.check_project_writable(project=access.project, actor=request.user)
+        view.project_access = project_access_for(request.user, view.kwargs["project_id"], rule, write=request.method not in SAFE_METHODS)
         return True
+
+
+def project_access_for(client, project_id: int, rule, *, write: bool) -> selectors.ProjectAccess:
+    """The client's access to the project for `rule` (a section and level, ANY_ACCESS or OWNER),
+    or the refusal: 404 when it has none, 403 `participation_suspended` or `permission_denied`,
+    and for a write the projects' write guard. The API's permission and the dashboard's views ask
+    here, so that both answer alike."""
+    access = selectors.project_access(client=client, project_id=project_id)
+    if access is None:
+        raise Http404
+    if not access.is_owner:
+        services.check_may_participate(client)
+    if rule == OWNER:
+        allowed = access.is_owner
+    elif rule == ANY_ACCESS:
+        allowed = True
+    else:
+        allowed = access.allows(*rule)
+    if not allowed:
+        what = "the owner" if rule == OWNER else f"{rule[1]} access to {rule[0].replace('_', ' ')}"
+        raise RuleRefused("permission_denied", f"This needs {what} in this project.", status=403)
+    if write:
+        services.check_project_writable(project=access.project, actor=client)
+    return access

@@ -4,15 +4,17 @@ import datetime
 import re
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.models import Client
+from accounts.models import Client, normalize_email
 from accounts.selectors import participation_blocked
 from projects import access as access_rules
 from projects.access import OWNER_ACCESS, SECTIONS, Level
+from projects.contacts import clean_phone
 from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
 
 
@@ -204,3 +206,18 @@ def complainant_knows_project(project_id: int, identification: str, complainant)
 
 def project_exists(project_id: int) -> bool:
     return Project.objects.filter(pk=project_id, deleted_at__isnull=True).exists()
+
+
+def search_subscribers(*, project: Project, term: str) -> QuerySet[Subscriber]:
+    """The dashboard's one search box: an exact email, or a phone in international form; the
+    indexed columns only, never a LIKE over a million rows. Anything else matches nobody."""
+    term = (term or "").strip()
+    subscribers = subscribers_of(project=project)
+    if not term:
+        return subscribers
+    if "@" in term:
+        return subscribers.filter(email=normalize_email(term))
+    try:
+        return subscribers.filter(phone=clean_phone(term))
+    except ValidationError:
+        return subscribers.none()

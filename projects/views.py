@@ -1,10 +1,26 @@
+"""The Telegram webhook, and the dashboard's project pages: the list and a new project, one
+project's settings, reasons, participants and subscribers. Access is decided where the API's is
+(`permissions.project_access_for`): a participant sees only the sections it was given, read-only
+where its level is `view`."""
+
 import hmac
 import json
 
-from django.http import HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
-from projects import selectors, telegram
+from core.exceptions import RuleRefused
+from core.pagination import page_of
+from projects import selectors, services, telegram
+from projects.access import SECTIONS, Level, Section
+from projects.forms import MemberForm, ProjectForm, SubscriberForm
+from projects.models import Industry, Subscriber
+from projects.permissions import ANY_ACCESS, project_access_for
 
 SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"
 
@@ -32,3 +48,135 @@ def telegram_webhook(request, token: str):
         return JsonResponse({"code": "invalid", "detail": "Not a Telegram Update: no integer update_id."}, status=400)
     telegram.handle_telegram_update(project=project, update=update)
     return HttpResponse(status=200)
+
+
+
+def _refused(request, exc: Exception) -> None:
+    messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else exc.detail)
+
+
+def _access(request, project_id: int, rule, *, write: bool = False):
+    try:
+        return project_access_for(request.user, project_id, rule, write=write)
+    except RuleRefused as exc:
+        _refused(request, exc)
+        return None
+
+
+@login_required
+def project_list(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.create_project(owner=request.user, name=form.cleaned_data["name"], industry=form.cleaned_data["industry"])
+        except (RuleRefused, ValidationError) as exc:
+            _refused(request, exc)  # the form keeps what was typed
+        else:
+            messages.success(request, f"“{project.name}” is created.")
+            return redirect("dashboard:project", project_id=project.pk)
+    page = page_of(request, selectors.visible_projects(client=request.user), ordering=("-created_at", "-id"), size=25)
+    rows = [(project, selectors.access_in_listing(project, client=request.user)) for project in page.rows]
+    return render(request, "dashboard/projects.html", {"page": page, "rows": rows, "form": form})
+
+
+@login_required
+def project_detail(request, project_id: int):
+    access = _access(request, project_id, ANY_ACCESS)
+    if access is None:
+        return redirect("dashboard:projects")
+    project = selectors.project_with_count(project_id=project_id)
+    context = {"project": project, "access": access, "sections": SECTIONS, "industries": Industry.choices,
+               "can": {section: {"view": access.allows(section, Level.VIEW), "full": access.allows(section, Level.FULL)} for section in SECTIONS}}
+    if access.allows(Section.SUBSCRIBERS, Level.VIEW):
+        term = request.GET.get("q", "")[:254]
+        context["subscribers"] = page_of(request, selectors.search_subscribers(project=project, term=term), ordering=("-id",), size=25)
+        context["q"] = term
+        context["subscriber_form"] = SubscriberForm()
+    if access.allows(Section.ACCESS_CONTROL, Level.VIEW):
+        context["members"] = list(selectors.members_of(project=project)[:200])
+        context["member_form"] = MemberForm()
+    if access.allows(Section.SETTINGS, Level.VIEW):
+        context["settings_form"] = ProjectForm(initial={"name": project.name, "industry": project.industry})
+    return render(request, "dashboard/project.html", context)
+
+
+@login_required
+@require_POST
+def project_update(request, project_id: int):
+    access = _access(request, project_id, (Section.SETTINGS, Level.FULL), write=True)
+    form = ProjectForm(request.POST)
+    if access is not None and form.is_valid():
+        try:
+            services.update_project(project=access.project, actor=request.user, name=form.cleaned_data["name"], industry=form.cleaned_data["industry"])
+        except (RuleRefused, ValidationError) as exc:
+            _refused(request, exc)
+        else:
+            messages.success(request, "Saved.")
+    return redirect("dashboard:project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def subscriber_add(request, project_id: int):
+    access = _access(request, project_id, (Section.SUBSCRIBERS, Level.FULL), write=True)
+    form = SubscriberForm(request.POST)
+    if access is not None:
+        if not form.is_valid():
+            messages.error(request, "Tick the box: the person consented to receive messages (PRJ-3).")
+        else:
+            try:
+                services.add_subscriber(project=access.project, actor=request.user, **form.cleaned_data)
+            except (RuleRefused, ValidationError) as exc:
+                _refused(request, exc)
+            else:
+                messages.success(request, "The subscriber is added.")
+    return redirect("dashboard:project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def subscriber_unsubscribe(request, project_id: int, subscriber_id: int):
+    access = _access(request, project_id, (Section.SUBSCRIBERS, Level.FULL), write=True)
+    if access is not None:
+        subscriber = selectors.subscribers_of(project=access.project).filter(pk=subscriber_id).first()
+        if subscriber is None:
+            raise Http404
+        try:
+            services.unsubscribe(subscriber=subscriber, actor=request.user)
+        except RuleRefused as exc:
+            _refused(request, exc)
+        else:
+            messages.success(request, f"{subscriber} is unsubscribed." if subscriber.status != Subscriber.Status.ACTIVE else "Done.")
+    return redirect("dashboard:project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def member_add(request, project_id: int):
+    access = _access(request, project_id, (Section.ACCESS_CONTROL, Level.FULL), write=True)
+    form = MemberForm(request.POST)
+    if access is not None and form.is_valid():
+        try:
+            services.add_member(granter=access, email=form.cleaned_data["email"], access=form.access(), actor=request.user)
+        except (RuleRefused, ValidationError) as exc:
+            _refused(request, exc)
+        else:
+            messages.success(request, f"{form.cleaned_data['email']} takes part now.")
+    return redirect("dashboard:project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def member_remove(request, project_id: int, member_id: int):
+    access = _access(request, project_id, (Section.ACCESS_CONTROL, Level.FULL), write=True)
+    if access is not None:
+        member = selectors.members_of(project=access.project).filter(pk=member_id).first()
+        if member is None:
+            raise Http404
+        try:
+            services.remove_member(granter=access, member=member, actor=request.user)
+        except (RuleRefused, ValidationError) as exc:
+            _refused(request, exc)
+        else:
+            messages.success(request, f"{member.client.email} no longer takes part.")
+    return redirect("dashboard:project", project_id=project_id)

@@ -253,7 +253,6 @@ def business_days_between(start: datetime.date, end: datetime.date) -> int:
     return days
 
 
-@transaction.atomic
 @dataclass(frozen=True)
 class DeactivationPlan:
     """What deactivating PRO today does (DEA-1..3): ends it at once with the unused part credited,
@@ -285,6 +284,7 @@ def deactivation_plan(subscription: Subscription, *, today: datetime.date | None
     return DeactivationPlan(at_once=True, ends_after=None, credit_cents=unused, formula=formula, rule="DEA-1")
 
 
+@transaction.atomic
 def deactivate_pro(*, client: Client, confirm: bool, actor: Client | None = None) -> Subscription:
     """The client returns to Free (DEA-1..3). It confirms that its projects will be archived and
     deleted after the retention window (DEA-2). With `prorate_on_cancel` on (DEA-1) it takes

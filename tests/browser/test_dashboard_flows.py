@@ -16,7 +16,7 @@ from compliance.models import LegalDocument
 from compliance.services import publish_document
 from tests.billing.conftest import verified
 from tests.browser.conftest import PHONE, sign_in
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, add_member, make_project, make_subscriber
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -98,10 +98,28 @@ def test_deactivating_says_what_ends_and_when(visits):
     assert not Subscription.objects.get(client=client).is_active
 
 
-@pytest.mark.parametrize("path", ["/", "/billing/", "/privacy/", "/account/"])
+@pytest.mark.parametrize("path", ["/", "/billing/", "/privacy/", "/account/", "/projects/", "/projects/{project}/"])
 def test_each_page_fits_a_phone(visits, path):
     client = verified(f"phone{len(path)}@example.com")
     billing.attach_card(client=client, token="tok_visa", actor=client)
+    project = make_project(owner=client)
+    make_subscriber(project=project, email="a.rather.long.address.for.a.phone@example.org", phone="+4915112345678")
     sign_in(visits, client.email, PASSWORD)
     visits.page.set_viewport_size(PHONE)
-    visits.open(path)  # checks: no sideways scroll, no serious accessibility violation
+    visits.open(path.format(project=project.pk))  # checks: no sideways scroll, no serious accessibility violation
+
+
+def test_a_participant_sees_only_the_sections_it_was_given(visits):
+    owner = verified("owner-browser@example.com")
+    participant = verified("participant-browser@example.com")
+    project = make_project(owner=owner, name="Shared bot")
+    make_subscriber(project=project, email="visible@example.org")
+    add_member(project=project, client=participant, subscribers="view")
+    sign_in(visits, participant.email, PASSWORD)
+    page = visits.open("/projects/")
+    page.click("text=Shared bot")
+    page.wait_for_load_state()
+    visits.check()
+    content = page.content()
+    assert "visible@example.org" in content
+    assert "Add a subscriber" not in content and "Invite a participant" not in content and "Settings" not in content
