@@ -1,13 +1,12 @@
 """REST endpoints for legal documents (API.md "Compliance")."""
 
-import re
-import secrets
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from compliance.cookies import keep_visitor, visitor_of
 from compliance.models import Complaint, PrivacyRequest
 from compliance.selectors import complaints_of, cookie_consent_of, current_documents, documents_for, marketing_consent_of, privacy_requests_of
 from compliance.services import accept_documents, export_data, receive_complaint, receive_privacy_request, set_cookie_consent, set_marketing_consent
@@ -155,8 +154,6 @@ class MarketingConsentApi(APIView):
         return Response(self.MarketingOutput({"given": consent.given, "at": consent.at}).data)
 
 
-VISITOR_COOKIE = "cookie_consent_id"
-VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{32}")  # what secrets.token_urlsafe(24) makes
 
 
 class CookieConsentApi(APIView):
@@ -177,29 +174,21 @@ class CookieConsentApi(APIView):
         analytics = serializers.BooleanField()
         marketing = serializers.BooleanField()
 
-    def _visitor(self, request) -> str | None:
-        """The visitor's id (None for a signed-in client): its cookie when it is one we made."""
-        if request.user.is_authenticated:
-            return None
-        sent = request.COOKIES.get(VISITOR_COOKIE, "")
-        return sent if VISITOR_ID.fullmatch(sent) else secrets.token_urlsafe(24)
-
     def _answer(self, visitor: str | None, consent) -> Response:
         body = {"essential": True, "preference": bool(consent and consent.preference), "analytics": bool(consent and consent.analytics),
                 "marketing": bool(consent and consent.marketing)}
         response = Response(self.CookieOutput(body).data)
-        if visitor is not None:
-            response.set_cookie(VISITOR_COOKIE, visitor, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        keep_visitor(response, visitor)
         return response
 
     @extend_schema(operation_id="consent_cookies", responses=CookieOutput)
     def get(self, request):
-        visitor = self._visitor(request)
+        visitor = visitor_of(request)
         return self._answer(visitor, cookie_consent_of(visitor=visitor, client=request.user))
 
     @extend_schema(operation_id="consent_cookies_set", request=CookieInput, responses=CookieOutput)
     def put(self, request):
         data = self.CookieInput(data=request.data)
         data.is_valid(raise_exception=True)
-        visitor = self._visitor(request)
+        visitor = visitor_of(request)
         return self._answer(visitor, set_cookie_consent(visitor=visitor, client=request.user, **data.validated_data))

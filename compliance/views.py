@@ -5,10 +5,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
+from compliance.cookies import keep_visitor, visitor_of
 from compliance.models import LegalDocument, PrivacyExport
 from compliance.selectors import current_documents, pending_documents
-from compliance.services import accept_documents
+from compliance.services import accept_documents, set_cookie_consent
 
 
 def legal_document(request, kind: str):
@@ -42,4 +45,17 @@ def privacy_download(request, token: str):
     PrivacyExport.objects.filter(pk=export.pk, downloaded_at__isnull=True).update(downloaded_at=timezone.now())
     response = HttpResponse(json.dumps(export.document, indent=2), content_type="application/json")
     response["Content-Disposition"] = 'attachment; filename="my-data.json"'
+    return response
+
+
+@require_POST
+def cookie_choice(request):
+    """The banner's answer (CMP-8): only the categories ticked; essential cookies always."""
+    visitor = visitor_of(request)
+    set_cookie_consent(visitor=visitor, client=request.user if request.user.is_authenticated else None,
+                       preference=request.POST.get("preference") == "on", analytics=request.POST.get("analytics") == "on",
+                       marketing=request.POST.get("marketing") == "on")
+    target = request.POST.get("next", "/")
+    response = redirect(target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) else "/")
+    keep_visitor(response, visitor)
     return response

@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.site",
                 "compliance.context_processors.legal_notice",
+                "compliance.context_processors.cookie_banner",
             ],
             "builtins": ["core.templatetags.money", "django_htmx.templatetags.django_htmx"],
         },

@@ -2,12 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from compliance.views import legal_accept, legal_document, privacy_download
+from compliance.views import cookie_choice, legal_accept, legal_document, privacy_download
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("legal/accept/", legal_accept, name="legal_accept"),
+    path("cookies/", cookie_choice, name="cookie_choice"),
     path("privacy/download/<str:token>/", privacy_download, name="privacy_download"),
     path("legal/<str:kind>/", legal_document, name="legal_document"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -96,3 +96,36 @@ def test_cmp8_a_signed_in_clients_answer_is_its_accounts_by_session_and_by_key(c
     other = make_client(email="other-cookies@example.com")
     assert api_as(other).get("/api/v1/consents/cookies/").json()["marketing"] is False
     assert CookieConsent.objects.filter(client=client_account).count() == 1
+
+
+def test_cmp8_the_banner_asks_by_category_until_answered_and_keeps_the_answer(client):
+    from compliance.models import CookieConsent
+
+    assert b"Save my choice" in client.get("/accounts/login/").content
+    answer = client.post("/cookies/", {"analytics": "on", "next": "/accounts/login/"})
+    assert answer.status_code == 302 and answer["Location"] == "/accounts/login/"
+    consent = CookieConsent.objects.get()
+    assert (consent.preference, consent.analytics, consent.marketing, consent.client) == (False, True, False, None)
+    assert client.cookies["cookie_consent_id"].value == consent.visitor
+    assert b"Save my choice" not in client.get("/accounts/login/").content
+
+
+def test_cmp8_a_forged_cookie_id_gets_the_banner_and_a_new_id_of_its_own(client):
+    from compliance.models import CookieConsent
+
+    client.post("/cookies/", {"marketing": "on"})
+    client.cookies["cookie_consent_id"] = "client-1"
+    assert b"Save my choice" in client.get("/accounts/login/").content
+    client.post("/cookies/", {})
+    assert CookieConsent.objects.count() == 2 and not CookieConsent.objects.filter(visitor="client-1").exists()
+
+
+def test_cmp8_a_signed_in_clients_banner_answer_is_its_accounts_and_next_never_leaves_the_site(client, client_account):
+    from compliance.models import CookieConsent
+
+    client.force_login(client_account)
+    assert b"Save my choice" in client.get("/").content
+    answer = client.post("/cookies/", {"preference": "on", "next": "https://evil.example/"})
+    assert answer["Location"] == "/"
+    assert CookieConsent.objects.get(client=client_account).preference is True
+    assert b"Save my choice" not in client.get("/").content
