@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import current_state
 from core.exceptions import RuleRefused
 from core.pagination import page_of
 from projects import selectors, services, telegram
@@ -85,7 +86,8 @@ def project_detail(request, project_id: int):
     if access is None:
         return redirect("dashboard:projects")
     project = selectors.project_with_count(project_id=project_id)
-    context = {"project": project, "access": access, "sections": SECTIONS, "industries": Industry.choices,
+    state, restrictions = current_state(request.user)
+    context = {"project": project, "access": access, "sections": SECTIONS, "industries": Industry.choices, "state": state, "restrictions": restrictions,
                "can": {section: {"view": access.allows(section, Level.VIEW), "full": access.allows(section, Level.FULL)} for section in SECTIONS}}
     if access.allows(Section.SUBSCRIBERS, Level.VIEW):
         term = request.GET.get("q", "")[:254]

@@ -123,3 +123,51 @@ def test_a_participant_sees_only_the_sections_it_was_given(visits):
     content = page.content()
     assert "visible@example.org" in content
     assert "Add a subscriber" not in content and "Invite a participant" not in content and "Settings" not in content
+
+
+def test_subscribers_are_found_and_unsubscribed_in_place(visits):
+    owner = verified("inplace@example.com")
+    project = make_project(owner=owner, name="In place")
+    for n in range(3):
+        make_subscriber(project=project, email=f"person{n}@example.org")
+    sign_in(visits, owner.email, PASSWORD)
+    page = visits.open(f"/projects/{project.pk}/")
+    page.fill("#id_q", "person1@example.org")
+    page.click("button:has-text('Search')")
+    page.wait_for_url(re.compile(r"\?q=person1"))
+    page.wait_for_selector("#subscribers >> text=person1@example.org")
+    assert page.locator("#subscribers tbody tr").count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#subscribers button:has-text('Unsubscribe')")
+    page.wait_for_selector("#subscribers >> text=Unsubscribed")
+    visits.check()
+    from projects.models import Subscriber
+
+    assert Subscriber.objects.get(email="person1@example.org").status == "unsubscribed"
+
+
+def test_the_main_pages_at_desktop_and_phone_width_for_the_readmes_screens(visits):
+    """The overview, billing and a project page of a PRO client with a blocked day, checked at both
+    widths; their screenshots are left in test-artifacts/screens/ (docs/screens/ holds a copy)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.browser.conftest import ARTIFACTS
+
+    client = verified("screens@example.com")
+    billing.attach_card(client=client, token="tok_visa", actor=client)
+    billing.top_up(client=client, amount_cents=4200, idempotency_key="screens")
+    billing.activate_pro(client=client, period="monthly", actor=client)
+    project = make_project(owner=client, name="Spring sale bot")
+    for n in range(12):
+        make_subscriber(project=project, email=f"reader{n}@example.org", name=f"Reader {n}")
+    accounts.block(client=client, reason="funnel_loop", until=timezone.now() + timedelta(days=1), note="loop")
+    sign_in(visits, client.email, PASSWORD)
+    visits.page.goto(visits.base_url + "/")
+    visits.page.click("text=Save my choice")  # the cookie banner answered, as a client would
+    (ARTIFACTS / "screens").mkdir(parents=True, exist_ok=True)
+    for name, path in (("overview", "/"), ("billing", "/billing/"), ("project", f"/projects/{project.pk}/")):
+        for width, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", PHONE)):
+            visits.page.set_viewport_size(viewport)
+            visits.open(path).screenshot(path=str(ARTIFACTS / "screens" / f"{name}-{width}-en.png"), full_page=True)
