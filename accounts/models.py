@@ -261,3 +261,24 @@ class AccessRecoveryRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Recovery of {self.account_email} ({self.get_status_display()})"
+
+
+class Notice(models.Model):
+    """What the client was told (NTF-1): one row per event, the email sent from it once the change
+    it tells of has committed; the dashboard lists them."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=32)
+    # The event it tells of, so that a retried task or a repeated call tells it once.
+    event = models.CharField(max_length=120)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["client", "event"], name="notice_once_per_event")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.client_id})"

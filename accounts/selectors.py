@@ -3,7 +3,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import ApiKey, Client, Restriction
+from accounts.models import ApiKey, Client, Notice, Restriction
 from accounts.states import PARTICIPATION_BLOCKS, REFUSALS, Act, State, derive_state
 from core.exceptions import RuleRefused
 
@@ -70,3 +70,8 @@ def refusal(client: Client, act: str, *, now: datetime | None = None) -> RuleRef
 def check_may(client: Client, act: str) -> None:
     if (refused := refusal(client, act)) is not None:
         raise refused
+
+
+def notices_of(client: Client, *, limit: int = 20) -> list[Notice]:
+    """What the client was told (NTF-1), newest first: the dashboard's list."""
+    return list(Notice.objects.filter(client=client).order_by("-created_at", "-id")[:limit])

@@ -1,8 +1,9 @@
 """Billing's emails to the client, sent after the change they tell of has committed."""
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.utils import timezone
 
+from accounts import services as accounts
 from accounts.models import Client
 from billing.ledger import debt_cents, wallet_of
 from core.money import dollars
@@ -42,5 +43,7 @@ def send_billing_email(*, client_id: int, kind: str) -> None:
         DEACTIVATED: "Your fees stayed unpaid for 30 days: PRO has ended, your card was removed and the account is scheduled for deletion (ToU 11.18).",
         PAID: "Your payment arrived. Your projects run again.",
     }
-    body = f"Hello {client.name},\n\n{lines[kind]}\n\nTop up or change your card at {settings.SITE_URL}/ .\n"
-    send_mail(f"[{settings.SITE_NAME}] {SUBJECTS[kind]}", body, None, [client.email])
+    # One notice per kind a day at most: the night tells each state once, and a retried task
+    # finds it told (NTF-1).
+    accounts.notify(client=client, kind=f"billing_{kind}", event=f"billing:{kind}:{timezone.localdate()}", subject=SUBJECTS[kind],
+                    lines=[lines[kind], f"Top up or change your card at {settings.SITE_URL}/billing/ ."])

@@ -49,6 +49,7 @@ def overview(request):
         "state": state, "restrictions": restrictions, "summary": summary, "upcoming": selectors.upcoming(client=client),
         "capacity": capacity, "used_percent": min(100, round(100 * active / capacity)) if capacity else 100,
         "projects": projects_selectors.visible_projects(client=client).count(),
+        "notices": accounts_selectors.notices_of(client, limit=10),
     })
 
 

@@ -15,6 +15,7 @@ from accounts.services.api_keys import (
     set_api_key_limit,
     sign_in_key,
 )
+from accounts.services.notices import notify, send_notice
 from accounts.services.recovery import approve_access_recovery, refuse_access_recovery, request_access_recovery
 from accounts.services.registration import (
     REGISTRATION_DOCUMENTS,
@@ -74,6 +75,7 @@ __all__ = [
     "note_failed_sign_in",
     "note_staff_roles",
     "note_two_factor_change",
+    "notify",
     "refuse_access_recovery",
     "register_client",
     "registration_errors",
@@ -81,6 +83,7 @@ __all__ = [
     "restrict_many",
     "revoke_api_key",
     "send_email_verification",
+    "send_notice",
     "set_api_key_limit",
     "sign_in_key",
     "sign_in_lockout_remaining",
