@@ -34,8 +34,8 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 run: seed
-	@echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/, API docs at /api/docs/)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@echo "Serving on http://$(HOST):$(PORT)/ (the client dashboard; admin at /admin/, API docs at /api/docs/)"
+	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 $(CHROMIUM):
 	@echo "Installing Chromium for the browser tests (apt-get)"
