@@ -4,9 +4,7 @@ from django import forms
 
 from billing.models import Card, Period
 from billing.services import TOP_UP_MAX_CENTS, TOP_UP_MIN_CENTS
-
-PRIVACY_KINDS = [("access", "Access"), ("rectification", "Rectification"), ("erasure", "Erasure"), ("restriction", "Restriction"),
-                 ("objection", "Objection"), ("portability", "Portability")]
+from compliance.models import PrivacyRequest
 
 
 class CardForm(forms.Form):
@@ -34,7 +32,7 @@ class DeactivateForm(forms.Form):
 
 
 class PrivacyRequestForm(forms.Form):
-    kind = forms.ChoiceField(choices=PRIVACY_KINDS)
+    kind = forms.ChoiceField(choices=PrivacyRequest.Kind.choices)
     details = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
 
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from billing.ledger import balances
 from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
 from billing.payments import live_card
-from billing.policy import current_policy, packages_needed
-from billing.subscriptions.lifecycle import deactivation_plan
+from billing.policy import FREE_LIMIT, PACKAGE_SIZE, current_policy, packages_needed
+from billing.subscriptions.lifecycle import activation_quote, deactivation_plan
 from core.clock import billing_date, billing_zone, night_of
 from core.money import dollars, prorate_formula
 from projects import selectors as projects_selectors
@@ -155,3 +155,16 @@ def deactivation_terms(*, client) -> dict | None:
     plan = deactivation_plan(subscription)
     return {"scheduled": False, "at_once": plan.at_once, "ends_after": plan.ends_after, "credit_cents": plan.credit_cents, "formula": plan.formula,
             "rule": plan.rule, "retention_days": current_policy().retention_days}
+
+
+def subscriber_capacity(summary: dict) -> int:
+    """How many active subscribers the tariff holds: the packages on PRO (TAR-3), the Free limit (TAR-1)."""
+    return summary["packages"] * PACKAGE_SIZE if summary["tariff"] == "pro" else FREE_LIMIT
+
+
+def activation_terms(*, client, period: str) -> dict:
+    """What activating PRO for `period` charges now, and how much of it the wallet and the card
+    pay (WAL-2): the confirmation the client sees first."""
+    quote = activation_quote(client=client, period=period)
+    wallet, card = _split(quote.total_cents, balance_of(client))
+    return {"quote": quote, "packages_total": quote.packages * quote.package_cents, "from_wallet": wallet, "from_card": card}

@@ -20,20 +20,12 @@ from billing import selectors, services
 from billing.forms import CardForm, DeactivateForm, DeleteAccountForm, PeriodForm, PrivacyRequestForm, TopUpForm
 from billing.models import Card, Period
 from billing.pdf import invoice_pdf as render_invoice_pdf
-from billing.policy import FREE_LIMIT, PACKAGE_SIZE
 from compliance import selectors as compliance_selectors
 from compliance import services as compliance
+from core.admin import refusal
 from core.exceptions import RuleRefused
 from core.pagination import page_of
 from projects import selectors as projects_selectors
-
-
-def _refused(request, exc: Exception) -> None:
-    """The rule's sentence, as the API's `detail` says it."""
-    if isinstance(exc, ValidationError):
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.error(request, exc.detail)
 
 
 @login_required
@@ -44,7 +36,7 @@ def overview(request):
     state, restrictions = accounts_selectors.current_state(client)
     summary = selectors.summary(client=client)
     active = summary["active_subscribers"]
-    capacity = summary["packages"] * PACKAGE_SIZE if summary["tariff"] == "pro" else FREE_LIMIT
+    capacity = selectors.subscriber_capacity(summary)
     return render(request, "dashboard/overview.html", {
         "state": state, "restrictions": restrictions, "summary": summary, "upcoming": selectors.upcoming(client=client),
         "capacity": capacity, "used_percent": min(100, round(100 * active / capacity)) if capacity else 100,
@@ -78,7 +70,7 @@ def card_save(request):
     try:
         card = services.attach_card(client=request.user, token=form.cleaned_data["token"], role=form.cleaned_data["role"], actor=request.user)
     except (RuleRefused, ValidationError) as exc:
-        _refused(request, exc)
+        messages.error(request, refusal(exc))
     else:
         messages.success(request, f"{Card.label(card.brand, card.last4)} is verified: $1.00 went to your wallet (WAL-4).")
     return redirect("dashboard:billing")
@@ -93,7 +85,7 @@ def card_remove(request):
     try:
         services.remove_card(client=request.user, role=role, actor=request.user)
     except RuleRefused as exc:
-        _refused(request, exc)
+        messages.error(request, refusal(exc))
     else:
         messages.success(request, "The card is removed.")
     return redirect("dashboard:billing")
@@ -111,7 +103,7 @@ def top_up(request):
         result = services.top_up(client=request.user, amount_cents=form.cleaned_data["amount_cents"],
                                  idempotency_key=form.cleaned_data["key"] or f"dash-{uuid.uuid4()}", actor=request.user)
     except (RuleRefused, ValidationError) as exc:
-        _refused(request, exc)
+        messages.error(request, refusal(exc))
     else:
         messages.success(request, f"{result.entry.description}.")
     return redirect("dashboard:billing")
@@ -129,15 +121,12 @@ def activate(request):
         try:
             services.activate_pro(client=request.user, period=period, actor=request.user)
         except (RuleRefused, ValidationError) as exc:
-            _refused(request, exc)
+            messages.error(request, refusal(exc))
             return redirect(f"{request.path}?period={period}")
         messages.success(request, "PRO is active.")
         return redirect("dashboard:billing")
-    quote = services.activation_quote(client=request.user, period=period)
-    balance = selectors.balance_of(request.user)
-    from_wallet = max(0, min(balance, quote.total_cents))
     return render(request, "dashboard/activate.html", {
-        "period": period, "period_label": Period(period).label, "quote": quote, "packages_total": quote.packages * quote.package_cents, "from_wallet": from_wallet, "from_card": quote.total_cents - from_wallet,
+        "period": period, "period_label": Period(period).label, **selectors.activation_terms(client=request.user, period=period),
         "card": services.live_card(request.user),
     })
 
@@ -154,7 +143,7 @@ def deactivate(request):
         try:
             subscription = services.deactivate_pro(client=request.user, confirm=form.cleaned_data["confirm"], actor=request.user)
         except (RuleRefused, ValidationError) as exc:
-            _refused(request, exc)
+            messages.error(request, refusal(exc))
         else:
             if subscription.is_active:
                 messages.success(request, f"PRO ends after {subscription.ends_after}; until then nothing changes.")
@@ -174,7 +163,7 @@ def period(request):
     try:
         _, pending = services.change_period(client=request.user, period=form.cleaned_data["period"], actor=request.user)
     except (RuleRefused, ValidationError) as exc:
-        _refused(request, exc)
+        messages.error(request, refusal(exc))
     else:
         messages.success(request, "Staff decide a shorter period; you will be told by email." if pending else "The period is changed.")
     return redirect("dashboard:billing")
@@ -210,7 +199,7 @@ def privacy(request):
                 try:
                     compliance.receive_privacy_request(client=client, kind=form.cleaned_data["kind"], details=form.cleaned_data["details"], actor=client)
                 except ValidationError as exc:
-                    _refused(request, exc)
+                    messages.error(request, refusal(exc))
                 else:
                     messages.success(request, "Your request is received; we answer by its due date.")
                     return redirect("dashboard:privacy")
@@ -231,7 +220,7 @@ def delete_account(request):
     try:
         accounts.delete_account(client=request.user, password=form.cleaned_data["password"], actor=request.user)
     except ValidationError as exc:
-        _refused(request, exc)
+        messages.error(request, refusal(exc))
         return redirect("dashboard:privacy")
     logout(request)
     return render(request, "dashboard/deleted.html")

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import current_state
+from core.admin import refusal
 from core.exceptions import RuleRefused
 from core.pagination import page_of
 from projects import selectors, services, telegram
@@ -52,15 +53,11 @@ def telegram_webhook(request, token: str):
 
 
 
-def _refused(request, exc: Exception) -> None:
-    messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else exc.detail)
-
-
 def _access(request, project_id: int, rule, *, write: bool = False):
     try:
         return project_access_for(request.user, project_id, rule, write=write)
     except RuleRefused as exc:
-        _refused(request, exc)
+        messages.error(request, refusal(exc))
         return None
 
 
@@ -71,7 +68,7 @@ def project_list(request):
         try:
             project = services.create_project(owner=request.user, name=form.cleaned_data["name"], industry=form.cleaned_data["industry"])
         except (RuleRefused, ValidationError) as exc:
-            _refused(request, exc)  # the form keeps what was typed
+            messages.error(request, refusal(exc))  # the form keeps what was typed
         else:
             messages.success(request, f"“{project.name}” is created.")
             return redirect("dashboard:project", project_id=project.pk)
@@ -111,7 +108,7 @@ def project_update(request, project_id: int):
         try:
             services.update_project(project=access.project, actor=request.user, name=form.cleaned_data["name"], industry=form.cleaned_data["industry"])
         except (RuleRefused, ValidationError) as exc:
-            _refused(request, exc)
+            messages.error(request, refusal(exc))
         else:
             messages.success(request, "Saved.")
     return redirect("dashboard:project", project_id=project_id)
@@ -129,7 +126,7 @@ def subscriber_add(request, project_id: int):
             try:
                 services.add_subscriber(project=access.project, actor=request.user, **form.cleaned_data)
             except (RuleRefused, ValidationError) as exc:
-                _refused(request, exc)
+                messages.error(request, refusal(exc))
             else:
                 messages.success(request, "The subscriber is added.")
     return redirect("dashboard:project", project_id=project_id)
@@ -146,7 +143,7 @@ def subscriber_unsubscribe(request, project_id: int, subscriber_id: int):
         try:
             services.unsubscribe(subscriber=subscriber, actor=request.user)
         except RuleRefused as exc:
-            _refused(request, exc)
+            messages.error(request, refusal(exc))
         else:
             messages.success(request, f"{subscriber} is unsubscribed." if subscriber.status != Subscriber.Status.ACTIVE else "Done.")
     return redirect("dashboard:project", project_id=project_id)
@@ -161,7 +158,7 @@ def member_add(request, project_id: int):
         try:
             services.add_member(granter=access, email=form.cleaned_data["email"], access=form.access(), actor=request.user)
         except (RuleRefused, ValidationError) as exc:
-            _refused(request, exc)
+            messages.error(request, refusal(exc))
         else:
             messages.success(request, f"{form.cleaned_data['email']} takes part now.")
     return redirect("dashboard:project", project_id=project_id)
@@ -178,7 +175,7 @@ def member_remove(request, project_id: int, member_id: int):
         try:
             services.remove_member(granter=access, member=member, actor=request.user)
         except (RuleRefused, ValidationError) as exc:
-            _refused(request, exc)
+            messages.error(request, refusal(exc))
         else:
             messages.success(request, f"{member.client.email} no longer takes part.")
     return redirect("dashboard:project", project_id=project_id)
