@@ -18,9 +18,9 @@ from accounts.selectors import current_state
 from core.admin import refusal
 from core.exceptions import RuleRefused
 from core.pagination import page_of
-from projects import selectors, services, telegram
+from projects import imports, selectors, services, telegram
 from projects.access import SECTIONS, Level, Section
-from projects.forms import MemberForm, ProjectForm, SubscriberForm
+from projects.forms import AddressBookForm, ContactUploadForm, MemberForm, ProjectForm, SubscriberForm
 from projects.models import Industry, Subscriber
 from projects.permissions import ANY_ACCESS, project_access_for
 
@@ -94,6 +94,9 @@ def project_detail(request, project_id: int):
     if access.allows(Section.ACCESS_CONTROL, Level.VIEW):
         context["members"] = list(selectors.members_of(project=project)[:200])
         context["member_form"] = MemberForm()
+    if access.allows(Section.ADDRESS_BOOKS, Level.VIEW):
+        context["address_books"] = list(selectors.address_books_of(project=project).order_by("-id")[:100])
+        context["address_book_form"] = AddressBookForm()
     if access.allows(Section.SETTINGS, Level.VIEW):
         context["settings_form"] = ProjectForm(initial={"name": project.name, "industry": project.industry})
     return render(request, "dashboard/project.html", context)
@@ -179,3 +182,49 @@ def member_remove(request, project_id: int, member_id: int):
         else:
             messages.success(request, f"{member.client.email} no longer takes part.")
     return redirect("dashboard:project", project_id=project_id)
+
+
+@login_required
+@require_POST
+def address_book_add(request, project_id: int):
+    access = _access(request, project_id, (Section.ADDRESS_BOOKS, Level.FULL), write=True)
+    form = AddressBookForm(request.POST)
+    if access is not None and form.is_valid():
+        try:
+            book = services.create_address_book(project=access.project, actor=request.user, name=form.cleaned_data["name"])
+        except (RuleRefused, ValidationError) as exc:
+            messages.error(request, refusal(exc))
+        else:
+            return redirect("dashboard:project-address-book", project_id=project_id, book_id=book.pk)
+    return redirect("dashboard:project", project_id=project_id)
+
+
+@login_required
+def address_book_detail(request, project_id: int, book_id: int):
+    """An address book's contacts, and the upload of a CSV file into it (PRJ-5): htmx sends the
+    file with a progress bar and swaps in the outcome, each refused line with its reason; without
+    JavaScript the same form posts and the page shows the same outcome."""
+    write = request.method == "POST"
+    access = _access(request, project_id, (Section.ADDRESS_BOOKS, Level.FULL if write else Level.VIEW), write=write)
+    if access is None:
+        return redirect("dashboard:projects")
+    book = selectors.address_book_of(project=access.project, book_id=book_id)
+    if book is None:
+        raise Http404
+    form = ContactUploadForm(request.POST or None, request.FILES or None)
+    outcome = None
+    if write and form.is_valid():
+        try:
+            result = imports.import_contacts(address_book=book, actor=request.user, rows=form.cleaned_data["file"], consent_confirmed=True)
+        except (RuleRefused, ValidationError) as exc:
+            form.add_error(None, refusal(exc))
+        else:
+            # The file's line: its header is line 1, the import counts rows from 0.
+            outcome = {"created": result.created, "rejected": [{**r, "line": r["row"] + 2} for r in result.rejected[:500]],
+                       "more_rejected": max(0, len(result.rejected) - 500), "rejected_count": len(result.rejected)}
+            form = ContactUploadForm()
+    context = {"project": access.project, "book": book, "form": form, "outcome": outcome, "can_upload": access.allows(Section.ADDRESS_BOOKS, Level.FULL),
+               "contacts": page_of(request, selectors.contacts_of(address_book=book), ordering=("-id",), size=50)}
+    if request.htmx and write:
+        return render(request, "dashboard/_upload.html", context)
+    return render(request, "dashboard/address_book.html", context)
