@@ -13,7 +13,10 @@ PYTHON := $(shell for v in 3.14 3.13 3.12; do \
 		if "$$c" -c 'import sys, venv; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo "$$c"; exit 0; fi; \
 	done; done)
 
-.PHONY: run test lint bench bench-night night venv migrate seed worker beat clean
+# The Ukrainian catalogue is kept as .po in git and compiled here (msgfmt, Debian's gettext).
+MESSAGES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+
+.PHONY: run test lint bench bench-night night venv migrate seed worker beat clean messages
 
 $(BIN)/.installed: requirements.txt
 	@if [ ! -x $(BIN)/python ]; then \
@@ -27,7 +30,14 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed
 
-migrate: venv
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po
+	@command -v msgfmt >/dev/null || { echo "Installing gettext to compile the translations (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q gettext >/dev/null; else sudo apt-get install -y -q gettext >/dev/null; fi; }
+	msgfmt --check -o $@ $<
+
+messages: $(MESSAGES)
+
+migrate: venv messages
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
@@ -41,7 +51,7 @@ $(CHROMIUM):
 	@echo "Installing Chromium for the browser tests (apt-get)"
 	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null; else sudo apt-get install -y -q chromium >/dev/null; fi
 
-test: venv $(CHROMIUM)
+test: venv messages $(CHROMIUM)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -63,4 +73,4 @@ beat: venv
 	$(BIN)/celery -A config beat --loglevel=info
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache
+	rm -rf $(VENV) db.sqlite3 .pytest_cache $(MESSAGES)

@@ -4,6 +4,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.models import ApiKey, Client
@@ -12,15 +14,15 @@ from accounts.models import ApiKey, Client
 class ConsentFields(forms.Form):
     """The fields and checks ACC-1 asks of every sign-up, by password or social."""
 
-    name = forms.CharField(max_length=150, label="Your name")
+    name = forms.CharField(max_length=150, label=_("Your name"))
     accept_terms = forms.BooleanField(
         required=True,
-        error_messages={"required": "You must accept the Terms of Use and the Privacy Policy."},
+        error_messages={"required": _("You must accept the Terms of Use and the Privacy Policy.")},
     )
     age_confirmed = forms.BooleanField(
         required=True,
-        label="I am 16 or older",
-        error_messages={"required": "You must confirm that you are 16 or older."},
+        label=_("I am 16 or older"),
+        error_messages={"required": _("You must confirm that you are 16 or older.")},
     )
 
     field_order = ["name", "email", "password1", "accept_terms", "age_confirmed"]
@@ -28,10 +30,12 @@ class ConsentFields(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["accept_terms"].label = format_html(
-            'I accept the <a href="{}" target="_blank">Terms of Use</a> and the '
-            '<a href="{}" target="_blank">Privacy Policy</a>',
-            reverse("legal_document", args=["terms"]),
-            reverse("legal_document", args=["privacy"]),
+            gettext(
+                'I accept the <a href="{terms}" target="_blank">Terms of Use</a> and the '
+                '<a href="{privacy}" target="_blank">Privacy Policy</a>'
+            ),
+            terms=reverse("legal_document", args=["terms"]),
+            privacy=reverse("legal_document", args=["privacy"]),
         )
 
     def register(self, password: str | None) -> Client:
@@ -48,7 +52,7 @@ class ConsentFields(forms.Form):
             # A race with another sign-up: show it on the form like any other error.
             for field, messages in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, messages)
-            raise forms.ValidationError("Please correct the errors below.") from exc
+            raise forms.ValidationError(_("Please correct the errors below.")) from exc
 
 
 class SignupForm(ConsentFields, AllauthSignupForm):
@@ -72,10 +76,10 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 class AccessRecoveryForm(forms.Form):
-    account_email = forms.EmailField(label="Email of the account you cannot reach")
-    contact_email = forms.EmailField(label="Email where we can reach you now")
+    account_email = forms.EmailField(label=_("Email of the account you cannot reach"))
+    contact_email = forms.EmailField(label=_("Email where we can reach you now"))
     proof = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}),
-        label="Proof that the account is yours",
-        help_text="For example: the last payment's date and amount, a project's name, or that you can send an ID document on request.",
+        label=_("Proof that the account is yours"),
+        help_text=_("For example: the last payment's date and amount, a project's name, or that you can send an ID document on request."),
     )

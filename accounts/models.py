@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from compliance.models import AppendOnlyModel
 
@@ -43,21 +44,21 @@ class Client(AbstractBaseUser, PermissionsMixin):
     """A person with an account: a client of the platform, or staff (is_staff)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
-        BLOCKED = "blocked", "Blocked"
-        DELETED = "deleted", "Deleted"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        BLOCKED = "blocked", _("Blocked")
+        DELETED = "deleted", _("Deleted")
 
     class BlockReason(models.TextChoices):
-        BILLING = "billing", "Unpaid fees"
-        FREE_LIMIT = "free_limit", "Free tariff limit passed"
-        FUNNEL_LOOP = "funnel_loop", "Funnel loop"
-        ABUSE = "abuse", "Abuse"
-        STAFF = "staff", "Staff decision"
+        BILLING = "billing", _("Unpaid fees")
+        FREE_LIMIT = "free_limit", _("Free tariff limit passed")
+        FUNNEL_LOOP = "funnel_loop", _("Funnel loop")
+        ABUSE = "abuse", _("Abuse")
+        STAFF = "staff", _("Staff decision")
 
     class Tariff(models.TextChoices):
-        FREE = "free", "Free"
-        PRO = "pro", "PRO"
+        FREE = "free", _("Free")
+        PRO = "pro", _("PRO")
 
     email = models.EmailField("email", max_length=254, unique=True)
     name = models.CharField(max_length=150)
@@ -68,6 +69,9 @@ class Client(AbstractBaseUser, PermissionsMixin):
     tariff = models.CharField(max_length=8, choices=Tariff.choices, default=Tariff.FREE, db_index=True)
     # When the current tariff began: a Free stint's project count runs from here (TAR-2).
     tariff_since = models.DateTimeField(default=timezone.now)
+    # The language the client chose for the dashboard and its emails; empty until it chooses,
+    # when the browser's is used (and the emails take the one it signed up in).
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
     email_verified_at = models.DateTimeField(null=True, blank=True)
     age_confirmed_at = models.DateTimeField(null=True, blank=True)
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
@@ -166,8 +170,8 @@ class Restriction(models.Model):
     hold (`accounts.services.state`)."""
 
     class Kind(models.TextChoices):
-        SUSPENSION = "suspension", "Suspension"
-        BLOCK = "block", "Block"
+        SUSPENSION = "suspension", _("Suspension")
+        BLOCK = "block", _("Block")
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="restrictions")
     kind = models.CharField(max_length=10, choices=Kind.choices)

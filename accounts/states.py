@@ -4,6 +4,8 @@ services that write it and the selectors that show it."""
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext_noop
+
 from accounts.models import Client, Restriction
 
 Kind = Restriction.Kind
@@ -45,11 +47,13 @@ class Act:
     ACT_IN_OTHERS_PROJECTS = "act_in_others_projects"
 
 
+# The sentences stay plain str (they travel in RuleRefused.detail and audit details): marked for
+# extraction only, translated where they are shown (`core.admin.refusal`, `core.api.exception_handler`).
 REFUSALS = {
-    Act.CHANGE_PROJECTS: ("account_blocked", "Your account is blocked, so you cannot create or change projects, participants or subscribers. "
-                          "Billing and your data stay reachable."),
-    Act.CREATE_API_KEY: ("account_blocked", "Your account is blocked, so no API key can be created. Billing and your data stay reachable."),
-    Act.FILE_COMPLAINT: ("account_blocked", "Your account is blocked, so you cannot file complaints. Write to support instead."),
+    Act.CHANGE_PROJECTS: ("account_blocked", gettext_noop("Your account is blocked, so you cannot create or change projects, participants or subscribers. "
+                                                          "Billing and your data stay reachable.")),
+    Act.CREATE_API_KEY: ("account_blocked", gettext_noop("Your account is blocked, so no API key can be created. Billing and your data stay reachable.")),
+    Act.FILE_COMPLAINT: ("account_blocked", gettext_noop("Your account is blocked, so you cannot file complaints. Write to support instead.")),
     Act.ACT_IN_OTHERS_PROJECTS: ("participation_suspended",
-                                 "Your account is blocked, so your access to other clients' projects is suspended while the block holds."),
+                                 gettext_noop("Your account is blocked, so your access to other clients' projects is suspended while the block holds.")),
 }

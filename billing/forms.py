@@ -1,6 +1,7 @@
 """The dashboard's billing and privacy forms: shapes only; the services say what is allowed."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import Card, Period
 from billing.services import TOP_UP_MAX_CENTS, TOP_UP_MIN_CENTS
@@ -8,7 +9,7 @@ from compliance.models import PrivacyRequest
 
 
 class CardForm(forms.Form):
-    token = forms.CharField(max_length=200, help_text="From the payment form; in the sandbox e.g. tok_visa.")
+    token = forms.CharField(max_length=200, help_text=_("From the payment form; in the sandbox e.g. tok_visa."))
     role = forms.ChoiceField(choices=Card.Role.choices, initial=Card.Role.MAIN)
 
 
@@ -28,7 +29,7 @@ class PeriodForm(forms.Form):
 
 
 class DeactivateForm(forms.Form):
-    confirm = forms.BooleanField(label="I understand that my projects are archived, and deleted after the retention window.")
+    confirm = forms.BooleanField(label=_("I understand that my projects are archived, and deleted after the retention window."))
 
 
 class PrivacyRequestForm(forms.Form):
@@ -37,5 +38,5 @@ class PrivacyRequestForm(forms.Form):
 
 
 class DeleteAccountForm(forms.Form):
-    confirm = forms.BooleanField(label="I understand what deleting my account means.")
+    confirm = forms.BooleanField(label=_("I understand what deleting my account means."))
     password = forms.CharField(widget=forms.PasswordInput, strip=False)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from compliance.models import AppendOnlyError, AppendOnlyModel
 from core.clock import add_months
@@ -13,9 +14,9 @@ MINIMUM_PACKAGE_CENTS = 1_000  # TAR-4, ToU 3.5: never below $10
 
 
 class Period(models.TextChoices):
-    MONTHLY = "monthly", "Monthly"
-    QUARTERLY = "quarterly", "Quarterly"
-    YEARLY = "yearly", "Yearly"
+    MONTHLY = "monthly", _("Monthly")
+    QUARTERLY = "quarterly", _("Quarterly")
+    YEARLY = "yearly", _("Yearly")
 
 
 PERIOD_MONTHS = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}
@@ -78,8 +79,8 @@ class Card(models.Model):
     expiry and fingerprint; never its number or CVV."""
 
     class Role(models.TextChoices):
-        MAIN = "main", "Main card"
-        BACKUP = "backup", "Backup card"
+        MAIN = "main", _("Main card")
+        BACKUP = "backup", _("Backup card")
 
     client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="cards")
     role = models.CharField(max_length=6, choices=Role.choices)
@@ -117,8 +118,8 @@ class Subscription(models.Model):
     the day after; it is renewed by the night of that day (PER-3)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        DEACTIVATED = "deactivated", "Deactivated"
+        ACTIVE = "active", _("Active")
+        DEACTIVATED = "deactivated", _("Deactivated")
 
     client = models.OneToOneField(CLIENT_MODEL, on_delete=models.PROTECT, related_name="subscription")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
@@ -184,13 +185,13 @@ class Invoice(models.Model):
     nor edited: a mistake is undone by a credit note that refers to it. The party is copied in."""
 
     class Kind(models.TextChoices):
-        INVOICE = "invoice", "Invoice"
-        CREDIT_NOTE = "credit_note", "Credit note"
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"  # not (fully) collected: its amount is debt
-        PAID = "paid", "Paid"
-        UNCOLLECTIBLE = "uncollectible", "Uncollectible"  # DUN-5 ended PRO with it unpaid
+        OPEN = "open", _("Open")  # not (fully) collected: its amount is debt
+        PAID = "paid", _("Paid")
+        UNCOLLECTIBLE = "uncollectible", _("Uncollectible")  # DUN-5 ended PRO with it unpaid
 
     number = models.CharField(max_length=20, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")  # noqa: DJ001 (unique, invoice_number_once: NULLs do not collide)
     kind = models.CharField(max_length=12, choices=Kind.choices)
@@ -387,17 +388,17 @@ class LedgerEntry(AppendOnlyModel):
     a description in the client's words, a reference to its cause and a unique idempotency key."""
 
     class Kind(models.TextChoices):
-        CARD_PAYMENT = "card_payment", "Paid by card"
-        TOP_UP = "top_up", "Top-up"
-        VERIFICATION = "verification", "Card verification credit"
-        FEE = "fee", "PRO fee"
-        SETUP_FEE = "setup_fee", "Set-up fee"
-        PACKAGE_CHANGE = "package_change", "Packages added"
-        UNUSED_CREDIT = "unused_credit", "Unused time credited"
-        DUPLICATE_CREDIT = "duplicate_credit", "Duplicate payment credited"
-        STAFF_CREDIT = "staff_credit", "Credit by staff"
-        STAFF_REFUND = "staff_refund", "Refunded to the card"
-        LATE_FEE = "late_fee", "Late fee"
+        CARD_PAYMENT = "card_payment", _("Paid by card")
+        TOP_UP = "top_up", _("Top-up")
+        VERIFICATION = "verification", _("Card verification credit")
+        FEE = "fee", _("PRO fee")
+        SETUP_FEE = "setup_fee", _("Set-up fee")
+        PACKAGE_CHANGE = "package_change", _("Packages added")
+        UNUSED_CREDIT = "unused_credit", _("Unused time credited")
+        DUPLICATE_CREDIT = "duplicate_credit", _("Duplicate payment credited")
+        STAFF_CREDIT = "staff_credit", _("Credit by staff")
+        STAFF_REFUND = "staff_refund", _("Refunded to the card")
+        LATE_FEE = "late_fee", _("Late fee")
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False)  # (ledger_wallet_time)
     amount_cents = models.IntegerField()
@@ -431,9 +432,9 @@ class PeriodChangeRequest(models.Model):
     """A client's request for a shorter period, for staff to approve or refuse (PER-5)."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for staff"
-        APPROVED = "approved", "Approved"
-        REFUSED = "refused", "Refused"
+        PENDING = "pending", _("Waiting for staff")
+        APPROVED = "approved", _("Approved")
+        REFUSED = "refused", _("Refused")
 
     client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="period_requests")
     from_period = models.CharField(max_length=10, choices=Period.choices)

@@ -7,10 +7,11 @@ from django.db import transaction
 
 from accounts.models import Client
 from billing.audit_actions import Audit
-from billing.models import MINIMUM_PACKAGE_CENTS, PolicySettings
+from billing.models import MINIMUM_PACKAGE_CENTS, Period, PolicySettings
 from compliance.services import record
 from core.exceptions import RuleRefused
 from core.money import dollars
+from core.tasks import enqueue
 
 PACKAGE_SIZE = 1_000  # TAR-3
 
@@ -40,7 +41,8 @@ def check_policy_changes(changes: dict) -> None:
 @transaction.atomic
 def change_policy(*, actor: Client, note: str = "", **changes) -> PolicySettings:
     """Staff set new prices or policy (TAR-4): a new version, in force for periods that start from
-    now on (a period keeps the price it was paid at). A package below $10.00 is refused."""
+    now on (a period keeps the price it was paid at). A package below $10.00 is refused. Every PRO
+    client whose price changes is told before its next period (ToU 13.3, NTF-1)."""
     check_policy_changes(changes)
     before = current_policy()
     values = {name: getattr(before, name) for name in POLICY_FIELDS} | changes
@@ -49,6 +51,8 @@ def change_policy(*, actor: Client, note: str = "", **changes) -> PolicySettings
         action=Audit.POLICY_CHANGED, actor=actor, target=policy,
         details={"changed": {k: [getattr(before, k), v] for k, v in changes.items() if getattr(before, k) != v}, "note": note},
     )
+    if any(before.package_cents(period) != policy.package_cents(period) for period in Period.values):
+        enqueue("billing.tasks.tell_price_change", policy.pk)  # NTF-1: each PRO client told ahead, after the commit
     return policy
 
 

@@ -22,9 +22,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts import services as accounts
 from accounts.models import Client
-from billing import dunning, idempotency, payments
+from billing import dunning, emails, idempotency, payments
 from billing.audit_actions import Audit
 from billing.gateways import CardDeclined, GatewayUnavailable, get_gateway
 from billing.invoicing import credit, period_invoice_of
@@ -119,9 +118,7 @@ def attach_card(*, client: Client, token: str, role: str = Card.Role.MAIN, actor
             card.save(update_fields=["verified_at"])
             record(action=Audit.CARD_ADDED, actor=actor, target=card, client=client, details={"role": role, "brand": card.brand, "last4": card.last4})
             _flag_shared_card(client=client, card=card)
-            accounts.notify(client=client, kind="card_verified", event=f"card:{card.pk}", subject="Your card is verified",
-                            lines=[f"{Card.label(card.brand, card.last4)} is saved as your {role} card. We charged $1.00 to verify it and put "
-                                   "that dollar in your wallet (WAL-4)."])
+            emails.tell_card_verified(client=client, card_pk=card.pk, label=Card.label(card.brand, card.last4), backup=role == Card.Role.BACKUP)
     dunning.after_payment(client=client, try_cards=True)  # a new card pays a debt at once (DUN-4)
     return card
 

@@ -40,3 +40,8 @@ def send_billing_emails(client_ids: list[int], kind: str) -> None:
     retried alone and the others are not sent twice."""
     for client_id in client_ids:
         send_billing_email.delay(client_id, kind)
+
+
+@shared_task(acks_late=True)
+def tell_price_change(policy_id: int) -> int:
+    return emails.tell_price_change(policy_id)

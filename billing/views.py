@@ -12,6 +12,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as accounts_selectors
@@ -40,6 +42,7 @@ def overview(request):
     return render(request, "dashboard/overview.html", {
         "state": state, "restrictions": restrictions, "summary": summary, "upcoming": selectors.upcoming(client=client),
         "capacity": capacity, "used_percent": min(100, round(100 * active / capacity)) if capacity else 100,
+        "period_label": _period_label(summary["period"]),
         "projects": projects_selectors.visible_projects(client=client).count(),
         "notices": accounts_selectors.notices_of(client, limit=10),
     })
@@ -52,6 +55,7 @@ def billing(request):
     quotes = {period: services.activation_quote(client=client, period=period) for period in Period.values} if summary["tariff"] == "free" else {}
     return render(request, "dashboard/billing.html", {
         "summary": summary, "upcoming": selectors.upcoming(client=client), "quotes": quotes,
+        "period_label": _period_label(summary["period"]), "pending_period_label": _period_label(summary["pending_period"]),
         "ledger": page_of(request, selectors.ledger_of(client=client), ordering=("-created_at", "-id"), size=20),
         "invoices": page_of(request, selectors.invoices_of(client=client), ordering=("-issued_at", "-id"), size=20, prefix="invoices"),
         "cards": [(Card.Role.MAIN, summary["card"]), (Card.Role.BACKUP, summary["backup_card"])],
@@ -65,14 +69,14 @@ def billing(request):
 def card_save(request):
     form = CardForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter the card's token from the payment form.")
+        messages.error(request, _("Enter the card's token from the payment form."))
         return redirect("dashboard:billing")
     try:
         card = services.attach_card(client=request.user, token=form.cleaned_data["token"], role=form.cleaned_data["role"], actor=request.user)
     except (RuleRefused, ValidationError) as exc:
         messages.error(request, refusal(exc))
     else:
-        messages.success(request, f"{Card.label(card.brand, card.last4)} is verified: $1.00 went to your wallet (WAL-4).")
+        messages.success(request, _("%(card)s is verified: $1.00 went to your wallet (WAL-4).") % {"card": Card.label(card.brand, card.last4)})
     return redirect("dashboard:billing")
 
 
@@ -87,7 +91,7 @@ def card_remove(request):
     except RuleRefused as exc:
         messages.error(request, refusal(exc))
     else:
-        messages.success(request, "The card is removed.")
+        messages.success(request, _("The card is removed."))
     return redirect("dashboard:billing")
 
 
@@ -114,7 +118,7 @@ def activate(request):
     """A confirmation that shows what is charged now and from where, then the activation."""
     form = PeriodForm(request.POST or request.GET or None)
     if not form.is_valid():
-        messages.error(request, "Choose a period.")
+        messages.error(request, _("Choose a period."))
         return redirect("dashboard:billing")
     period = form.cleaned_data["period"]
     if request.method == "POST" and request.POST.get("confirmed") == "yes":
@@ -123,7 +127,7 @@ def activate(request):
         except (RuleRefused, ValidationError) as exc:
             messages.error(request, refusal(exc))
             return redirect(f"{request.path}?period={period}")
-        messages.success(request, "PRO is active.")
+        messages.success(request, _("PRO is active."))
         return redirect("dashboard:billing")
     return render(request, "dashboard/activate.html", {
         "period": period, "period_label": Period(period).label, **selectors.activation_terms(client=request.user, period=period),
@@ -136,7 +140,7 @@ def deactivate(request):
     """A confirmation that says what ends and when (DEA-1..3), then the deactivation."""
     terms = selectors.deactivation_terms(client=request.user)
     if terms is None:
-        messages.error(request, "PRO is not active.")
+        messages.error(request, _("PRO is not active."))
         return redirect("dashboard:billing")
     form = DeactivateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -146,9 +150,9 @@ def deactivate(request):
             messages.error(request, refusal(exc))
         else:
             if subscription.is_active:
-                messages.success(request, f"PRO ends after {subscription.ends_after}; until then nothing changes.")
+                messages.success(request, _("PRO ends after %(date)s; until then nothing changes.") % {"date": date_format(subscription.ends_after, "DATE_FORMAT")})
             else:
-                messages.success(request, "PRO has ended; your projects are archived.")
+                messages.success(request, _("PRO has ended; your projects are archived."))
             return redirect("dashboard:billing")
     return render(request, "dashboard/deactivate.html", {"terms": terms, "form": form})
 
@@ -158,14 +162,14 @@ def deactivate(request):
 def period(request):
     form = PeriodForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a period.")
+        messages.error(request, _("Choose a period."))
         return redirect("dashboard:billing")
     try:
-        _, pending = services.change_period(client=request.user, period=form.cleaned_data["period"], actor=request.user)
+        _subscription, pending = services.change_period(client=request.user, period=form.cleaned_data["period"], actor=request.user)
     except (RuleRefused, ValidationError) as exc:
         messages.error(request, refusal(exc))
     else:
-        messages.success(request, "Staff decide a shorter period; you will be told by email." if pending else "The period is changed.")
+        messages.success(request, _("Staff decide a shorter period; you will be told by email.") if pending else _("The period is changed."))
     return redirect("dashboard:billing")
 
 
@@ -191,7 +195,7 @@ def privacy(request):
             return response
         if action == "marketing":
             compliance.set_marketing_consent(client=client, given=request.POST.get("given") == "yes")
-            messages.success(request, "Your marketing consent is saved.")
+            messages.success(request, _("Your marketing consent is saved."))
             return redirect("dashboard:privacy")
         if action == "request":
             form = PrivacyRequestForm(request.POST)
@@ -201,7 +205,7 @@ def privacy(request):
                 except ValidationError as exc:
                     messages.error(request, refusal(exc))
                 else:
-                    messages.success(request, "Your request is received; we answer by its due date.")
+                    messages.success(request, _("Your request is received; we answer by its due date."))
                     return redirect("dashboard:privacy")
     consent = compliance_selectors.marketing_consent_of(client=client)
     return render(request, "dashboard/privacy.html", {
@@ -215,7 +219,7 @@ def privacy(request):
 def delete_account(request):
     form = DeleteAccountForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Tick the box and enter your password to delete the account.")
+        messages.error(request, _("Tick the box and enter your password to delete the account."))
         return redirect("dashboard:privacy")
     try:
         accounts.delete_account(client=request.user, password=form.cleaned_data["password"], actor=request.user)
@@ -224,6 +228,11 @@ def delete_account(request):
         return redirect("dashboard:privacy")
     logout(request)
     return render(request, "dashboard/deleted.html")
+
+
+def _period_label(value: str | None) -> str:
+    """The period as a person reads it (the model's label, in the active language); "" without one."""
+    return Period(value).label if value else ""
 
 
 def _json(document: dict) -> str:

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class AppendOnlyError(Exception):
@@ -78,11 +79,11 @@ class LegalDocument(models.Model):
     """One published version of a legal text. The current one of a kind is the newest published."""
 
     class Kind(models.TextChoices):
-        TERMS = "terms", "Terms of Use"
-        PRIVACY = "privacy", "Privacy Policy"
-        COOKIES = "cookies", "Cookie Policy"
-        REFUNDS = "refunds", "Cancellation and Refund Policy"
-        DATA_PROCESSING = "data_processing", "Data Processing Agreement"
+        TERMS = "terms", _("Terms of Use")
+        PRIVACY = "privacy", _("Privacy Policy")
+        COOKIES = "cookies", _("Cookie Policy")
+        REFUNDS = "refunds", _("Cancellation and Refund Policy")
+        DATA_PROCESSING = "data_processing", _("Data Processing Agreement")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     version = models.CharField(max_length=20)
@@ -168,14 +169,14 @@ class Complaint(models.Model):
     staff decide. The project is kept by id: compliance knows no other app (DESIGN.md)."""
 
     class Kind(models.TextChoices):
-        SPAM = "spam", "Spam"
-        PRIVACY = "privacy", "Privacy"
-        OTHER = "other", "Other"
+        SPAM = "spam", _("Spam")
+        PRIVACY = "privacy", _("Privacy")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        UPHELD = "upheld", "Upheld"
-        REJECTED = "rejected", "Rejected"
+        OPEN = "open", _("Open")
+        UPHELD = "upheld", _("Upheld")
+        REJECTED = "rejected", _("Rejected")
 
     complainant = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="complaints")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OTHER)
@@ -207,17 +208,17 @@ class PrivacyRequest(models.Model):
     may extend by up to two more months with a reason (Art. 12(3))."""
 
     class Kind(models.TextChoices):
-        ACCESS = "access", "Access"
-        RECTIFICATION = "rectification", "Rectification"
-        ERASURE = "erasure", "Erasure"
-        RESTRICTION = "restriction", "Restriction"
-        OBJECTION = "objection", "Objection (marketing included)"
-        PORTABILITY = "portability", "Portability"
+        ACCESS = "access", _("Access")
+        RECTIFICATION = "rectification", _("Rectification")
+        ERASURE = "erasure", _("Erasure")
+        RESTRICTION = "restriction", _("Restriction")
+        OBJECTION = "objection", _("Objection (marketing included)")
+        PORTABILITY = "portability", _("Portability")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        FULFILLED = "fulfilled", "Fulfilled"
-        REFUSED = "refused", "Refused"
+        OPEN = "open", _("Open")
+        FULFILLED = "fulfilled", _("Fulfilled")
+        REFUSED = "refused", _("Refused")
 
     client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="privacy_requests")
     subject_email = models.EmailField(blank=True, help_text="For a subscriber's request made through the client or staff.")

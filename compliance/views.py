@@ -6,6 +6,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from compliance.cookies import keep_visitor, visitor_of
@@ -29,7 +30,7 @@ def legal_accept(request):
     pending = pending_documents(client=request.user)
     if request.method == "POST" and pending:
         accept_documents(client=request.user, documents=pending)
-        messages.success(request, "Thank you: accepted.")
+        messages.success(request, _("Thank you: accepted."))
         return redirect("dashboard:home")
     return render(request, "legal/accept.html", {"documents": pending})
 

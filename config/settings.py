@@ -75,9 +75,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language first (Accept-Language, or the cookie the switch sets) ...
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ... and a signed-in client's own choice over it (issue 14).
+    "accounts.middleware.ClientLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -106,7 +110,7 @@ TEMPLATES = [
                 "compliance.context_processors.legal_notice",
                 "compliance.context_processors.cookie_banner",
             ],
-            "builtins": ["core.templatetags.money", "django_htmx.templatetags.django_htmx"],
+            "builtins": ["core.templatetags.money", "django_htmx.templatetags.django_htmx", "django.templatetags.i18n"],
         },
     },
 ]
@@ -192,7 +196,10 @@ for _provider in ("google", "facebook", "twitter_oauth2"):
 # Staff reach the admin only with two-factor authentication on, in production (issue 3).
 ADMIN_REQUIRES_2FA = env.bool("ADMIN_REQUIRES_2FA", default=PRODUCTION)
 
-LANGUAGE_CODE = "en-us"
+# English and Ukrainian (most of the operator's clients read Ukrainian); compiled by `make`.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("uk", "Українська")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import choose_language
 from compliance.views import cookie_choice, legal_accept, legal_document, privacy_download
 
 urlpatterns = [
@@ -9,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("legal/accept/", legal_accept, name="legal_accept"),
     path("cookies/", cookie_choice, name="cookie_choice"),
+    path("i18n/setlang/", choose_language, name="set_language"),
     path("privacy/download/<str:token>/", privacy_download, name="privacy_download"),
     path("legal/<str:kind>/", legal_document, name="legal_document"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

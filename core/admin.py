@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -20,8 +21,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def refusal(exc: Exception) -> str:
     """The sentence of a refusal for an admin message: a RuleRefused's detail, a ValidationError's
-    messages."""
-    return getattr(exc, "detail", None) or " ".join(getattr(exc, "messages", [str(exc)]))
+    messages. A detail is plain English (marked with gettext_noop where it is written), translated
+    here into the active language; one with no translation (an f-string's) shows as it is."""
+    if detail := getattr(exc, "detail", None):
+        return gettext(str(detail))
+    return " ".join(getattr(exc, "messages", [str(exc)]))
 
 
 def report(modeladmin, request, done: int, verb: str, refused: list[str]) -> None:

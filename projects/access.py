@@ -1,22 +1,23 @@
 """Sections and levels of project access (PRJ-1), in one place. Pure: no database here."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Section(models.TextChoices):
-    FUNNELS = "funnels", "Funnels"
-    SUBSCRIBERS = "subscribers", "Subscribers"
-    ADDRESS_BOOKS = "address_books", "Address books"
-    MESSAGES = "messages", "Messages"
-    STATISTICS = "statistics", "Statistics"
-    SETTINGS = "settings", "Settings"
-    ACCESS_CONTROL = "access_control", "Access control"
+    FUNNELS = "funnels", _("Funnels")
+    SUBSCRIBERS = "subscribers", _("Subscribers")
+    ADDRESS_BOOKS = "address_books", _("Address books")
+    MESSAGES = "messages", _("Messages")
+    STATISTICS = "statistics", _("Statistics")
+    SETTINGS = "settings", _("Settings")
+    ACCESS_CONTROL = "access_control", _("Access control")
 
 
 class Level(models.TextChoices):
-    NONE = "none", "No access"
-    VIEW = "view", "View"
-    FULL = "full", "Full"
+    NONE = "none", _("No access")
+    VIEW = "view", _("View")
+    FULL = "full", _("Full")
 
 
 RANK = {Level.NONE: 0, Level.VIEW: 1, Level.FULL: 2}

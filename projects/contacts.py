@@ -4,6 +4,7 @@ the API, the pop-up form and imports alike. Pure functions: no database here."""
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext_noop
 
 from accounts.models import normalize_email
 
@@ -30,14 +31,15 @@ class Reason:
     DUPLICATE_IN_FILE = "duplicate_in_file"
     ALREADY_IN_PROJECT = "already_in_project"
 
+    # Plain str, marked for extraction: translated where shown (`projects.imports`).
     SENTENCES = {
-        INVALID_ROW: "The row is not an object of name, email and phone.",
-        MISSING_CONTACT: "The row is empty: give a name, an email or a phone number.",
-        INVALID_EMAIL: "The email address is not valid.",
-        INVALID_PHONE: "The phone number is not valid; use the international form, e.g. +4915112345678.",
-        ROLE_ADDRESS: "A role address (info@, support@ and the like) belongs to no one who could consent.",
-        DUPLICATE_IN_FILE: "The same email or phone appears on an earlier row.",
-        ALREADY_IN_PROJECT: "This email or phone is already here.",
+        INVALID_ROW: gettext_noop("The row is not an object of name, email and phone."),
+        MISSING_CONTACT: gettext_noop("The row is empty: give a name, an email or a phone number."),
+        INVALID_EMAIL: gettext_noop("The email address is not valid."),
+        INVALID_PHONE: gettext_noop("The phone number is not valid; use the international form, e.g. +4915112345678."),
+        ROLE_ADDRESS: gettext_noop("A role address (info@, support@ and the like) belongs to no one who could consent."),
+        DUPLICATE_IN_FILE: gettext_noop("The same email or phone appears on an earlier row."),
+        ALREADY_IN_PROJECT: gettext_noop("This email or phone is already here."),
     }
 
 

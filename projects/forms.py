@@ -13,14 +13,14 @@ from projects.models import Industry
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=120)
     industry = forms.ChoiceField(choices=Industry.choices, initial=Industry.OTHER,
-                                 help_text="Some industries wait for staff review before the project may send (PRJ-7).")
+                                 help_text=_("Some industries wait for staff review before the project may send (PRJ-7)."))
 
 
 class SubscriberForm(forms.Form):
     name = forms.CharField(max_length=200, required=False)
     email = forms.CharField(max_length=254, required=False)
-    phone = forms.CharField(max_length=40, required=False, help_text="International, e.g. +4915112345678.")
-    consent = forms.BooleanField(label="The person consented to receive messages.")
+    phone = forms.CharField(max_length=40, required=False, help_text=_("International, e.g. +4915112345678."))
+    consent = forms.BooleanField(label=_("The person consented to receive messages."))
 
 
 class MemberForm(forms.Form):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Client
 from compliance.services import record
@@ -65,7 +66,7 @@ def _sort_rows(rows, existing_queryset) -> tuple[list[dict], list[dict]]:
             accepted.append(contact)
     rejected.sort(key=lambda r: r["row"])
     for rejection in rejected:
-        rejection["detail"] = Reason.SENTENCES[rejection["reason"]]
+        rejection["detail"] = gettext(Reason.SENTENCES[rejection["reason"]])  # in the request's language
     return accepted, rejected
 
 

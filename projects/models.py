@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from projects.access import SECTIONS, Level
 
@@ -12,34 +13,34 @@ CLIENT_MODEL = settings.AUTH_USER_MODEL
 
 
 class Industry(models.TextChoices):
-    OTHER = "other", "Other"
-    ECOMMERCE = "ecommerce", "Online shop"
-    EDUCATION = "education", "Education"
-    MEDIA = "media", "Media and entertainment"
-    SERVICES = "services", "Local services"
-    SOFTWARE = "software", "Software and SaaS"
-    TRAVEL = "travel", "Travel and hospitality"
-    HEALTH = "health", "Health and fitness"
-    NON_PROFIT = "non_profit", "Non-profit"
+    OTHER = "other", _("Other")
+    ECOMMERCE = "ecommerce", _("Online shop")
+    EDUCATION = "education", _("Education")
+    MEDIA = "media", _("Media and entertainment")
+    SERVICES = "services", _("Local services")
+    SOFTWARE = "software", _("Software and SaaS")
+    TRAVEL = "travel", _("Travel and hospitality")
+    HEALTH = "health", _("Health and fitness")
+    NON_PROFIT = "non_profit", _("Non-profit")
     # ToU 21.6: industries that draw more spam complaints than usual (PRJ-7: staff review first).
-    ESCORT_DATING = "escort_dating", "Escort and dating services"
-    MALWARE = "malware", "Malware and viruses"
-    PHARMACEUTICALS = "pharmaceuticals", "Pharmaceutical products"
-    WORK_FROM_HOME = "work_from_home", "Work from home, making money online"
-    ONLINE_TRADING = "online_trading", "Online trading and stock tips"
-    MLM = "mlm", "Financial pyramids and network marketing"
-    AFFILIATE_MARKETING = "affiliate_marketing", "Affiliate marketing"
-    DEBT_COLLECTION = "debt_collection", "Debt collection and debt relief"
-    MORTGAGES_LOANS = "mortgages_loans", "Mortgages and loans"
-    SUPPLEMENTS = "supplements", "Food, herbal and vitamin supplements"
-    ADULT = "adult", "Adult products"
-    BROKER_LISTS = "broker_lists", "Lists of brokers or rental services"
-    ILLEGAL_GOODS = "illegal_goods", "Illegal goods, pirated software or media"
-    GAMBLING = "gambling", "Betting and gambling"
-    POLITICS = "politics", "Political parties and organizations"
-    TOBACCO = "tobacco", "Tobacco products"
-    ALCOHOL = "alcohol", "Alcoholic beverages"
-    RELIGION = "religion", "Religious content"
+    ESCORT_DATING = "escort_dating", _("Escort and dating services")
+    MALWARE = "malware", _("Malware and viruses")
+    PHARMACEUTICALS = "pharmaceuticals", _("Pharmaceutical products")
+    WORK_FROM_HOME = "work_from_home", _("Work from home, making money online")
+    ONLINE_TRADING = "online_trading", _("Online trading and stock tips")
+    MLM = "mlm", _("Financial pyramids and network marketing")
+    AFFILIATE_MARKETING = "affiliate_marketing", _("Affiliate marketing")
+    DEBT_COLLECTION = "debt_collection", _("Debt collection and debt relief")
+    MORTGAGES_LOANS = "mortgages_loans", _("Mortgages and loans")
+    SUPPLEMENTS = "supplements", _("Food, herbal and vitamin supplements")
+    ADULT = "adult", _("Adult products")
+    BROKER_LISTS = "broker_lists", _("Lists of brokers or rental services")
+    ILLEGAL_GOODS = "illegal_goods", _("Illegal goods, pirated software or media")
+    GAMBLING = "gambling", _("Betting and gambling")
+    POLITICS = "politics", _("Political parties and organizations")
+    TOBACCO = "tobacco", _("Tobacco products")
+    ALCOHOL = "alcohol", _("Alcoholic beverages")
+    RELIGION = "religion", _("Religious content")
 
 
 REVIEWED_INDUSTRIES = frozenset(
@@ -70,16 +71,16 @@ class Project(models.Model):
     """A chatbot with one owner, who pays for it (PRJ-1, TAR-7), and its participants."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"  # while any ProjectRestriction holds but the lock
-        LOCKED = "locked", "Locked"  # DUN-3
-        ARCHIVED = "archived", "Archived"  # DEA-2, or deleted by its owner
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")  # while any ProjectRestriction holds but the lock
+        LOCKED = "locked", _("Locked")  # DUN-3
+        ARCHIVED = "archived", _("Archived")  # DEA-2, or deleted by its owner
 
     class Review(models.TextChoices):
-        NOT_NEEDED = "not_needed", "Not needed"
-        PENDING = "pending", "Waiting for staff"
-        CLEARED = "cleared", "Cleared to send"
-        REFUSED = "refused", "Refused"
+        NOT_NEEDED = "not_needed", _("Not needed")
+        PENDING = "pending", _("Waiting for staff")
+        CLEARED = "cleared", _("Cleared to send")
+        REFUSED = "refused", _("Refused")
 
     owner = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="owned_projects")
     name = models.CharField(max_length=120)
@@ -138,11 +139,11 @@ class ProjectRestriction(models.Model):
     that paying a debt leaves a spam complaint's suspension (DUN-4, CMP-4)."""
 
     class Reason(models.TextChoices):
-        DUNNING = "dunning", "Unpaid fees (DUN-2)"
-        BILLING_LOCK = "billing_lock", "Owner blocked for unpaid fees (DUN-3)"
-        COMPLAINT = "complaint", "Spam complaint (CMP-4)"
-        INDUSTRY_REVIEW = "industry_review", "Industry review (PRJ-7)"
-        STAFF = "staff", "Staff decision"
+        DUNNING = "dunning", _("Unpaid fees (DUN-2)")
+        BILLING_LOCK = "billing_lock", _("Owner blocked for unpaid fees (DUN-3)")
+        COMPLAINT = "complaint", _("Spam complaint (CMP-4)")
+        INDUSTRY_REVIEW = "industry_review", _("Industry review (PRJ-7)")
+        STAFF = "staff", _("Staff decision")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="restrictions")
     reason = models.CharField(max_length=16, choices=Reason.choices)
@@ -205,18 +206,18 @@ class Subscriber(models.Model):
     import (PRJ-3). The messenger user ID stays inside the platform (PRJ-4)."""
 
     class Messenger(models.TextChoices):
-        NONE = "", "None"
-        TELEGRAM = "telegram", "Telegram"
+        NONE = "", _("None")
+        TELEGRAM = "telegram", _("Telegram")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Subscribed"
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        ACTIVE = "active", _("Subscribed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
     class Source(models.TextChoices):
-        TELEGRAM = "telegram", "Telegram /start"
-        POPUP = "popup", "Pop-up form"
-        API = "api", "Added by the client"
-        IMPORT = "import", "Imported by the client"
+        TELEGRAM = "telegram", _("Telegram /start")
+        POPUP = "popup", _("Pop-up form")
+        API = "api", _("Added by the client")
+        IMPORT = "import", _("Imported by the client")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscribers")
     messenger = models.CharField(max_length=12, choices=Messenger.choices, blank=True, default="")

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -70,7 +71,7 @@ def project_list(request):
         except (RuleRefused, ValidationError) as exc:
             messages.error(request, refusal(exc))  # the form keeps what was typed
         else:
-            messages.success(request, f"“{project.name}” is created.")
+            messages.success(request, _("“%(name)s” is created.") % {"name": project.name})
             return redirect("dashboard:project", project_id=project.pk)
     page = page_of(request, selectors.visible_projects(client=request.user), ordering=("-created_at", "-id"), size=25)
     rows = [(project, selectors.access_in_listing(project, client=request.user)) for project in page.rows]
@@ -85,7 +86,9 @@ def project_detail(request, project_id: int):
     project = selectors.project_with_count(project_id=project_id)
     state, restrictions = current_state(request.user)
     context = {"project": project, "access": access, "sections": SECTIONS, "industries": Industry.choices, "state": state, "restrictions": restrictions,
-               "can": {section: {"view": access.allows(section, Level.VIEW), "full": access.allows(section, Level.FULL)} for section in SECTIONS}}
+               "can": {section: {"view": access.allows(section, Level.VIEW), "full": access.allows(section, Level.FULL)} for section in SECTIONS},
+               # The participants table's column headers, in SECTIONS' order, translated.
+               "section_labels": [(section, Section(section).label) for section in SECTIONS]}
     if access.allows(Section.SUBSCRIBERS, Level.VIEW):
         term = request.GET.get("q", "")[:254]
         context["subscribers"] = page_of(request, selectors.search_subscribers(project=project, term=term), ordering=("-id",), size=25)
@@ -113,7 +116,7 @@ def project_update(request, project_id: int):
         except (RuleRefused, ValidationError) as exc:
             messages.error(request, refusal(exc))
         else:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
     return redirect("dashboard:project", project_id=project_id)
 
 
@@ -124,14 +127,14 @@ def subscriber_add(request, project_id: int):
     form = SubscriberForm(request.POST)
     if access is not None:
         if not form.is_valid():
-            messages.error(request, "Tick the box: the person consented to receive messages (PRJ-3).")
+            messages.error(request, _("Tick the box: the person consented to receive messages (PRJ-3)."))
         else:
             try:
                 services.add_subscriber(project=access.project, actor=request.user, **form.cleaned_data)
             except (RuleRefused, ValidationError) as exc:
                 messages.error(request, refusal(exc))
             else:
-                messages.success(request, "The subscriber is added.")
+                messages.success(request, _("The subscriber is added."))
     return redirect("dashboard:project", project_id=project_id)
 
 
@@ -148,7 +151,7 @@ def subscriber_unsubscribe(request, project_id: int, subscriber_id: int):
         except RuleRefused as exc:
             messages.error(request, refusal(exc))
         else:
-            messages.success(request, f"{subscriber} is unsubscribed." if subscriber.status != Subscriber.Status.ACTIVE else "Done.")
+            messages.success(request, _("%(subscriber)s is unsubscribed.") % {"subscriber": subscriber} if subscriber.status != Subscriber.Status.ACTIVE else _("Done."))
     return redirect("dashboard:project", project_id=project_id)
 
 
@@ -163,7 +166,7 @@ def member_add(request, project_id: int):
         except (RuleRefused, ValidationError) as exc:
             messages.error(request, refusal(exc))
         else:
-            messages.success(request, f"{form.cleaned_data['email']} takes part now.")
+            messages.success(request, _("%(email)s takes part now.") % {"email": form.cleaned_data["email"]})
     return redirect("dashboard:project", project_id=project_id)
 
 
@@ -180,7 +183,7 @@ def member_remove(request, project_id: int, member_id: int):
         except (RuleRefused, ValidationError) as exc:
             messages.error(request, refusal(exc))
         else:
-            messages.success(request, f"{member.client.email} no longer takes part.")
+            messages.success(request, _("%(email)s no longer takes part.") % {"email": member.client.email})
     return redirect("dashboard:project", project_id=project_id)
 
 

@@ -15,7 +15,8 @@ from accounts.services.api_keys import (
     set_api_key_limit,
     sign_in_key,
 )
-from accounts.services.notices import notify, send_notice
+from accounts.services.notices import Draft, notify, notify_many, send_notice, send_notices_of
+from accounts.services.preferences import language_of, set_language
 from accounts.services.recovery import approve_access_recovery, refuse_access_recovery, request_access_recovery
 from accounts.services.registration import (
     REGISTRATION_DOCUMENTS,
@@ -53,6 +54,7 @@ from accounts.services.state import (
 
 __all__ = [
     "API_KEY_PREFIX",
+    "Draft",
     "REGISTRATION_DOCUMENTS",
     "api_key_for_secret",
     "api_key_request_wait",
@@ -65,6 +67,7 @@ __all__ = [
     "delete_account",
     "has_two_factor",
     "issue_token",
+    "language_of",
     "lift_billing",
     "lift_expired_blocks",
     "lift_many",
@@ -72,6 +75,8 @@ __all__ = [
     "lockout_refusal",
     "mark_email_verified",
     "note_api_key_used",
+    "notify_many",
+    "set_language",
     "note_failed_sign_in",
     "note_staff_roles",
     "note_two_factor_change",
@@ -84,6 +89,7 @@ __all__ = [
     "revoke_api_key",
     "send_email_verification",
     "send_notice",
+    "send_notices_of",
     "set_api_key_limit",
     "sign_in_key",
     "sign_in_lockout_remaining",

@@ -2,10 +2,11 @@
 
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.audit_actions import Audit
 from accounts.models import (
@@ -45,11 +46,13 @@ def registration_errors(*, name: str, email: str, password: str | None, accept_t
 
 @transaction.atomic
 def register_client(
-    *, name: str, email: str, password: str | None, accept_terms: bool, age_confirmed: bool, via: str = "api"
+    *, name: str, email: str, password: str | None, accept_terms: bool, age_confirmed: bool, via: str = "api",
+    language: str | None = None,
 ) -> Client:
     """Open an account (ACC-1, TAR-1): on Free, with the current Terms and Privacy versions
     accepted and the age confirmation recorded. The verification email is the caller's to send
-    (it needs the request to build the link): `send_email_verification`."""
+    (it needs the request to build the link): `send_email_verification`. The client's language is
+    the one it registered in (the request's, unless given) until it chooses another (NTF-1)."""
     errors = registration_errors(
         name=name, email=email, password=password, accept_terms=accept_terms, age_confirmed=age_confirmed
     )
@@ -62,7 +65,8 @@ def register_client(
     try:
         with transaction.atomic():
             client = Client.objects.create_user(
-                email=email, password=password, name=name.strip(), age_confirmed_at=now, tariff=Client.Tariff.FREE
+                email=email, password=password, name=name.strip(), age_confirmed_at=now, tariff=Client.Tariff.FREE,
+                language=_language_or_blank(translation.get_language() if language is None else language),
             )
     except IntegrityError:
         # Two registrations raced for one address: the database's unique index decided.
@@ -71,6 +75,11 @@ def register_client(
     accept_documents(client=client, documents=documents)
     record(action=Audit.REGISTERED, actor=client, target=client, client=client, details={"via": via})
     return client
+
+
+def _language_or_blank(language: str | None) -> str:
+    code = (language or "").split("-")[0]
+    return code if code in dict(settings.LANGUAGES) else ""
 
 
 def send_email_verification(*, request, client: Client) -> None:

@@ -13,10 +13,15 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.functional import lazy
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.audit_actions import Audit
 from accounts.models import AccountStateChange, ApiKey, Client, Restriction
 from accounts.selectors import holding_restrictions
+from accounts.services.notices import Draft, notify_many
 from accounts.states import derive_state
 from compliance.audit import audit_row, record_rows, target_of
 from compliance.services import erase_or_hold
@@ -26,6 +31,7 @@ from core.sql import update_rows
 
 Kind = Restriction.Kind
 Reason = Client.BlockReason
+day_text = lazy(lambda moment: date_format(timezone.localtime(moment), "DATE_FORMAT"), str)  # in the notice's language
 
 
 def _actor(actor):
@@ -40,13 +46,16 @@ def _rederive(clients: list[Client], *, now: datetime, actor, note: str) -> list
     """Bring locked clients' state in line with their restrictions; a history row and an audit
     entry for each whose state moved. Returns those."""
     holding = holding_restrictions([c.pk for c in clients], now=now)
-    moved, history, audit = [], [], []
+    moved, history, audit, told = [], [], [], []
     for client in clients:
         state = derive_state(holding[client.pk], deleted=client.status == Client.Status.DELETED)
         if (client.status, client.block_reason, client.blocked_until) == (state.status, state.block_reason, state.blocked_until):
             continue
-        from_status = client.status
+        from_status, from_reason = client.status, client.block_reason
         client.status, client.block_reason, client.blocked_until = state.status, state.block_reason, state.blocked_until
+        draft = _state_notice(client, from_status=from_status, from_reason=from_reason, now=now)
+        if draft is not None:
+            told.append(draft)
         moved.append(client)
         history.append(AccountStateChange(client_id=client.pk, from_status=from_status, to_status=state.status, reason=state.block_reason,
                                           until=state.blocked_until, actor=actor, note=note, created_at=now))
@@ -58,7 +67,28 @@ def _rederive(clients: list[Client], *, now: datetime, actor, note: str) -> list
     update_rows(Client, moved, ["status", "block_reason", "blocked_until"])
     insert(history)
     record_rows(audit)
+    notify_many(told)
     return moved
+
+
+# Billing tells its own moves, with the amount (billing.emails: suspended, blocked for unpaid
+# fees, paid, the Free limit passed; PRO activation lifts the last).
+TOLD_BY_BILLING = {Reason.BILLING, Reason.FREE_LIMIT}
+
+
+def _state_notice(client: Client, *, from_status: str, from_reason: str, now: datetime) -> Draft | None:
+    """NTF-1: the client is told it is blocked (with the reason and end) or unblocked."""
+    if client.status == Client.Status.BLOCKED and client.block_reason not in TOLD_BY_BILLING and (from_status, from_reason) != (client.status, client.block_reason):
+        until = (format_lazy(_("The block ends on {day}."), day=day_text(client.blocked_until)) if client.blocked_until
+                 else _("The block holds until staff lift it."))
+        return Draft(client_id=client.pk, language=client.language, kind="account_blocked", event=f"state:blocked:{client.block_reason}:{now.isoformat()}",
+                     subject=_("Your account is blocked"),
+                     lines=[format_lazy(_("Your account is blocked: {reason}."), reason=Reason(client.block_reason).label), until,
+                            _("You can still sign in, read your projects and pay; nothing can be changed or sent meanwhile. Write to support if you think this is a mistake.")])
+    if from_status == Client.Status.BLOCKED and client.status != Client.Status.BLOCKED and from_reason not in TOLD_BY_BILLING:
+        return Draft(client_id=client.pk, language=client.language, kind="account_unblocked", event=f"state:unblocked:{now.isoformat()}",
+                     subject=_("Your account is unblocked"), lines=[_("Your account is unblocked: your projects run again.")])
+    return None
 
 
 def _restriction_details(restriction: Restriction, note: str) -> dict:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from accounts.models import Client
-from billing import payments
+from billing import emails, payments
 from billing.audit_actions import Audit
 from billing.invoicing import charge_fees, credit, period_fee_line
 from billing.ledger import balance_cents, locked_wallet, wallet_of
@@ -23,7 +23,7 @@ from billing.tariffs import end_pro
 from compliance.services import record
 from core.clock import billing_date
 from core.exceptions import RuleRefused
-from core.money import dollars, prorate_formula
+from core.money import prorate_formula
 from projects import selectors as projects_selectors
 from projects import services as projects
 
@@ -144,9 +144,8 @@ def _activate(*, client: Client, period: str, quote: Quote, number: int, key: st
     projects.restore_owner_projects(owner=client, since=max(previous_end, now - datetime.timedelta(days=policy.retention_days)))
     record(action=Audit.PRO_ACTIVATED, actor=actor, target=subscription, client=client,
            details={"period": period, "packages": quote.packages, "total_cents": quote.total_cents})
-    accounts.notify(client=client, kind="pro_activated", event=f"pro:{subscription.pk}:{number}", subject="PRO is active",
-                    lines=[f"PRO is active: {quote.packages} package{'s' if quote.packages != 1 else ''} of 1,000 subscribers, {period}, "
-                           f"{start} to {end}. We charged {dollars(quote.total_cents)}; the invoice is on your billing page."])
+    emails.tell_pro_activated(client=client, subscription_pk=subscription.pk, number=number, packages=quote.packages, period=period,
+                              start=start, end=end, total_cents=quote.total_cents)
     return subscription
 
 
@@ -233,8 +232,7 @@ def approve_period_change(*, request: PeriodChangeRequest, actor: Client, note: 
     PeriodChangeRequest.objects.filter(pk=request.pk).update(
         status=PeriodChangeRequest.Status.APPROVED, decided_at=timezone.now(), decided_by=actor, staff_note=note
     )
-    accounts.notify(client=request.client, kind="period_decided", event=f"period-request:{request.pk}", subject="Your period change is approved",
-                    lines=[f"Your subscription is {request.to_period} from today." + (f" {note}" if note else "")])
+    emails.tell_period_decided(client=request.client, request_pk=request.pk, approved=True, period=request.to_period, note=note)
     return subscription
 
 
@@ -246,8 +244,7 @@ def refuse_period_change(*, request: PeriodChangeRequest, actor: Client, note: s
     request.status, request.decided_at, request.decided_by, request.staff_note = PeriodChangeRequest.Status.REFUSED, timezone.now(), actor, note
     request.save()
     record(action=Audit.SHORTER_PERIOD_REFUSED, actor=actor, target=request, client=request.client, details={"note": note})
-    accounts.notify(client=request.client, kind="period_decided", event=f"period-request:{request.pk}", subject="Your period change was not approved",
-                    lines=[f"Your subscription stays {request.from_period}." + (f" {note}" if note else "")])
+    emails.tell_period_decided(client=request.client, request_pk=request.pk, approved=False, period=request.from_period, note=note)
     return request
 
 
@@ -311,17 +308,11 @@ def deactivate_pro(*, client: Client, confirm: bool, actor: Client | None = None
         subscription.save(update_fields=["ends_after"])
         record(action=Audit.PRO_DEACTIVATION_SCHEDULED, actor=actor, target=subscription, client=client,
                details={"ends_after": str(plan.ends_after), "rule": plan.rule})
-        accounts.notify(client=client, kind="deactivation_confirmed", event=f"deactivation:{subscription.pk}:{subscription.activations}",
-                        subject=f"PRO ends after {plan.ends_after}",
-                        lines=[f"You deactivated PRO. It runs until {plan.ends_after} with its packages and your projects; then you are on "
-                               "Free and your projects are archived, to be deleted after the retention window unless you activate PRO again."])
+        emails.tell_deactivation(client=client, subscription_pk=subscription.pk, activations=subscription.activations, ends_after=plan.ends_after)
         return subscription
     key = f"deactivation:{client.pk}:{subscription.activations}"
     credit(wallet, client=client, amount=plan.credit_cents, kind=LedgerEntry.Kind.UNUSED_CREDIT, reference=key, key=f"{key}:unused",
            description=f"Unused part of the PRO period credited on deactivation (DEA-1): {plan.formula}", corrects=subscription.period_invoice)
     end_pro(subscription=subscription, actor=actor)
-    accounts.notify(client=client, kind="deactivation_confirmed", event=f"deactivation:{subscription.pk}:{subscription.activations}",
-                    subject="PRO has ended",
-                    lines=[f"You deactivated PRO today; {dollars(plan.credit_cents)}, the unused part of the period, is in your wallet. "
-                           "Your projects are archived and are deleted after the retention window unless you activate PRO again."])
+    emails.tell_deactivation(client=client, subscription_pk=subscription.pk, activations=subscription.activations, credit_cents=plan.credit_cents)
     return subscription

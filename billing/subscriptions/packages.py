@@ -54,7 +54,8 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
     subscribers: a PRO client whose count needs more packages is charged the added ones pro rata
     for the rest of its period (an invoice, paid from the wallet when it covers it, WAL-2, WAL-6);
     one that needs fewer is credited the removed ones (a credit note that corrects the period's
-    invoice, which may settle older invoices); a Free client over the limit is blocked. Dated
+    invoice, which may settle older invoices); a Free client over the limit is blocked. Each change
+    is told to its client with its invoice (NTF-1). Dated
     `at`; a few statements whatever the number of clients."""
     written = Written()
     block_over_free_limit(client_ids, counts=counts, at=at)
@@ -67,7 +68,7 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
         if subscription.client_id not in wallets:  # (a wallet is made with the client's first entry)
             wallets[subscription.client_id] = locked_wallet(subscription.client)
     grace_days = current_policy().grace_days
-    invoices, lines, entries, audit, changed = [], [], [], [], []
+    invoices, lines, entries, audit, changed, told = [], [], [], [], [], []
     for subscription in subscriptions:
         change = selectors.package_change(subscription=subscription, active_subscribers=counts.get(subscription.client_id, 0), night=day)
         if change is None:
@@ -82,6 +83,8 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
                 reference=key, now=at, grace_days=grace_days, corrects_id=None if charge else subscription.period_invoice_id,
             )
             invoices.append(invoice)
+            told.append(emails.PackageChange(client_id=subscription.client_id, language=subscription.client.language, invoice=invoice,
+                                             before=change.packages_before, after=change.packages_after))
             lines.append((invoice, {"description": description, "amount_cents": change.amount_cents}))
             entries.append((invoice, {
                 "wallet_id": wallets[subscription.client_id].pk, "amount_cents": -change.amount_cents, "description": description, "reference": key,
@@ -103,4 +106,8 @@ def change_packages(client_ids: list[int], *, day: datetime.date, at: datetime.d
     record_rows(audit)
     insert_invoices(invoices)  # numbered, the sequence rows locked only until the commit
     settle_many([s.client_id for s in changed], now=at)  # a charge the wallet covers, or a credit that covers older fees
+    settled = dict(Invoice.objects.filter(pk__in=[i["id"] for i in invoices]).values_list("pk", "status"))
+    for invoice in invoices:
+        invoice["status"] = settled[invoice["id"]]
+    emails.tell_package_changes(told)  # each change's notice, with its invoice, after the commit (NTF-1)
     return written

@@ -3,6 +3,7 @@
 import datetime
 from dataclasses import dataclass
 
+from billing import emails
 from billing.audit_actions import Audit
 from billing.invoicing import Party, insert_invoices, invoice_row, period_fee_line, reserve_invoice_ids
 from billing.ledger import balances, locked_wallet_ids
@@ -35,6 +36,7 @@ class DuePeriod:
     period_invoice_id: int | None
     client__name: str  # whom its invoice is made out to (read with it)
     client__email: str
+    client__language: str  # the language its notice is written in (NTF-1)
 
 
 @dataclass
@@ -55,7 +57,7 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
     (TAR-4) for the packages `counts` asks for (PER-6); the fee is debited from the wallet (WAL-2:
     the cards pay a debt later, DUN-1) on an invoice that is paid when the wallet covers it and
     open otherwise (WAL-6). A period after which a deactivation takes effect ends PRO instead
-    (DEA-3). Everything is dated `at`. A few statements whatever the number of clients: wallets
+    (DEA-3). Each renewal is told to its client with its invoice (NTF-1). Everything is dated `at`. A few statements whatever the number of clients: wallets
     and subscriptions locked together, the rows inserted in bulk, the invoices numbered last."""
     written = Written()
     wallets = locked_wallet_ids(client_ids)
@@ -67,7 +69,7 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
     # WAL-6 without reading the invoices: a client's older invoices are settled already (every
     # credit settles them), so tonight's are paid exactly while the wallet still covers them.
     available = balances([s.client_id for s in subscriptions])
-    invoices, lines, entries, audit, renewed, current = [], [], [], [], [], {}
+    invoices, lines, entries, audit, renewed, current, told = [], [], [], [], [], {}, []
     grace_days, open_, paid_, fee_kind, target_type = policy.grace_days, Invoice.Status.OPEN, Invoice.Status.PAID, LedgerEntry.Kind.FEE, Subscription._meta.label_lower
     for subscription in subscriptions:
         packages = packages_needed(counts.get(subscription.client_id, 0))
@@ -95,6 +97,8 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
             audit.append(audit_row(action=Audit.RENEWED, client_id=subscription.client_id, target_type=target_type,
                                    target_id=subscription.pk, target_label=label,
                                    details={"period": subscription.period, "start": str(start), "packages": packages}))
+            told.append(emails.Renewal(client_id=subscription.client_id, language=subscription.client__language, invoice=invoice,
+                                       period=subscription.period, packages=packages, start=start, end=end))
             written.charged_cents += fee
             if not renewed or renewed[-1] is not subscription:
                 renewed.append(subscription)
@@ -105,5 +109,6 @@ def renew(client_ids: list[int], *, day: datetime.date, at: datetime.datetime, c
         subscription.period_invoice_id = current[subscription.pk]["id"]
     update_rows(Subscription, renewed, RENEWED_FIELDS)
     record_rows(audit)
-    insert_invoices(invoices)  # last: numbered, the sequence rows locked only until the commit
+    insert_invoices(invoices)  # numbered, the sequence rows locked only until the commit
+    emails.tell_renewals(told)  # each renewal's notice, mailed after the commit (NTF-1)
     return written

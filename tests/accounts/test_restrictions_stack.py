@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from accounts import services as accounts
 from accounts.models import AccountStateChange, Client, Restriction
@@ -267,7 +268,8 @@ def test_acc3_the_dashboard_says_why_and_until_when_and_refuses_a_new_key_with_t
     page = client.get("/account/").content.decode()
 
     assert "Blocked: funnel loop" in page and "Blocked: abuse" in page and "Until our staff lift it" in page
-    assert f"Until {timezone.localtime(until):%Y-%m-%d %H:%M}" in page and "Suspended for unpaid fees" in page
+    local = timezone.localtime(until)
+    assert f"Until {date_format(local, 'DATE_FORMAT')}, {local:%H:%M}." in page and "Suspended for unpaid fees" in page
     assert "Blocked: abuse" in client.get("/").content.decode()  # the overview too
     keys = client_account.api_keys.count()
     answer = client.post("/api-keys/", {"name": "new"}, follow=True).content.decode()
