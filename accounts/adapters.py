@@ -3,6 +3,7 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
 
 from accounts import services
+from core.admin import refusal
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -10,7 +11,7 @@ class AccountAdapter(DefaultAccountAdapter):
         # Say plainly that the email is locked, rather than "wrong password" (ACC-2).
         email = credentials.get("email") or credentials.get("username") or ""
         if remaining := services.sign_in_lockout_remaining(email=email):
-            raise forms.ValidationError(services.lockout_refusal(remaining).detail)
+            raise forms.ValidationError(refusal(services.lockout_refusal(remaining)))
         return super().authenticate(request, **credentials)
 
 

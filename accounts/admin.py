@@ -244,7 +244,7 @@ class AccessRecoveryRequestAdmin(admin.ModelAdmin):
                     services.refuse_access_recovery(recovery=recovery, actor=request.user, note=recovery.staff_note)
                 done += 1
             except RuleRefused as exc:
-                refused.append(f"{recovery}: {exc.detail}")
+                refused.append(f"{recovery}: {refusal(exc)}")
         report(self, request, done, "Approved" if approve else "Refused", refused)
 
     @admin.action(description="Approve: restore access and mail a password link", permissions=["decide"])

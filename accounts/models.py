@@ -271,8 +271,26 @@ class Notice(models.Model):
     """What the client was told (NTF-1): one row per event, the email sent from it once the change
     it tells of has committed; the dashboard lists them."""
 
+    class Kind(models.TextChoices):
+        CARD_VERIFIED = "card_verified", _("Card verified")
+        PRO_ACTIVATED = "pro_activated", _("PRO activated")
+        RENEWAL_CHARGED = "renewal_charged", _("Renewal charged")
+        PACKAGES_CHANGED = "packages_changed", _("Packages changed")
+        PERIOD_DECIDED = "period_decided", _("Period change decided")
+        DEACTIVATION_CONFIRMED = "deactivation_confirmed", _("Deactivation confirmed")
+        PRICE_CHANGE = "price_change", _("New price ahead")
+        BILLING_FREE_LIMIT = "billing_free_limit", _("Free limit passed")
+        BILLING_SUSPENDED = "billing_suspended", _("Collection failed: suspended")
+        BILLING_BLOCKED = "billing_blocked", _("Collection failed again: blocked")
+        BILLING_DEACTIVATED = "billing_deactivated", _("PRO ended unpaid")
+        BILLING_PAID = "billing_paid", _("Debt paid")
+        ACCOUNT_BLOCKED = "account_blocked", _("Account blocked")
+        ACCOUNT_UNBLOCKED = "account_unblocked", _("Account unblocked")
+        ACCOUNT_DELETED = "account_deleted", _("Account deleted")
+
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="notices")
-    kind = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+
     # The event it tells of, so that a retried task or a repeated call tells it once.
     event = models.CharField(max_length=120)
     subject = models.CharField(max_length=200)

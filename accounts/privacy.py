@@ -5,7 +5,7 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.models import SocialAccount
 from django.utils import timezone
 
-from accounts.models import AccessRecoveryRequest, ApiKey, Client
+from accounts.models import AccessRecoveryRequest, ApiKey, Client, Notice
 from accounts.services import close_account
 
 
@@ -19,6 +19,8 @@ def export(client) -> dict:
         "api_keys": [{"name": k.name, "prefix": k.prefix, "created_at": k.created_at.isoformat(), "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
                      for k in client.api_keys.all()],
         "state_changes": [{"from": s.from_status, "to": s.to_status, "reason": s.reason, "at": s.created_at.isoformat()} for s in client.state_changes.all()],
+        "notices": [{"kind": n.kind, "subject": n.subject, "body": n.body, "at": n.created_at.isoformat(), "emailed_at": n.emailed_at.isoformat() if n.emailed_at else None}
+                    for n in client.notices.all()],
     }
 
 
@@ -33,6 +35,8 @@ def erase(client, person) -> None:
         block_reason="", blocked_until=None,
     )
     EmailAddress.objects.filter(user_id=client.pk).delete()
+    # What it was told goes too; the deletion's own notice stays until it is mailed (then its address is blanked).
+    Notice.objects.filter(client_id=client.pk, emailed_at__isnull=False).delete()
     SocialAccount.objects.filter(user_id=client.pk).delete()
     Authenticator.objects.filter(user_id=client.pk).delete()
     ApiKey.objects.filter(client_id=client.pk).update(name="erased", revoked_at=timezone.now())

@@ -14,6 +14,7 @@ from accounts.forms import AccessRecoveryForm, ApiKeyCreateForm
 from accounts.models import ApiKey
 from compliance.cookies import YEAR, visitor_of
 from compliance.selectors import cookie_consent_of
+from core.admin import refusal
 from core.exceptions import RuleRefused
 
 
@@ -43,7 +44,7 @@ def api_key_create(request):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         except RuleRefused as exc:
-            messages.error(request, exc.detail)
+            messages.error(request, refusal(exc))
         else:
             # Shown once on the next page, then gone from the session too.
             request.session["new_api_key"] = secret

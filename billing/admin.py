@@ -52,7 +52,7 @@ class PolicyForm(forms.ModelForm):
         try:
             services.check_policy_changes({name: cleaned[name] for name in services.POLICY_FIELDS if name in cleaned})
         except RuleRefused as exc:
-            raise ValidationError(exc.detail) from None
+            raise ValidationError(refusal(exc)) from None
         return cleaned
 
 

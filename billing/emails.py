@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from accounts import services as accounts
-from accounts.models import Client
+from accounts.models import Client, Notice
 from billing.ledger import debt_cents, wallet_of
 from billing.models import Invoice, Period, PolicySettings, Subscription
 from core.money import local_dollars
@@ -29,6 +29,12 @@ SUBJECTS = {
     BLOCKED: _("Your account is blocked until the unpaid fees are paid"),
     DEACTIVATED: _("PRO has ended after 30 days unpaid"),
     PAID: _("Thank you: your payment arrived and everything runs again"),
+}
+
+
+NOTICE_KINDS = {
+    FREE_LIMIT: Notice.Kind.BILLING_FREE_LIMIT, SUSPENDED: Notice.Kind.BILLING_SUSPENDED, BLOCKED: Notice.Kind.BILLING_BLOCKED,
+    DEACTIVATED: Notice.Kind.BILLING_DEACTIVATED, PAID: Notice.Kind.BILLING_PAID,
 }
 
 
@@ -81,7 +87,7 @@ def send_billing_email(*, client_id: int, kind: str) -> None:
     }
     # One notice per kind a day at most: the night tells each state once, and a retried task
     # finds it told (NTF-1).
-    accounts.notify(client=client, kind=f"billing_{kind}", event=f"billing:{kind}:{timezone.localdate()}", subject=SUBJECTS[kind],
+    accounts.notify(client=client, kind=NOTICE_KINDS[kind], event=f"billing:{kind}:{timezone.localdate()}", subject=SUBJECTS[kind],
                     lines=[lines[kind], _("Top up or change your card on your billing page."), _billing_link()])
 
 
@@ -90,12 +96,12 @@ def send_billing_email(*, client_id: int, kind: str) -> None:
 
 def tell_card_verified(*, client: Client, card_pk: int, label: str, backup: bool) -> None:
     line = _("{card} is saved as your backup card.") if backup else _("{card} is saved as your main card.")
-    accounts.notify(client=client, kind="card_verified", event=f"card:{card_pk}", subject=_("Your card is verified"),
+    accounts.notify(client=client, kind=Notice.Kind.CARD_VERIFIED, event=f"card:{card_pk}", subject=_("Your card is verified"),
                     lines=[format_lazy(line, card=label), _("We charged $1.00 to verify it and put that dollar in your wallet (WAL-4).")])
 
 
 def tell_pro_activated(*, client: Client, subscription_pk: int, number: int, packages: int, period: str, start, end, total_cents: int) -> None:
-    accounts.notify(client=client, kind="pro_activated", event=f"pro:{subscription_pk}:{number}", subject=_("PRO is active"),
+    accounts.notify(client=client, kind=Notice.Kind.PRO_ACTIVATED, event=f"pro:{subscription_pk}:{number}", subject=_("PRO is active"),
                     lines=[format_lazy(_("PRO is active: {packages}, {period}, {start} to {end}."), packages=_packages(packages),
                                        period=Period(period).label, start=day_text(start), end=day_text(end)),
                            format_lazy(_("We charged {amount}; the invoice is on your billing page."), amount=money_text(total_cents)),
@@ -108,7 +114,7 @@ def tell_period_decided(*, client: Client, request_pk: int, approved: bool, peri
     else:
         subject, line = _("Your period change was not approved"), _("Your subscription stays {period}.")
     lines = [format_lazy(line, period=Period(period).label)] + ([format_lazy(_("Staff's note: {note}"), note=note)] if note else [])
-    accounts.notify(client=client, kind="period_decided", event=f"period-request:{request_pk}", subject=subject, lines=lines)
+    accounts.notify(client=client, kind=Notice.Kind.PERIOD_DECIDED, event=f"period-request:{request_pk}", subject=subject, lines=lines)
 
 
 def tell_deactivation(*, client: Client, subscription_pk: int, activations: int, ends_after=None, credit_cents: int = 0) -> None:
@@ -121,7 +127,7 @@ def tell_deactivation(*, client: Client, subscription_pk: int, activations: int,
         subject = _("PRO has ended")
         lines = [format_lazy(_("You deactivated PRO today; {amount}, the unused part of the period, is in your wallet. Your projects are archived "
                                "and are deleted after the retention window unless you activate PRO again."), amount=money_text(credit_cents))]
-    accounts.notify(client=client, kind="deactivation_confirmed", event=f"deactivation:{subscription_pk}:{activations}", subject=subject, lines=lines)
+    accounts.notify(client=client, kind=Notice.Kind.DEACTIVATION_CONFIRMED, event=f"deactivation:{subscription_pk}:{activations}", subject=subject, lines=lines)
 
 
 # --- the night's charges, many at once ----------------------------------------------------------------
@@ -152,7 +158,7 @@ def _charge_lines(invoice: dict) -> list:
 def tell_renewals(renewals: list[Renewal]) -> None:
     """Each renewal's notice with its invoice (NTF-1), for a night chunk in one insert."""
     accounts.notify_many([
-        accounts.Draft(client_id=r.client_id, language=r.language, kind="renewal_charged", event=f"invoice:{r.invoice['number']}",
+        accounts.Draft(client_id=r.client_id, language=r.language, kind=Notice.Kind.RENEWAL_CHARGED, event=f"invoice:{r.invoice['number']}",
                        subject=format_lazy(_("PRO renewed: invoice {number}"), number=r.invoice["number"]),
                        lines=[format_lazy(_("PRO renews for {start} to {end}, {period}: {packages}."), start=day_text(r.start), end=day_text(r.end),
                                           period=Period(r.period).label, packages=_packages(r.packages)), *_charge_lines(r.invoice)])
@@ -183,7 +189,7 @@ def tell_package_changes(changes: list[PackageChange]) -> None:
             subject = format_lazy(_("Packages removed: credit note {number}"), number=c.invoice["number"])
             lines = [format_lazy(_("Your active subscribers need {packages} now; {amount} for the rest of the period is back in your wallet."),
                                  packages=_packages(c.after), amount=money_text(-c.invoice["total_cents"])), _invoice_link(c.invoice["number"])]
-        drafts.append(accounts.Draft(client_id=c.client_id, language=c.language, kind="packages_changed", event=f"invoice:{c.invoice['number']}",
+        drafts.append(accounts.Draft(client_id=c.client_id, language=c.language, kind=Notice.Kind.PACKAGES_CHANGED, event=f"invoice:{c.invoice['number']}",
                                      subject=subject, lines=lines))
     accounts.notify_many(drafts)
 
@@ -212,7 +218,7 @@ def tell_price_change(policy_id: int) -> int:
             if old == new:
                 continue
             drafts.append(accounts.Draft(
-                client_id=client_id, language=language, kind="price_change", event=f"price:{policy.pk}",
+                client_id=client_id, language=language, kind=Notice.Kind.PRICE_CHANGE, event=f"price:{policy.pk}",
                 subject=_("The price of a package changes from your next period"),
                 lines=[format_lazy(_("From your next period, which starts on {day}, one package costs {new} instead of {old} ({period}; ToU 13.3)."),
                                    day=day_text(period_end + datetime.timedelta(days=1)), new=money_text(new), old=money_text(old), period=Period(period).label),

@@ -168,7 +168,7 @@ class ComplaintAdmin(admin.ModelAdmin):
                 suspend_sending_for_complaint(complaint=complaint, actor=request.user)
                 done += 1
             except RuleRefused as exc:
-                refused.append(f"{complaint}: {exc.detail}")
+                refused.append(f"{complaint}: {refusal(exc)}")
         report(self, request, done, "Suspended the sending for", refused)
 
 

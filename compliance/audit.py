@@ -2,7 +2,9 @@
 state change, in the transaction of the change it records. The bottom of compliance: every app
 writes through here (also as `compliance.services.record`), and it imports nothing of theirs."""
 
+from django.conf import settings
 from django.db import models
+from django.utils import translation
 
 from compliance.models import AuditLog
 from core.bulk import insert, insert_rows
@@ -36,8 +38,11 @@ def audit_row(
 
 
 def target_of(target: models.Model) -> dict:
-    """An audit row's target fields for a model instance."""
-    return {"target_type": target._meta.label_lower, "target_id": str(target.pk), "target_label": str(target)}
+    """An audit row's target fields for a model instance; its label in the site's language
+    whatever the request's (a label may hold a translated choice), so the log reads one way."""
+    with translation.override(settings.LANGUAGE_CODE):
+        label = str(target)
+    return {"target_type": target._meta.label_lower, "target_id": str(target.pk), "target_label": label}
 
 
 def audit_entry(

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from compliance import complaints, privacy
 from compliance.audit import audit_entry, record, record_many  # noqa: F401 (also written as compliance.services.*)
@@ -70,6 +71,15 @@ def publish_document(*, kind: str, version: str, title: str, body: str, actor=No
     return document
 
 
+def _mail_document(client, document: LegalDocument) -> None:
+    """CMP-1's notice of a new version, in the client's language (NTF-1)."""
+    with translation.override(getattr(client, "language", "") or django_settings.LANGUAGE_CODE):
+        body = _("Hello %(name)s,\n\nWe published a new version of the %(kind)s (%(version)s). Read it and accept it on your dashboard: %(url)s\n") % {
+            "name": client.name, "kind": document.get_kind_display(), "version": document.version,
+            "url": f"{django_settings.SITE_URL}/legal/{document.kind}/"}
+    send_mail(f"[{django_settings.SITE_NAME}] {document.title} {document.version}", body, None, [client.email])
+
+
 def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int:
     """Email one batch of the clients not yet told about this version; returns how many. Each
     notice is marked in the same transaction as its sending is decided, so a rerun tells nobody
@@ -81,15 +91,10 @@ def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int
     )
     for client in clients:
         with transaction.atomic():
-            _, created = LegalNotice.objects.get_or_create(client=client, document=document)
+            _notice, created = LegalNotice.objects.get_or_create(client=client, document=document)
             if not created:
                 continue
-            transaction.on_commit(lambda c=client: send_mail(
-                f"[{django_settings.SITE_NAME}] {document.title} {document.version}",
-                f"Hello {c.name},\n\nWe published a new version of the {document.get_kind_display()} ({document.version}). "
-                f"Read it and accept it on your dashboard: {django_settings.SITE_URL}/legal/{document.kind}/\n",
-                None, [c.email],
-            ))
+            transaction.on_commit(lambda c=client: _mail_document(c, document))
     return len(clients)
 
 
@@ -293,9 +298,9 @@ def set_cookie_consent(*, visitor: str | None, client=None, preference: bool, an
     account, whatever cookie came with the request; a visitor's under its random id."""
     values = {"preference": preference, "analytics": analytics, "marketing": marketing, "updated_at": timezone.now()}
     if getattr(client, "is_authenticated", False):
-        consent, _ = CookieConsent.objects.update_or_create(client=client, defaults={**values, "visitor": None})
+        consent, _created = CookieConsent.objects.update_or_create(client=client, defaults={**values, "visitor": None})
     else:
-        consent, _ = CookieConsent.objects.update_or_create(visitor=visitor, client=None, defaults=values)
+        consent, _created = CookieConsent.objects.update_or_create(visitor=visitor, client=None, defaults=values)
     return consent
 
 

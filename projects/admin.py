@@ -91,7 +91,7 @@ class ProjectAdmin(admin.ModelAdmin):
                 services.review_project(project=project, actor=request.user, cleared=cleared)
                 done += 1
             except RuleRefused as exc:
-                refused.append(f"{project}: {exc.detail}")
+                refused.append(f"{project}: {refusal(exc)}")
         report(self, request, done, "Cleared for sending" if cleared else "Refused sending", refused)
 
     @admin.action(description="Clear the industry for sending (PRJ-7)", permissions=["review"])

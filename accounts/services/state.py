@@ -8,6 +8,7 @@ statements for any number of accounts (a night chunk's, or a request's one) and 
 restriction, the state's history row when the state moves, and their audit entries.
 """
 
+import logging
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -19,9 +20,9 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit_actions import Audit
-from accounts.models import AccountStateChange, ApiKey, Client, Restriction
+from accounts.models import AccountStateChange, ApiKey, Client, Notice, Restriction
 from accounts.selectors import holding_restrictions
-from accounts.services.notices import Draft, notify_many
+from accounts.services.notices import Draft, notify, notify_many, send_notice
 from accounts.states import derive_state
 from compliance.audit import audit_row, record_rows, target_of
 from compliance.services import erase_or_hold
@@ -29,6 +30,7 @@ from core.bulk import insert
 from core.exceptions import RuleRefused
 from core.sql import update_rows
 
+logger = logging.getLogger(__name__)
 Kind = Restriction.Kind
 Reason = Client.BlockReason
 day_text = lazy(lambda moment: date_format(timezone.localtime(moment), "DATE_FORMAT"), str)  # in the notice's language
@@ -81,12 +83,12 @@ def _state_notice(client: Client, *, from_status: str, from_reason: str, now: da
     if client.status == Client.Status.BLOCKED and client.block_reason not in TOLD_BY_BILLING and (from_status, from_reason) != (client.status, client.block_reason):
         until = (format_lazy(_("The block ends on {day}."), day=day_text(client.blocked_until)) if client.blocked_until
                  else _("The block holds until staff lift it."))
-        return Draft(client_id=client.pk, language=client.language, kind="account_blocked", event=f"state:blocked:{client.block_reason}:{now.isoformat()}",
+        return Draft(client_id=client.pk, language=client.language, kind=Notice.Kind.ACCOUNT_BLOCKED, event=f"state:blocked:{client.block_reason}:{now.isoformat()}",
                      subject=_("Your account is blocked"),
                      lines=[format_lazy(_("Your account is blocked: {reason}."), reason=Reason(client.block_reason).label), until,
                             _("You can still sign in, read your projects and pay; nothing can be changed or sent meanwhile. Write to support if you think this is a mistake.")])
     if from_status == Client.Status.BLOCKED and client.status != Client.Status.BLOCKED and from_reason not in TOLD_BY_BILLING:
-        return Draft(client_id=client.pk, language=client.language, kind="account_unblocked", event=f"state:unblocked:{now.isoformat()}",
+        return Draft(client_id=client.pk, language=client.language, kind=Notice.Kind.ACCOUNT_UNBLOCKED, event=f"state:unblocked:{now.isoformat()}",
                      subject=_("Your account is unblocked"), lines=[_("Your account is unblocked: your projects run again.")])
     return None
 
@@ -258,9 +260,24 @@ def delete_account(*, client: Client, password: str, actor: Client) -> Client:
     staff. The email can register again once erased."""
 
     client = _close_account(client=client, password=password, actor=actor)
+    _tell_deleted(client)
     erase_or_hold(client=client, actor=actor)
     client.refresh_from_db()
     return client
+
+
+def _tell_deleted(client: Client) -> None:
+    """NTF-1: mailed at once, outside any transaction, while the address is still there (the
+    erasure that follows removes it, and the notice once mailed)."""
+    notice = notify(client=client, kind=Notice.Kind.ACCOUNT_DELETED, event="account:deleted", subject=_("Your account is deleted"),
+                    lines=[_("Your account is deleted: nobody can sign in to it any more and its API keys no longer work."),
+                           _("Your personal data is erased, except what tax and accounting law or an open dispute require us to keep "
+                             "(DEA-5, CMP-2). The wallet's balance is not refunded.")])
+    if notice is not None:
+        try:
+            send_notice(notice.pk)
+        except Exception:  # the mail server's trouble must not stop the erasure; the task retries
+            logger.exception("The deletion notice of client %s could not be mailed now.", client.pk)
 
 
 @transaction.atomic

@@ -12,9 +12,9 @@ from accounts.models import Notice
 from billing import services as billing
 from billing.models import Invoice
 from billing.policy import change_policy
-from tests.billing.nights import D, failing_pro, run_night, subscribers, travel
 from tests.billing.conftest import verified
-from tests.factories import make_client, make_project
+from tests.billing.nights import D, failing_pro, run_night, subscribers, travel
+from tests.factories import PASSWORD, make_client, make_project
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +111,30 @@ def test_ntf1_a_new_price_is_told_to_each_pro_client_before_its_next_period(staf
     with django_capture_on_commit_callbacks(execute=True):
         change_policy(actor=staff, grace_days=5)  # no price changed: nobody told
     assert len(told(pro)) == 1
+
+
+def test_ntf1_dea5_a_deleted_account_is_told_at_its_address_and_then_nothing_of_it_is_kept(client, staff):
+    leaving = verified("leaving@example.com")
+    mail.outbox.clear()
+    client.force_login(leaving)
+    client.post("/privacy/delete-account/", {"password": PASSWORD, "confirm": "on"})
+    leaving.refresh_from_db()
+    assert leaving.status == "deleted"
+    [(subject, body)] = told_at("leaving@example.com")
+    assert subject == "Your account is deleted" and "The wallet's balance is not refunded." in body
+    assert not Notice.objects.filter(client=leaving).exists()  # erased with the account once mailed
+
+
+def told_at(address: str) -> list[tuple[str, str]]:
+    return [(m.subject.removeprefix("[Chatbot Platform] "), m.body) for m in mail.outbox if m.to == [address]]
+
+
+def test_ntf1_a_ukrainian_client_is_told_in_ukrainian(staff, django_capture_on_commit_callbacks):
+    client = pro_paid_from_wallet("ukr@example.com", 2_900, staff)
+    accounts.set_language(client=client, language="uk")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_night(D(2027, 7, 2))
+    [(subject, body)] = told(client)
+    assert subject.startswith("PRO подовжено: рахунок INV-2027-")
+    assert "10,00 $ сплачено з вашого гаманця." in body and "1 пакет на 1 000 підписників" in body and "2 липня 2027" in body

@@ -150,6 +150,8 @@ def test_dea5_a_deleted_pro_account_leaves_pro_at_once_and_no_later_night_renews
     assert paying.status == "deleted" and paying.tariff == "free"
     assert not Subscription.objects.get(client=paying).is_active
     assert balance(paying) == wallet_before  # not refunded (WAL-3); the card could not pay the rest
+    assert [m.subject for m in mail.outbox if m.to == [address]] == ["[Chatbot Platform] Your account is deleted"]  # NTF-1, then nothing more
+    mail.outbox.clear()
     attempts_before = PaymentAttempt.objects.filter(client=paying).count()
     entries_before = LedgerEntry.objects.filter(wallet__client=paying).count()
     for day in (D(2027, 7, 2), D(2027, 7, 3), D(2027, 8, 1)):

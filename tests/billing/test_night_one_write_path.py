@@ -2,8 +2,8 @@
 request would pass) write the same rows, both dated at the night's instant (issue 12; `run_nightly
 --at` an old night dates everything on that night; PER-3, PER-6, WAL-1, WAL-6)."""
 
-import re
 import datetime
+import re
 
 import pytest
 import time_machine
