@@ -46,7 +46,7 @@ class RegisterApi(APIView):
         """Open an account (ACC-1). Mails a link that verifies the address."""
         data = self.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
-        client = services.register_client(**data.validated_data)
+        client = services.register_client(**data.validated_data, language=request.LANGUAGE_CODE)
         services.send_email_verification(request=request._request, client=client)
         return Response(self.RegisterOutput(client).data, status=status.HTTP_201_CREATED)
 

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
@@ -47,6 +47,7 @@ class ConsentFields(forms.Form):
                 accept_terms=self.cleaned_data["accept_terms"],
                 age_confirmed=self.cleaned_data["age_confirmed"],
                 via="dashboard",
+                language=get_language(),  # the page's: the browser's, or the switch's
             )
         except ValidationError as exc:
             # A race with another sign-up: show it on the form like any other error.

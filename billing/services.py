@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.models import Client
 from billing import dunning, emails, idempotency, payments
@@ -161,7 +162,8 @@ def remove_card(*, client: Client, role: str = Card.Role.MAIN, actor: Client | N
         if subscription is not None and subscription.is_active:
             raise RuleRefused("card_removal_refused", "Deactivate PRO before removing the card (ToU 9.4).")
         if debt_cents(wallet) > CARD_REMOVAL_DEBT_LIMIT_CENTS:
-            raise RuleRefused("card_removal_refused", f"Pay the debt of {dollars(debt_cents(wallet))} first; a card can go with at most $1.00 owed.")
+            raise RuleRefused("card_removal_refused", gettext_noop("Pay the debt of %(debt)s first; a card can go with at most $1.00 owed."),
+                              params={"debt": dollars(debt_cents(wallet))})
     Card.objects.filter(pk=card.pk).update(removed_at=timezone.now())
     record(action=Audit.CARD_REMOVED, actor=actor, target=card, client=client, details={"role": role})
 

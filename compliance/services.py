@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from compliance import complaints, privacy
 from compliance.audit import audit_entry, record, record_many  # noqa: F401 (also written as compliance.services.*)
@@ -131,7 +132,8 @@ def receive_complaint(
     signed_in = getattr(complainant, "is_authenticated", False)
     now = timezone.now()
     if signed_in and Complaint.objects.filter(complainant=complainant, received_at__gte=now - datetime.timedelta(days=1)).count() >= COMPLAINTS_PER_DAY:
-        raise RuleRefused("complaint_limit", f"At most {COMPLAINTS_PER_DAY} complaints a day; write again tomorrow.", status=429, retry_after=3600)
+        raise RuleRefused("complaint_limit", gettext_noop("At most %(limit)s complaints a day; write again tomorrow."), params={"limit": COMPLAINTS_PER_DAY},
+                          status=429, retry_after=3600)
     matched = complaints.complainant_known(project_id, identification, complainant) if project_id else None
     complaint = Complaint.objects.create(
         complainant=complainant if signed_in else None, kind=kind, identification=identification.strip(), description=description.strip(),

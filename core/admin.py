@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
-from django.utils.translation import gettext
+
+from core.exceptions import RuleRefused
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,10 +22,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def refusal(exc: Exception) -> str:
     """The sentence of a refusal for an admin message: a RuleRefused's detail, a ValidationError's
-    messages. A detail is plain English (marked with gettext_noop where it is written), translated
-    here into the active language; one with no translation (an f-string's) shows as it is."""
-    if detail := getattr(exc, "detail", None):
-        return gettext(str(detail))
+    messages, in the active language (`RuleRefused.sentence`)."""
+    if isinstance(exc, RuleRefused):
+        return exc.sentence()
     return " ".join(getattr(exc, "messages", [str(exc)]))
 
 

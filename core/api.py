@@ -3,7 +3,6 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.utils.translation import gettext
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -13,11 +12,8 @@ from core.exceptions import RuleRefused
 
 def exception_handler(exc, context):
     if isinstance(exc, RuleRefused):
-        # The detail is plain English (gettext_noop where written): translated into the request's
-        # language here; one with no translation (an f-string's) goes as it is. Never gettext(""):
-        # that is the catalog's header.
-        detail = gettext(str(exc.detail)) if exc.detail else exc.detail
-        response = Response({"code": exc.code, "detail": detail}, status=exc.status)
+        # The rule's sentence in the request's language (RuleRefused.sentence).
+        response = Response({"code": exc.code, "detail": exc.sentence()}, status=exc.status)
         if exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)
         for name, value in exc.headers.items():

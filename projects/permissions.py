@@ -1,10 +1,12 @@
 """The one place where a request's access to a project is decided (PRJ-1, ACC-3)."""
 
 from django.http import Http404
+from django.utils.translation import gettext_noop
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from core.exceptions import RuleRefused
+from core.exceptions import RuleRefused, lowered
 from projects import selectors, services
+from projects.access import Level, Section
 
 ANY_ACCESS = "any"  # any section at view or more: the project itself is visible
 OWNER = "owner"  # only the owner, whatever a participant holds
@@ -49,8 +51,11 @@ def project_access_for(client, project_id: int, rule, *, write: bool) -> selecto
     else:
         allowed = access.allows(*rule)
     if not allowed:
-        what = "the owner" if rule == OWNER else f"{rule[1]} access to {rule[0].replace('_', ' ')}"
-        raise RuleRefused("permission_denied", f"This needs {what} in this project.", status=403)
+        if rule == OWNER:
+            raise RuleRefused("permission_denied", gettext_noop("This needs the owner in this project."), status=403)
+        needs = gettext_noop("This needs full access to %(section)s in this project.") if rule[1] == Level.FULL else \
+            gettext_noop("This needs view access to %(section)s in this project.")
+        raise RuleRefused("permission_denied", needs, params={"section": lowered(Section(rule[0]).label)}, status=403)
     if write:
         services.check_project_writable(project=access.project, actor=client)
     return access

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from accounts.models import Client, normalize_email
 from accounts.selectors import check_may
@@ -88,8 +89,8 @@ def create_project(*, owner: Client, name: str, industry: str = "other") -> Proj
         if made >= FREE_PROJECT_LIMIT:
             raise RuleRefused(
                 "free_project_limit",
-                f"On the Free tariff you can create {FREE_PROJECT_LIMIT} projects, and deleting one does not "
-                "give its place back. Activate PRO to create more.",
+                gettext_noop("On the Free tariff you can create %(limit)s projects, and deleting one does not "
+                             "give its place back. Activate PRO to create more."), params={"limit": FREE_PROJECT_LIMIT},
             )
     project = Project(owner=owner, name=name, industry=industry, review=_review_for(industry))
     project.full_clean()

@@ -1,8 +1,10 @@
 import os
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
 from django.core.cache import cache
+from django.utils import translation
 
 from tests.factories import make_client
 
@@ -57,6 +59,14 @@ def pytest_runtest_teardown(item, nextitem):
             contents = getattr(connection, "_test_serialized_contents", None)
             if contents:
                 connection.creation.deserialize_db_from_string(contents)
+
+
+@pytest.fixture(autouse=True)
+def _site_language():
+    """Each test starts in the site's language: a request leaves its own active in the thread."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

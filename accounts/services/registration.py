@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from accounts.audit_actions import Audit
 from accounts.models import (
@@ -47,12 +47,13 @@ def registration_errors(*, name: str, email: str, password: str | None, accept_t
 @transaction.atomic
 def register_client(
     *, name: str, email: str, password: str | None, accept_terms: bool, age_confirmed: bool, via: str = "api",
-    language: str | None = None,
+    language: str = "",
 ) -> Client:
     """Open an account (ACC-1, TAR-1): on Free, with the current Terms and Privacy versions
     accepted and the age confirmation recorded. The verification email is the caller's to send
-    (it needs the request to build the link): `send_email_verification`. The client's language is
-    the one it registered in (the request's, unless given) until it chooses another (NTF-1)."""
+    (it needs the request to build the link): `send_email_verification`. `language`: the one the
+    client registered in (the request's), its dashboard's and emails' until it chooses another;
+    empty, the browser's decides (NTF-1)."""
     errors = registration_errors(
         name=name, email=email, password=password, accept_terms=accept_terms, age_confirmed=age_confirmed
     )
@@ -66,7 +67,7 @@ def register_client(
         with transaction.atomic():
             client = Client.objects.create_user(
                 email=email, password=password, name=name.strip(), age_confirmed_at=now, tariff=Client.Tariff.FREE,
-                language=_language_or_blank(translation.get_language() if language is None else language),
+                language=_language_or_blank(language),
             )
     except IntegrityError:
         # Two registrations raced for one address: the database's unique index decided.

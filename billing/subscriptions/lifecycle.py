@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts import services as accounts
 from accounts.models import Client
@@ -22,7 +23,7 @@ from billing.policy import current_policy, packages_needed
 from billing.tariffs import end_pro
 from compliance.services import record
 from core.clock import billing_date
-from core.exceptions import RuleRefused
+from core.exceptions import RuleRefused, lowered
 from core.money import prorate_formula
 from projects import selectors as projects_selectors
 from projects import services as projects
@@ -206,7 +207,7 @@ def change_period(*, client: Client, period: str, actor: Client | None = None) -
     if subscription is None or not subscription.is_active:
         raise RuleRefused("not_pro", "PRO is not active; activate it for the period you want.")
     if period == subscription.period:
-        raise RuleRefused("same_period", f"The period is {period} already.")
+        raise RuleRefused("same_period", gettext_noop("The period is %(period)s already."), params={"period": lowered(Period(period).label)})
     if PERIOD_MONTHS[period] > PERIOD_MONTHS[subscription.period]:
         return _switch_period(client=client, period=period, why="longer", actor=actor), None
     try:
