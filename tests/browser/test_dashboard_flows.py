@@ -1,7 +1,8 @@
 """The dashboard as a client uses it, in Chromium: sign up and verify by the emailed link, add a
 card, activate PRO through its confirmation, see the charge in the ledger and download the
 invoice; a blocked client sees why and until when and can still pay; deactivating says what ends
-when; every page fits a 390-px phone."""
+when; the address-book upload shows its progress and each refused line; switching to Ukrainian;
+every page fits a 390-px phone."""
 
 import re
 
@@ -27,7 +28,7 @@ def documents(transactional_db):
         publish_document(kind=kind, version="1", title=kind.label, body="The text.")
 
 
-def test_sign_up_verify_by_the_emailed_link_add_a_card_activate_pro_and_download_the_invoice(visits):
+def test_sign_up_verify_by_the_emailed_link_add_a_card_activate_pro_and_download_the_invoice(visits, tmp_path):
     page = visits.open("/accounts/signup/")
     page.fill("input[name=name]", "Browser Client")
     page.fill("input[name=email]", "browser@example.com")
@@ -43,6 +44,8 @@ def test_sign_up_verify_by_the_emailed_link_add_a_card_activate_pro_and_download
     page.click("main button[type=submit]")  # allauth confirms on a POST
     page.wait_for_load_state()
     assert Client.objects.get(email="browser@example.com").email_verified_at is not None
+
+    create_a_project_and_upload_an_address_book(visits, tmp_path)
 
     visits.open("/billing/")
     page.fill("#id_token", "tok_visa")
@@ -63,6 +66,52 @@ def test_sign_up_verify_by_the_emailed_link_add_a_card_activate_pro_and_download
     with page.expect_download() as download:
         page.click("text=PDF")
     assert download.value.suggested_filename.endswith(".pdf")
+
+
+def create_a_project_and_upload_an_address_book(visits, tmp_path) -> None:
+    """PRJ-5 in the browser: a project, an address book, a CSV sent with its progress bar, the
+    refused lines' reasons shown in place."""
+    from projects.models import Contact
+
+    page = visits.open("/projects/")
+    page.fill("#id_name", "Browser bot")
+    page.click("button:has-text('Create project')")
+    page.wait_for_url(re.compile(r"/projects/\d+/$"))
+    visits.check()
+    page.fill("#id_book_name", "Fair visitors")
+    page.click("button:has-text('Create')")
+    page.wait_for_url(re.compile(r"/address-books/\d+/$"))
+    visits.check()
+    upload = tmp_path / "contacts.csv"
+    upload.write_text("name,email,phone\nAnn,ann@example.org,\nBob,not-an-email,\n" + "".join(f"P{n},p{n}@example.org,\n" for n in range(2000)))
+    page.set_input_files("#id_file", str(upload))
+    page.check("#id_consent_confirmed")
+    # What the bar showed at each of htmx's progress reports (after upload.js has set it).
+    page.evaluate("""window.shown = []; document.addEventListener("htmx:xhr:progress", () => {
+        const bar = document.querySelector("#upload progress"); window.shown.push([bar.hidden, bar.value]); });""")
+    page.click("#upload button:has-text('Upload')")
+    page.wait_for_selector("#upload >> text=2001 contacts added.")
+    shown = page.evaluate("window.shown")
+    assert shown and shown[-1] == [False, 100], shown
+    assert "The email address is not valid." in page.locator("#upload").inner_text()
+    visits.check()
+    assert Contact.objects.filter(address_book__project__name="Browser bot").count() == 2001
+
+
+def test_switch_to_ukrainian_and_the_dashboard_and_the_account_follow(visits):
+    client = verified("switch@example.com")
+    sign_in(visits, client.email, PASSWORD)
+    page = visits.open("/billing/")
+    page.select_option("header select[name=language]", "uk")
+    page.click("header button:has-text('Change language')")
+    page.wait_for_load_state()
+    visits.check()
+    assert page.locator("html").get_attribute("lang") == "uk"
+    assert page.url.endswith("/billing/") and "Гаманець" in page.content()
+    client.refresh_from_db()
+    assert client.language == "uk"
+    page = visits.open("/projects/")
+    assert "Створити проєкт" in page.content()
 
 
 def test_a_blocked_client_sees_why_and_until_when_and_can_still_top_up(visits):
@@ -167,7 +216,9 @@ def test_the_main_pages_at_desktop_and_phone_width_for_the_readmes_screens(visit
     visits.page.goto(visits.base_url + "/")
     visits.page.click("text=Save my choice")  # the cookie banner answered, as a client would
     (ARTIFACTS / "screens").mkdir(parents=True, exist_ok=True)
-    for name, path in (("overview", "/"), ("billing", "/billing/"), ("project", f"/projects/{project.pk}/")):
-        for width, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", PHONE)):
-            visits.page.set_viewport_size(viewport)
-            visits.open(path).screenshot(path=str(ARTIFACTS / "screens" / f"{name}-{width}-en.png"), full_page=True)
+    for language in ("en", "uk"):
+        Client.objects.filter(pk=client.pk).update(language=language)
+        for name, path in (("overview", "/"), ("billing", "/billing/"), ("project", f"/projects/{project.pk}/")):
+            for width, viewport in (("desktop", {"width": 1280, "height": 900}), ("phone", PHONE)):
+                visits.page.set_viewport_size(viewport)
+                visits.open(path).screenshot(path=str(ARTIFACTS / "screens" / f"{name}-{width}-{language}.png"), full_page=True)
