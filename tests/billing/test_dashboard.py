@@ -101,12 +101,27 @@ def test_deactivation_says_what_ends_and_when_before_it_happens(payer_browser):
 
 
 def _rows(payer, start: int, count: int) -> None:
-    wallet = services.wallet_of(payer)
+    """`count` more of every list the pages show: ledger entries, invoices, notices, privacy
+    requests and API keys."""
+    from django.utils import timezone
+
+    from accounts.models import ApiKey, Notice
+    from billing.models import Invoice
+    from compliance.models import PrivacyRequest
+
+    wallet, now = services.wallet_of(payer), timezone.now()
     LedgerEntry.objects.bulk_create([LedgerEntry(wallet=wallet, amount_cents=100, kind="top_up", description=f"row {n}", idempotency_key=f"r{n}")
                                      for n in range(start, start + count)])
+    Invoice.objects.bulk_create([Invoice(client=payer, kind="invoice", series="INV", year=2026, sequence=1000 + n, number=f"INV-2026-{1000 + n:06d}",
+                                         client_name=payer.name, client_email=payer.email, issued_at=now, due_at=now, total_cents=100, status="paid",
+                                         reference=f"rows:{n}") for n in range(start, start + count)])
+    Notice.objects.bulk_create([Notice(client=payer, kind=Notice.Kind.CARD_VERIFIED, event=f"rows:{n}", subject=f"Notice {n}", body="b")
+                                for n in range(start, start + count)])
+    PrivacyRequest.objects.bulk_create([PrivacyRequest(client=payer, kind="access", due_at=now.date()) for n in range(start, start + count)])
+    ApiKey.objects.bulk_create([ApiKey(client=payer, name=f"key {n}", prefix=f"p{n:07d}", digest=f"h{n}") for n in range(start, start + count)])
 
 
-@pytest.mark.parametrize("path", ["/", "/billing/", "/privacy/"])
+@pytest.mark.parametrize("path", ["/", "/billing/", "/privacy/", "/account/", "/billing/activate/?period=yearly"])
 def test_each_page_answers_in_the_same_number_of_queries_with_1_and_50_rows(payer_browser, path):
     browser, payer = payer_browser
     _rows(payer, 0, 1)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services as accounts
-from projects.models import Project, ProjectMember, Subscriber
+from projects.models import AddressBook, Project, ProjectMember, Subscriber
 from tests.factories import add_member, make_client, make_project, make_subscriber
 from tests.snapshot import changed_tables, database_state
 
@@ -124,6 +124,9 @@ def test_project_pages_answer_in_the_same_number_of_queries_with_1_and_50_rows(o
         assert owner_browser.get(url).status_code == 200
     for n in range(49):
         make_subscriber(project=project, email=f"more{n}@example.org")
+    AddressBook.objects.bulk_create([AddressBook(project=project, name=f"Book {n}") for n in range(50)])
+    for n in range(3):
+        add_member(project=project, client=make_client(email=f"helper{n}@example.com"), subscribers="view")
     for n in range(5):
         other = make_project(owner=make_client(email=f"host{n}@example.com"), name=f"Hosted {n}")
         add_member(project=other, client=client_account, subscribers="view")
