@@ -1,5 +1,6 @@
 """REST endpoints for accounts (API.md "Accounts"). Each view translates and calls one service."""
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -98,6 +99,7 @@ class MeApi(APIView):
         blocked_until = serializers.DateTimeField(source="state.blocked_until", allow_null=True)
         tariff = serializers.ChoiceField(choices=Client.Tariff.choices)
         restrictions = RestrictionOutput(many=True, source="restrictions_now", help_text="Every restriction that holds, the one that ends last first (ACC-3).")
+        language = serializers.CharField(help_text="The client's language for the dashboard and emails (`en`, `uk`); empty: the browser's.")
 
         def to_representation(self, client):
             data = super().to_representation(client)
@@ -107,12 +109,23 @@ class MeApi(APIView):
     class MeDeleteInput(serializers.Serializer):
         password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
 
+    class MeChangeInput(serializers.Serializer):
+        language = serializers.ChoiceField(choices=settings.LANGUAGES, help_text="The language of the dashboard and of the emails (NTF-1).")
+
     @extend_schema(operation_id="me_retrieve", responses=MeOutput)
     def get(self, request):
         """The signed-in client's account, its state and every restriction that holds (ACC-3)."""
         client = request.user
         client.state, client.restrictions_now = selectors.current_state(client)
         return Response(self.MeOutput(client).data)
+
+    @extend_schema(operation_id="me_partial_update", request=MeChangeInput, responses=MeOutput)
+    def patch(self, request):
+        """Choose the language of the dashboard and of the emails (NTF-1)."""
+        data = self.MeChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.set_language(client=request.user, language=data.validated_data["language"])
+        return self.get(request)
 
     @extend_schema(operation_id="me_delete", request=MeDeleteInput, responses={204: None, 400: OpenApiResponse(description="Wrong password")})
     def delete(self, request):

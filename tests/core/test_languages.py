@@ -106,3 +106,13 @@ def test_the_ukrainian_catalogue_translates_every_message():
     assert untranslated == []
     assert "#, fuzzy" not in source.split("\n\n", 1)[1]
     assert (PO.with_suffix(".mo")).exists()  # compiled by make
+
+
+def test_the_api_reads_and_chooses_the_language(api, client_account):
+    headers = {"authorization": f"Bearer {key_for(client_account)}"}
+    assert api.get("/api/v1/me/", headers=headers).json()["language"] == ""
+    answer = api.patch("/api/v1/me/", {"language": "uk"}, format="json", headers=headers)
+    assert answer.status_code == 200 and answer.json()["language"] == "uk"
+    assert Client.objects.get(pk=client_account.pk).language == "uk"
+    refused = api.patch("/api/v1/me/", {"language": "klingon"}, format="json", headers=headers)
+    assert refused.status_code == 400 and Client.objects.get(pk=client_account.pk).language == "uk"
