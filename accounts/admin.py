@@ -6,6 +6,8 @@ from django.contrib.admin.helpers import ActionForm
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, Restriction
@@ -28,9 +30,10 @@ class ClientChangeForm(UserChangeForm):
 class BlockDetailsForm(forms.Form):
     """The block action's reason, end and note."""
 
-    reason = forms.ChoiceField(choices=[("", "block reason…"), *Client.BlockReason.choices], required=False)
-    until = forms.DateTimeField(required=False, help_text="empty: for good", widget=forms.DateTimeInput(attrs={"placeholder": "until YYYY-MM-DD HH:MM"}))
-    note = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "note for the history"}))
+    reason = forms.ChoiceField(label=_("Reason"), choices=[("", _("block reason…")), *Client.BlockReason.choices], required=False)
+    until = forms.DateTimeField(label=_("Until"), required=False, help_text=_("empty: for good"),
+                                widget=forms.DateTimeInput(attrs={"placeholder": _("until YYYY-MM-DD HH:MM")}))
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.TextInput(attrs={"placeholder": _("note for the history")}))
 
 
 class ClientActionForm(ActionForm, BlockDetailsForm):
@@ -45,7 +48,7 @@ class StateChangeInline(admin.TabularInline):
     fields = ["created_at", "from_status", "to_status", "reason", "until", "actor", "note"]
     readonly_fields = fields
     ordering = ["-created_at"]
-    verbose_name_plural = "state history"
+    verbose_name_plural = _("state history")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -101,10 +104,10 @@ class ClientAdmin(UserAdmin):
                        "date_joined", "is_active"]
     fieldsets = [
         (None, {"fields": ["email", "name", "password"]}),
-        ("State", {"fields": ["status", "block_reason", "blocked_until", "tariff", "tariff_since"]}),
-        ("Consents", {"fields": ["email_verified_at", "age_confirmed_at"]}),
-        ("Staff access", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        (_("State"), {"fields": ["status", "block_reason", "blocked_until", "tariff", "tariff_since"]}),
+        (_("Consents"), {"fields": ["email_verified_at", "age_confirmed_at"]}),
+        (_("Staff access"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
     filter_horizontal = ["groups", "user_permissions"]
@@ -133,11 +136,11 @@ class ClientAdmin(UserAdmin):
     def has_reset_two_factor_permission(self, request) -> bool:
         return request.user.has_perm("accounts.reset_two_factor")
 
-    @admin.action(description="Block selected clients (reason, until, note beside)", permissions=["block"])
+    @admin.action(description=_("Block selected clients (reason, until, note beside)"), permissions=["block"])
     def block_clients(self, request, queryset):
         form = BlockDetailsForm(request.POST)
         if not form.is_valid() or not form.cleaned_data["reason"]:
-            self.message_user(request, "Choose a block reason (and an end, or none for good).", messages.ERROR)
+            self.message_user(request, gettext("Choose a block reason (and an end, or none for good)."), messages.ERROR)
             return
         done, refused = 0, []
         for client in queryset:
@@ -146,23 +149,26 @@ class ClientAdmin(UserAdmin):
                 done += 1
             except (RuleRefused, ValidationError) as exc:
                 refused.append(f"{client}: {refusal(exc)}")
-        report(self, request, done, "Blocked", refused)
+        report(self, request, done, pgettext("admin action outcome", "Blocked"), refused)
 
-    @admin.action(description="Lift the selected clients' block for the reason beside (none chosen: every block)", permissions=["block"])
+    @admin.action(description=_("Lift the selected clients' block for the reason beside (none chosen: every block)"), permissions=["block"])
     def unblock_clients(self, request, queryset):
         form = BlockDetailsForm(request.POST)
         form.is_valid()
         reason = form.cleaned_data.get("reason") or None
         lifted = services.lift_many(list(queryset.values_list("pk", flat=True)), kinds=[Restriction.Kind.BLOCK],
                                     reasons=None if reason is None else [reason], actor=request.user, note=form.cleaned_data.get("note", ""))
-        what = f"block for {Client.BlockReason(reason).label.lower()}" if reason else "blocks"
-        report(self, request, len(lifted), f"Lifted the {what} of", [])
+        if reason:
+            verb = pgettext("admin action outcome", "Lifted the block for %(reason)s of") % {"reason": Client.BlockReason(reason).label.lower()}
+        else:
+            verb = pgettext("admin action outcome", "Lifted the blocks of")
+        report(self, request, len(lifted), verb, [])
 
-    @admin.action(description="Turn off two-factor authentication (on the client's request)", permissions=["reset_two_factor"])
+    @admin.action(description=_("Turn off two-factor authentication (on the client's request)"), permissions=["reset_two_factor"])
     def turn_off_two_factor(self, request, queryset):
         note = request.POST.get("note", "")
         done = sum(services.turn_off_two_factor(client=client, actor=request.user, note=note) for client in queryset)
-        report(self, request, done, "Two-factor authentication turned off", [])
+        report(self, request, done, pgettext("admin action outcome", "Two-factor authentication turned off"), [])
 
 
 @admin.register(Restriction)
@@ -204,13 +210,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
     def revoke_keys(self, request, queryset):
         done = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
             services.revoke_api_key(api_key=api_key, actor=request.user)
             done += 1
-        report(self, request, done, "Revoked", [])
+        report(self, request, done, pgettext("admin action outcome", "Revoked"), [])
 
 
 @admin.register(AccessRecoveryRequest)
@@ -245,13 +251,14 @@ class AccessRecoveryRequestAdmin(admin.ModelAdmin):
                 done += 1
             except RuleRefused as exc:
                 refused.append(f"{recovery}: {refusal(exc)}")
-        report(self, request, done, "Approved" if approve else "Refused", refused)
+        outcome = pgettext("admin action outcome", "Approved") if approve else pgettext("admin action outcome", "Refused")
+        report(self, request, done, outcome, refused)
 
-    @admin.action(description="Approve: restore access and mail a password link", permissions=["decide"])
+    @admin.action(description=_("Approve: restore access and mail a password link"), permissions=["decide"])
     def approve(self, request, queryset):
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Refuse: the proof does not suffice", permissions=["decide"])
+    @admin.action(description=_("Refuse: the proof does not suffice"), permissions=["decide"])
     def refuse(self, request, queryset):
         self._decide(request, queryset, approve=False)
 

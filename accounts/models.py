@@ -60,11 +60,11 @@ class Client(AbstractBaseUser, PermissionsMixin):
         FREE = "free", _("Free")
         PRO = "pro", _("PRO")
 
-    email = models.EmailField("email", max_length=254, unique=True)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
     name = models.CharField(max_length=150)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     block_reason = models.CharField(max_length=12, choices=BlockReason.choices, blank=True)
-    blocked_until = models.DateTimeField(null=True, blank=True, help_text="Empty while blocked means for good.")
+    blocked_until = models.DateTimeField(null=True, blank=True, help_text=_("Empty while blocked means for good."))
     # Kept current by billing (DESIGN.md: the right app keeps the left one's fact up to date).
     tariff = models.CharField(max_length=8, choices=Tariff.choices, default=Tariff.FREE, db_index=True)
     # When the current tariff began: a Free stint's project count runs from here (TAR-2).
@@ -74,8 +74,8 @@ class Client(AbstractBaseUser, PermissionsMixin):
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, blank=True, default="")
     email_verified_at = models.DateTimeField(null=True, blank=True)
     age_confirmed_at = models.DateTimeField(null=True, blank=True)
-    is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
-    is_active = models.BooleanField(default=True, help_text="Off once the account is deleted.")
+    is_staff = models.BooleanField(default=False, help_text=_("May sign in to the admin."))
+    is_active = models.BooleanField(default=True, help_text=_("Off once the account is deleted."))
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = ClientManager()
@@ -85,7 +85,7 @@ class Client(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS = ["name"]
 
     class Meta:
-        verbose_name = "client"
+        verbose_name = _("client")
         permissions = [
             ("block_client", "Can block and unblock clients"),
             ("reset_two_factor", "Can turn off a client's two-factor authentication"),
@@ -177,8 +177,8 @@ class Restriction(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     reason = models.CharField(max_length=12, choices=Client.BlockReason.choices)
     starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until lifted (a block for good).")
-    set_by = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: the platform.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: until lifted (a block for good)."))
+    set_by = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text=_("Empty: the platform."))
     note = models.TextField(blank=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -225,7 +225,7 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["client", "-created_at"], name="api_key_client_time")]
-        verbose_name = "API key"
+        verbose_name = _("API key")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -244,12 +244,12 @@ class AccessRecoveryRequest(models.Model):
         APPROVED = "approved", "Approved"
         REFUSED = "refused", "Refused"
 
-    account_email = models.EmailField(help_text="The email of the account to recover.")
-    contact_email = models.EmailField(help_text="Where the requester can be reached now.")
-    proof = models.TextField(help_text="What the requester offers as proof of ownership.")
+    account_email = models.EmailField(help_text=_("The email of the account to recover."))
+    contact_email = models.EmailField(help_text=_("Where the requester can be reached now."))
+    proof = models.TextField(help_text=_("What the requester offers as proof of ownership."))
     client = models.ForeignKey(
         Client, null=True, blank=True, on_delete=models.PROTECT, related_name="recovery_requests",
-        help_text="The account the email matched when the request arrived.",
+        help_text=_("The account the email matched when the request arrived."),
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -260,7 +260,7 @@ class AccessRecoveryRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "access recovery request"
+        verbose_name = _("access recovery request")
         permissions = [("decide_accessrecoveryrequest", "Can approve or refuse access recovery requests")]
 
     def __str__(self) -> str:

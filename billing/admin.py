@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from billing import services
 from billing.gateways import GatewayUnavailable
@@ -38,8 +40,8 @@ from core.money import dollars
 
 
 class MoneyActionForm(ActionForm):
-    amount_cents = forms.IntegerField(required=False, min_value=1, label="Amount (cents)")
-    reason = forms.CharField(required=False, max_length=300)
+    amount_cents = forms.IntegerField(required=False, min_value=1, label=_("Amount (cents)"))
+    reason = forms.CharField(required=False, max_length=300, label=_("Reason"))
 
 
 class PolicyForm(forms.ModelForm):
@@ -111,14 +113,14 @@ class WalletAdmin(ReadOnlyAdmin):
         total = LedgerEntry.objects.filter(wallet=OuterRef("pk")).order_by().values("wallet").annotate(t=Sum("amount_cents")).values("t")
         return super().get_queryset(request).annotate(balance_cents=Coalesce(Subquery(total, output_field=IntegerField()), Value(0)))
 
-    @admin.display(description="balance", ordering="balance_cents")
+    @admin.display(description=_("balance"), ordering="balance_cents")
     def balance(self, wallet) -> str:
         return dollars(wallet.balance_cents)
 
     def has_credit_permission(self, request) -> bool:
         return request.user.has_perm("billing.change_wallet")
 
-    @admin.action(description="Credit the amount to the selected wallets (reason required)", permissions=["credit"])
+    @admin.action(description=_("Credit the amount to the selected wallets (reason required)"), permissions=["credit"])
     def credit_wallets(self, request, queryset):
         amount, reason = request.POST.get("amount_cents", ""), request.POST.get("reason", "")
         done, refused = 0, []
@@ -128,7 +130,7 @@ class WalletAdmin(ReadOnlyAdmin):
                 done += 1
             except (RuleRefused, ValidationError, ValueError) as exc:
                 refused.append(f"{wallet.client}: {refusal(exc)}")
-        report(self, request, done, "Credited", refused)
+        report(self, request, done, pgettext("admin action outcome", "Credited"), refused)
 
 
 @admin.register(LedgerEntry)
@@ -183,7 +185,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         invoice = get_object_or_404(Invoice, pk=pk)
         return HttpResponse(invoice_pdf(invoice, operator=settings.SITE_NAME), content_type="application/pdf")
 
-    @admin.display(description="PDF")
+    @admin.display(description=_("PDF"))
     def pdf(self, invoice) -> str:
         return format_html('<a href="{}">PDF</a>', reverse("admin:billing_invoice_pdf", args=[invoice.pk]))
 
@@ -201,22 +203,22 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     def has_settle_permission(self, request) -> bool:
         return request.user.has_perm("billing.change_paymentattempt")
 
-    @admin.action(description="Reconcile with the gateway: book what was taken, ask it about unanswered ones", permissions=["settle"])
+    @admin.action(description=_("Reconcile with the gateway: book what was taken, ask it about unanswered ones"), permissions=["settle"])
     def reconcile(self, request, queryset):
         done, refused = 0, []
         for attempt in queryset.filter(status__in=[*PaymentAttempt.UNSETTLED, PaymentAttempt.Status.SUCCEEDED]).exclude(kind=PaymentAttempt.Kind.REFUND):
             try:
                 after = services.reconcile_attempt(attempt=attempt)
             except GatewayUnavailable:
-                refused.append(f"{attempt}: the gateway did not answer; try again later.")
+                refused.append(gettext("%(attempt)s: the gateway did not answer; try again later.") % {"attempt": attempt})
                 continue
             if after.status in PaymentAttempt.UNSETTLED:
-                refused.append(f"{attempt}: still held by the request or night working on it.")
+                refused.append(gettext("%(attempt)s: still held by the request or night working on it.") % {"attempt": attempt})
             else:
                 done += 1
-        report(self, request, done, "Reconciled", refused)
+        report(self, request, done, pgettext("admin action outcome", "Reconciled"), refused)
 
-    @admin.action(description="Refund the amount to the card (reason required, WAL-3)", permissions=["settle"])
+    @admin.action(description=_("Refund the amount to the card (reason required, WAL-3)"), permissions=["settle"])
     def refund(self, request, queryset):
         amount, reason = request.POST.get("amount_cents", ""), request.POST.get("reason", "")
         done, refused = 0, []
@@ -226,7 +228,7 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
                 done += 1
             except (RuleRefused, ValidationError, ValueError) as exc:
                 refused.append(f"{attempt}: {refusal(exc)}")
-        report(self, request, done, "Refunded", refused)
+        report(self, request, done, pgettext("admin action outcome", "Refunded"), refused)
 
 
 @admin.register(IdempotencyRecord)
@@ -278,13 +280,14 @@ class PeriodChangeRequestAdmin(admin.ModelAdmin):
                 done += 1
             except (RuleRefused, ValidationError) as exc:
                 refused.append(f"{change}: {refusal(exc)}")
-        report(self, request, done, "Approved" if approve else "Refused", refused)
+        outcome = pgettext("admin action outcome", "Approved") if approve else pgettext("admin action outcome", "Refused")
+        report(self, request, done, outcome, refused)
 
-    @admin.action(description="Approve the shorter period (PER-5)", permissions=["change"])
+    @admin.action(description=_("Approve the shorter period (PER-5)"), permissions=["change"])
     def approve(self, request, queryset):
         self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Refuse the shorter period", permissions=["change"])
+    @admin.action(description=_("Refuse the shorter period"), permissions=["change"])
     def refuse(self, request, queryset):
         self._decide(request, queryset, approve=False)
 
@@ -302,7 +305,7 @@ class DisputeAddForm(forms.ModelForm):
 
 
 class DisputeActionForm(ActionForm):
-    outcome = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "how it ended"}))
+    outcome = forms.CharField(label=_("Outcome"), required=False, widget=forms.TextInput(attrs={"placeholder": _("how it ended")}))
 
 
 @admin.register(Dispute)
@@ -318,7 +321,7 @@ class DisputeAdmin(admin.ModelAdmin):
     action_form = DisputeActionForm
     actions = ["close"]
 
-    @admin.display(description="amount")
+    @admin.display(description=_("amount"))
     def amount(self, dispute) -> str:
         return dollars(dispute.amount_cents)
 
@@ -343,7 +346,7 @@ class DisputeAdmin(admin.ModelAdmin):
                                        note=obj.note, actor=request.user)
         obj.pk, obj.opened_at, obj.opened_by = opened.pk, opened.opened_at, opened.opened_by
 
-    @admin.action(description="Close the selected disputes (the outcome beside)", permissions=["change"])
+    @admin.action(description=_("Close the selected disputes (the outcome beside)"), permissions=["change"])
     def close(self, request, queryset):
         done, refused = 0, []
         for dispute in queryset.filter(closed_at__isnull=True):
@@ -352,7 +355,7 @@ class DisputeAdmin(admin.ModelAdmin):
                 done += 1
             except ValidationError as exc:
                 refused.append(f"{dispute}: {refusal(exc)}")
-        report(self, request, done, "Closed", refused)
+        report(self, request, done, pgettext("admin action outcome", "Closed"), refused)
 
 
 @admin.register(FreeAccountFlag)
@@ -366,10 +369,10 @@ class FreeAccountFlagAdmin(ReadOnlyAdmin):
     def has_resolve_permission(self, request) -> bool:
         return request.user.has_perm("billing.change_freeaccountflag")
 
-    @admin.action(description="Mark as looked at", permissions=["resolve"])
+    @admin.action(description=_("Mark as looked at"), permissions=["resolve"])
     def resolve(self, request, queryset):
         done = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now(), resolved_by=request.user)
-        report(self, request, done, "Marked as looked at", [])
+        report(self, request, done, pgettext("admin action outcome", "Marked as looked at"), [])
 
 
 class NightlyStepInline(admin.TabularInline):
@@ -382,9 +385,14 @@ class NightlyStepInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="failures")
+    @admin.display(description=_("failures"))
     def failure_list(self, step) -> str:
-        return "; ".join(f"{'client ' + str(f['client']) if f.get('client') else 'chunk ' + f.get('chunk', '')}: {f['error']}" for f in step.failures) or "—"
+        def where(failure) -> str:
+            if failure.get("client"):
+                return gettext("client %(client)s") % {"client": failure["client"]}
+            return gettext("chunk %(chunk)s") % {"chunk": failure.get("chunk", "")}
+
+        return "; ".join(f"{where(f)}: {f['error']}" for f in step.failures) or "—"
 
 
 @admin.register(NightlyRun)
@@ -397,7 +405,7 @@ class NightlyRunAdmin(ReadOnlyAdmin):
     inlines = [NightlyStepInline]
     actions = ["rerun"]
 
-    @admin.display(description="failures")
+    @admin.display(description=_("failures"))
     def failures(self, run) -> int:
         return sum(len(step.failures) for step in run.steps.all())
 
@@ -407,10 +415,10 @@ class NightlyRunAdmin(ReadOnlyAdmin):
     def has_rerun_permission(self, request) -> bool:
         return request.user.is_superuser or request.user.has_perm("billing.change_paymentattempt")
 
-    @admin.action(description="Run the selected nights again (what is done stays done)", permissions=["rerun"])
+    @admin.action(description=_("Run the selected nights again (what is done stays done)"), permissions=["rerun"])
     def rerun(self, request, queryset):
         done = 0
         for run in queryset.filter(dry_run=False):
             call_command("run_nightly", at=run.at.isoformat())
             done += 1
-        report(self, request, done, "Run again", [])
+        report(self, request, done, pgettext("admin action outcome", "Run again"), [])

@@ -27,24 +27,24 @@ class PolicySettings(AppendOnlyModel):
     newest row is in force; older rows are the history. A change is a new row, never an edit, and
     applies from the next period on: a period keeps the price it was paid at."""
 
-    package_monthly_cents = models.PositiveIntegerField(default=1_000, help_text="One package for one month; at least $10.00.")
+    package_monthly_cents = models.PositiveIntegerField(default=1_000, help_text=_("One package for one month; at least $10.00."))
     quarterly_discount_percent = models.PositiveSmallIntegerField(default=10)
     yearly_discount_percent = models.PositiveSmallIntegerField(default=20)
-    setup_fee_cents = models.PositiveIntegerField(default=0, help_text="Charged once in a client's life, at the first activation.")
-    prorate_on_cancel = models.BooleanField(default=True, help_text="Credit the unused part of the period on deactivation (DEA-1).")
-    cancel_notice_business_days = models.PositiveSmallIntegerField(default=0, help_text="DEA-3; the refund policy uses 5.")
-    late_fee_cents = models.PositiveIntegerField(default=0, help_text="On an overdue invoice (WAL-6); none by default.")
-    grace_days = models.PositiveSmallIntegerField(default=7, help_text="An invoice is due this many days after it is issued (WAL-6).")
-    retention_days = models.PositiveSmallIntegerField(default=30, help_text="Archived projects are kept this long (DEA-2).")
-    refund_window_days = models.PositiveSmallIntegerField(default=7, help_text="Staff refunds to the card within this window (WAL-3).")
-    note = models.CharField(max_length=300, blank=True, help_text="Why it changed.")
+    setup_fee_cents = models.PositiveIntegerField(default=0, help_text=_("Charged once in a client's life, at the first activation."))
+    prorate_on_cancel = models.BooleanField(default=True, help_text=_("Credit the unused part of the period on deactivation (DEA-1)."))
+    cancel_notice_business_days = models.PositiveSmallIntegerField(default=0, help_text=_("DEA-3; the refund policy uses 5."))
+    late_fee_cents = models.PositiveIntegerField(default=0, help_text=_("On an overdue invoice (WAL-6); none by default."))
+    grace_days = models.PositiveSmallIntegerField(default=7, help_text=_("An invoice is due this many days after it is issued (WAL-6)."))
+    retention_days = models.PositiveSmallIntegerField(default=30, help_text=_("Archived projects are kept this long (DEA-2)."))
+    refund_window_days = models.PositiveSmallIntegerField(default=7, help_text=_("Staff refunds to the card within this window (WAL-3)."))
+    note = models.CharField(max_length=300, blank=True, help_text=_("Why it changed."))
     created_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "price and policy version"
-        verbose_name_plural = "prices and policy"
+        verbose_name = _("price and policy version")
+        verbose_name_plural = _("prices and policy")
         constraints = [
             models.CheckConstraint(condition=Q(package_monthly_cents__gte=MINIMUM_PACKAGE_CENTS), name="policy_package_at_least_10_dollars"),
             models.CheckConstraint(condition=Q(quarterly_discount_percent__lt=100, yearly_discount_percent__lt=100), name="policy_discount_below_100"),
@@ -66,9 +66,9 @@ class Wallet(models.Model):
 
     client = models.OneToOneField(CLIENT_MODEL, on_delete=models.PROTECT, related_name="wallet")
     created_at = models.DateTimeField(default=timezone.now)
-    failed_collections = models.PositiveSmallIntegerField(default=0, help_text="Failed collections in a row (DUN-2, DUN-3).")
-    debt_since = models.DateField(null=True, blank=True, help_text="The billing day the current debt began (DUN-5).")
-    deletion_scheduled_for = models.DateField(null=True, blank=True, help_text="DUN-5: 30 days unpaid.")
+    failed_collections = models.PositiveSmallIntegerField(default=0, help_text=_("Failed collections in a row (DUN-2, DUN-3)."))
+    debt_since = models.DateField(null=True, blank=True, help_text=_("The billing day the current debt began (DUN-5)."))
+    deletion_scheduled_for = models.DateField(null=True, blank=True, help_text=_("DUN-5: 30 days unpaid."))
 
     def __str__(self) -> str:
         return f"wallet of {self.client}"
@@ -125,17 +125,17 @@ class Subscription(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     period = models.CharField(max_length=10, choices=Period.choices)
     packages = models.PositiveIntegerField(default=1)
-    anchor_date = models.DateField(help_text="The day the current run of periods began.")
-    period_index = models.PositiveIntegerField(default=1, help_text="Which period since the anchor this is (from 1).")
+    anchor_date = models.DateField(help_text=_("The day the current run of periods began."))
+    period_index = models.PositiveIntegerField(default=1, help_text=_("Which period since the anchor this is (from 1)."))
     period_start = models.DateField()
-    period_end = models.DateField(help_text="The last day of the period, included.")
-    package_price_cents = models.PositiveIntegerField(help_text="One package for this period, as paid: price changes apply from the next.")
-    setup_fee_charged_at = models.DateTimeField(null=True, blank=True, help_text="Once in a client's life (DEA-4).")
-    ends_after = models.DateField(null=True, blank=True, help_text="DEA-3: a late deactivation ends PRO after this day.")
-    activations = models.PositiveIntegerField(default=0, help_text="How many times PRO was activated (keys the activation charge).")
+    period_end = models.DateField(help_text=_("The last day of the period, included."))
+    package_price_cents = models.PositiveIntegerField(help_text=_("One package for this period, as paid: price changes apply from the next."))
+    setup_fee_charged_at = models.DateTimeField(null=True, blank=True, help_text=_("Once in a client's life (DEA-4)."))
+    ends_after = models.DateField(null=True, blank=True, help_text=_("DEA-3: a late deactivation ends PRO after this day."))
+    activations = models.PositiveIntegerField(default=0, help_text=_("How many times PRO was activated (keys the activation charge)."))
     period_invoice = models.ForeignKey(
         "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        help_text="The invoice of the current period: what a credit for its unused part corrects.",
+        help_text=_("The invoice of the current period: what a credit for its unused part corrects."),
     )
     activated_at = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
@@ -193,7 +193,7 @@ class Invoice(models.Model):
         PAID = "paid", _("Paid")
         UNCOLLECTIBLE = "uncollectible", _("Uncollectible")  # DUN-5 ended PRO with it unpaid
 
-    number = models.CharField(max_length=20, null=True, blank=True, help_text="Empty for the moment the night numbers its chunk.")  # noqa: DJ001 (unique, invoice_number_once: NULLs do not collide)
+    number = models.CharField(max_length=20, null=True, blank=True, help_text=_("Empty for the moment the night numbers its chunk."))  # noqa: DJ001 (unique, invoice_number_once: NULLs do not collide)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     series = models.CharField(max_length=3)
     year = models.PositiveSmallIntegerField()
@@ -205,13 +205,13 @@ class Invoice(models.Model):
     due_at = models.DateTimeField()
     total_cents = models.IntegerField()
     status = models.CharField(max_length=13, choices=Status.choices, default=Status.OPEN)
-    paid_at = models.DateTimeField(null=True, blank=True, help_text="When its amount was collected.")
+    paid_at = models.DateTimeField(null=True, blank=True, help_text=_("When its amount was collected."))
     corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes", db_index=False)
     late_fee_for = models.ForeignKey(  # one per invoice: invoice_one_late_fee
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="late_fee_invoice", db_index=False,
-        help_text="The overdue invoice this late fee is for (once per invoice, WAL-6).",
+        help_text=_("The overdue invoice this late fee is for (once per invoice, WAL-6)."),
     )
-    reference = models.CharField(max_length=120, help_text="What it is for, e.g. activation:12:1.")
+    reference = models.CharField(max_length=120, help_text=_("What it is for, e.g. activation:12:1."))
 
     objects = NeverDeletedQuerySet.as_manager()
 
@@ -300,7 +300,7 @@ class PaymentAttempt(models.Model):
     # new attempt (`try_number` + 1) with a new key, so that a new card can pay.
     purpose_key = models.CharField(max_length=200, blank=True)
     try_number = models.PositiveSmallIntegerField(default=1)
-    books_as = models.CharField(max_length=20, blank=True, help_text="The ledger kind the money is booked as.")
+    books_as = models.CharField(max_length=20, blank=True, help_text=_("The ledger kind the money is booked as."))
     idempotency_key = models.CharField(max_length=255)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.CREATED)
     failure_code = models.CharField(max_length=60, blank=True)
@@ -348,10 +348,10 @@ class IdempotencyRecord(models.Model):
     client = models.ForeignKey(CLIENT_MODEL, on_delete=models.PROTECT, related_name="+")
     key = models.CharField(max_length=255)
     operation = models.CharField(max_length=40)
-    parameters = models.CharField(max_length=64, help_text="A digest of the request's parameters.")
-    server_made = models.BooleanField(default=False, help_text="Made by the platform for a request that sent none.")
+    parameters = models.CharField(max_length=64, help_text=_("A digest of the request's parameters."))
+    server_made = models.BooleanField(default=False, help_text=_("Made by the platform for a request that sent none."))
     attempt = models.ForeignKey("PaymentAttempt", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The final answer's status, once there is one.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("The final answer's status, once there is one."))
     response = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -413,7 +413,7 @@ class LedgerEntry(AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "ledger entries"
+        verbose_name_plural = _("ledger entries")
         indexes = [  # (see Invoice.Meta) most entries have no payment and no actor: only those that do are indexed
             models.Index(fields=["wallet", "-created_at"], name="ledger_wallet_time"),
             models.Index(fields=["payment"], name="ledger_entry_payment", condition=Q(payment__isnull=False)),
@@ -462,7 +462,7 @@ class Dispute(models.Model):
 
     client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="disputes")
     payment = models.ForeignKey(PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
-    reference = models.CharField(max_length=100, blank=True, help_text="The gateway's or the bank's case number.")
+    reference = models.CharField(max_length=100, blank=True, help_text=_("The gateway's or the bank's case number."))
     amount_cents = models.PositiveIntegerField()
     note = models.TextField(blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
@@ -509,13 +509,13 @@ class NightlyRun(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Stopped by an error"
 
-    night = models.DateField(help_text="The billing day whose night this is.")
-    at = models.DateTimeField(help_text="The instant the night ran as of.")
+    night = models.DateField(help_text=_("The billing day whose night this is."))
+    at = models.DateTimeField(help_text=_("The instant the night ran as of."))
     dry_run = models.BooleanField(default=False)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    report = models.JSONField(default=dict, blank=True, help_text="The decisions of a dry run; totals otherwise.")
+    report = models.JSONField(default=dict, blank=True, help_text=_("The decisions of a dry run; totals otherwise."))
     error = models.TextField(blank=True)
 
     class Meta:
@@ -530,11 +530,11 @@ class NightlyStep(models.Model):
     name = models.CharField(max_length=20)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    clients = models.PositiveIntegerField(default=0, help_text="Clients whose work was done in this step.")
-    skipped = models.PositiveIntegerField(default=0, help_text="Clients already done by an earlier run of this night.")
+    clients = models.PositiveIntegerField(default=0, help_text=_("Clients whose work was done in this step."))
+    skipped = models.PositiveIntegerField(default=0, help_text=_("Clients already done by an earlier run of this night."))
     charged_cents = models.BigIntegerField(default=0)
     credited_cents = models.BigIntegerField(default=0)
-    failures = models.JSONField(default=list, blank=True, help_text="[{client, error}]")
+    failures = models.JSONField(default=list, blank=True, help_text=_("[{client, error}]"))
 
     class Meta:
         ordering = ["id"]

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from billing.ledger import balances
 from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
@@ -12,7 +14,7 @@ from billing.payments import live_card
 from billing.policy import FREE_LIMIT, PACKAGE_SIZE, current_policy, packages_needed
 from billing.subscriptions.lifecycle import activation_quote, deactivation_plan
 from core.clock import billing_date, billing_zone, night_of
-from core.money import dollars, prorate_formula
+from core.money import local_dollars, prorate_formula
 from projects import selectors as projects_selectors
 
 
@@ -128,17 +130,17 @@ def deletion_terms(*, client) -> dict:
     active = subscription is not None and subscription.is_active
     balance = balance_of(client)
     cards = [card for card in (live_card(client), live_card(client, Card.Role.BACKUP)) if card is not None]
-    sentences = []
+    sentences = []  # in the reader's language, money and dates as it writes them
     if active:
-        sentences.append(f"PRO ends at once, though the period runs to {subscription.period_end}; nothing of it is credited.")
+        sentences.append(_("PRO ends at once, though the period runs to %(day)s; nothing of it is credited.") % {"day": date_format(subscription.period_end, "DATE_FORMAT")})
     if balance > 0:
-        sentences.append(f"The wallet's balance of {dollars(balance)} is not refunded (WAL-3).")
+        sentences.append(_("The wallet's balance of %(amount)s is not refunded (WAL-3).") % {"amount": local_dollars(balance)})
     if balance < 0:
-        sentences.append(f"The debt of {dollars(-balance)} is charged to your card first; if it stays unpaid, your data is kept "
-                         "until it is settled (ToU 24.5).")
+        sentences.append(_("The debt of %(amount)s is charged to your card first; if it stays unpaid, your data is kept until it is settled (ToU 24.5).")
+                         % {"amount": local_dollars(-balance)})
     if cards:
-        sentences.append("Your saved cards are removed from the payment provider.")
-    sentences.append("Invoices and the ledger are kept for tax and accounting, with your name and email erased.")
+        sentences.append(_("Your saved cards are removed from the payment provider."))
+    sentences.append(_("Invoices and the ledger are kept for tax and accounting, with your name and email erased."))
     return {"pro_active": active, "period_end": subscription.period_end if active else None, "wallet_balance_cents": max(balance, 0),
             "refunded_cents": 0, "debt_cents": max(0, -balance), "cards": len(cards), "consequences": sentences}
 

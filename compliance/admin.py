@@ -6,6 +6,8 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from compliance.models import (
     AuditLog,
@@ -68,11 +70,11 @@ class LegalDocumentAdmin(admin.ModelAdmin):
             acceptance_count=Count("acceptances", distinct=True), notice_count=Count("notices", distinct=True)
         )
 
-    @admin.display(description="accepted by")
+    @admin.display(description=_("accepted by"))
     def acceptances(self, document) -> int:
         return document.acceptance_count
 
-    @admin.display(description="emailed to")
+    @admin.display(description=_("emailed to"))
     def notices(self, document) -> int:
         return document.notice_count
 
@@ -108,11 +110,11 @@ class HolidayAdmin(admin.ModelAdmin):
 
 
 class DeadlineFilter(admin.SimpleListFilter):
-    title = "deadline"
+    title = _("deadline")
     parameter_name = "deadline"
 
     def lookups(self, request, model_admin):
-        return [("overdue", "Overdue"), ("soon", "Due within 5 days")]
+        return [("overdue", _("Overdue")), ("soon", _("Due within 5 days"))]
 
     def queryset(self, request, queryset):
         today = timezone.now().date()
@@ -150,17 +152,18 @@ class ComplaintAdmin(admin.ModelAdmin):
                 done += 1
             except ValidationError as exc:
                 refused.append(f"{complaint}: {' '.join(exc.messages)}")
-        report(self, request, done, "Upheld" if upheld else "Rejected", refused)
+        outcome = pgettext("admin action outcome", "Upheld") if upheld else pgettext("admin action outcome", "Rejected")
+        report(self, request, done, outcome, refused)
 
-    @admin.action(description="Uphold (answer saved first)", permissions=["change"])
+    @admin.action(description=_("Uphold (answer saved first)"), permissions=["change"])
     def uphold(self, request, queryset):
         self._decide(request, queryset, upheld=True)
 
-    @admin.action(description="Reject (answer saved first)", permissions=["change"])
+    @admin.action(description=_("Reject (answer saved first)"), permissions=["change"])
     def reject(self, request, queryset):
         self._decide(request, queryset, upheld=False)
 
-    @admin.action(description="Suspend the project's sending (a spam complaint from a stranger)", permissions=["change"])
+    @admin.action(description=_("Suspend the project's sending (a spam complaint from a stranger)"), permissions=["change"])
     def suspend_sending(self, request, queryset):
         done, refused = 0, []
         for complaint in queryset:
@@ -169,12 +172,12 @@ class ComplaintAdmin(admin.ModelAdmin):
                 done += 1
             except RuleRefused as exc:
                 refused.append(f"{complaint}: {refusal(exc)}")
-        report(self, request, done, "Suspended the sending for", refused)
+        report(self, request, done, pgettext("admin action outcome", "Suspended the sending for"), refused)
 
 
 class ExtendForm(ActionForm):
-    months = forms.IntegerField(required=False, min_value=1, max_value=2, label="Extend by months")
-    reason = forms.CharField(required=False, max_length=300)
+    months = forms.IntegerField(required=False, min_value=1, max_value=2, label=_("Extend by months"))
+    reason = forms.CharField(required=False, max_length=300, label=_("Reason"))
 
 
 class PrivacyRequestAddForm(forms.ModelForm):
@@ -243,18 +246,18 @@ class PrivacyRequestAdmin(admin.ModelAdmin):
                 refused.append(f"{privacy_request}: {refusal(exc)}")
         report(self, request, done, verb, refused)
 
-    @admin.action(description="Extend the deadline (months and reason beside)", permissions=["change"])
+    @admin.action(description=_("Extend the deadline (months and reason beside)"), permissions=["change"])
     def extend(self, request, queryset):
         months = int(request.POST.get("months") or 0)
-        self._each(request, queryset, "Extended", lambda r: extend_privacy_request(request=r, months=months, reason=request.POST.get("reason", ""), actor=request.user))
+        self._each(request, queryset, pgettext("admin action outcome", "Extended"), lambda r: extend_privacy_request(request=r, months=months, reason=request.POST.get("reason", ""), actor=request.user))
 
-    @admin.action(description="Mark fulfilled", permissions=["change"])
+    @admin.action(description=_("Mark fulfilled"), permissions=["change"])
     def fulfil(self, request, queryset):
-        self._each(request, queryset, "Fulfilled", lambda r: decide_privacy_request(request=r, fulfilled=True, note=r.staff_note, actor=request.user))
+        self._each(request, queryset, pgettext("admin action outcome", "Fulfilled"), lambda r: decide_privacy_request(request=r, fulfilled=True, note=r.staff_note, actor=request.user))
 
-    @admin.action(description="Refuse (reason in the staff note)", permissions=["change"])
+    @admin.action(description=_("Refuse (reason in the staff note)"), permissions=["change"])
     def refuse(self, request, queryset):
-        self._each(request, queryset, "Refused", lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))
+        self._each(request, queryset, pgettext("admin action outcome", "Refused"), lambda r: decide_privacy_request(request=r, fulfilled=False, note=r.staff_note, actor=request.user))
 
 
 class IncidentForm(forms.ModelForm):
@@ -270,11 +273,11 @@ class IncidentForm(forms.ModelForm):
 
 
 class IncidentDeadlineFilter(admin.SimpleListFilter):
-    title = "72-hour notice"
+    title = _("72-hour notice")
     parameter_name = "notice"
 
     def lookups(self, request, model_admin):
-        return [("past", "Past the deadline, not notified"), ("near", "Within 24 hours of it, not notified")]
+        return [("past", _("Past the deadline, not notified")), ("near", _("Within 24 hours of it, not notified"))]
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -308,19 +311,19 @@ class IncidentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(affected_total=Count("affected"))
 
-    @admin.display(description="affected clients")
+    @admin.display(description=_("affected clients"))
     def affected_count(self, incident) -> int:
         return incident.affected_total
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Email the affected clients now", permissions=["change"])
+    @admin.action(description=_("Email the affected clients now"), permissions=["change"])
     def notify(self, request, queryset):
         incidents = list(queryset)
         for incident in incidents:
             notify_incident(incident=incident, actor=request.user)  # an incident told before is left as it is
-        report(self, request, len(incidents), "Notified", [])
+        report(self, request, len(incidents), pgettext("admin action outcome", "Notified"), [])
 
 
 @admin.register(MarketingConsent)

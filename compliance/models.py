@@ -68,8 +68,8 @@ class AuditLog(AppendOnlyModel):
             models.Index(fields=["action"], name="audit_action"),
             models.Index(fields=["actor"], name="audit_actor", condition=Q(actor__isnull=False)),
         ]
-        verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or 'system'} {self.action} {self.target_label}"
@@ -119,12 +119,12 @@ class AuditSeal(AppendOnlyModel):
     them chained to the previous day's digest. `verify_audit_log` recomputes the chain and names
     every day whose entries were changed, added late or removed since."""
 
-    day = models.DateField(help_text="A calendar day in UTC.")
-    version = models.PositiveSmallIntegerField(default=1, help_text="A new version follows a sanctioned redaction (an erasure).")
+    day = models.DateField(help_text=_("A calendar day in UTC."))
+    version = models.PositiveSmallIntegerField(default=1, help_text=_("A new version follows a sanctioned redaction (an erasure)."))
     entries = models.PositiveIntegerField()
     digest = models.CharField(max_length=64)
     previous_digest = models.CharField(max_length=64)
-    reason = models.CharField(max_length=200, blank=True, help_text="Why this day was sealed again.")
+    reason = models.CharField(max_length=200, blank=True, help_text=_("Why this day was sealed again."))
     sealed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -180,12 +180,12 @@ class Complaint(models.Model):
 
     complainant = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="complaints")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.OTHER)
-    identification = models.TextField(help_text="Who complains, and how to reach them.")
-    description = models.TextField(help_text="What right was violated, and how.")
+    identification = models.TextField(help_text=_("Who complains, and how to reach them."))
+    description = models.TextField(help_text=_("What right was violated, and how."))
     period_start = models.DateField()
     period_end = models.DateField()
-    project_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="The project complained about, if any.")
-    matched = models.BooleanField(null=True, blank=True, help_text="Whether the complainant is a subscriber or contact of the project (CMP-4).")
+    project_id = models.PositiveBigIntegerField(null=True, blank=True, help_text=_("The project complained about, if any."))
+    matched = models.BooleanField(null=True, blank=True, help_text=_("Whether the complainant is a subscriber or contact of the project (CMP-4)."))
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     received_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateField()
@@ -221,15 +221,15 @@ class PrivacyRequest(models.Model):
         REFUSED = "refused", _("Refused")
 
     client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="privacy_requests")
-    subject_email = models.EmailField(blank=True, help_text="For a subscriber's request made through the client or staff.")
-    subject_phone = models.CharField(max_length=20, blank=True, help_text="Or the subscriber's phone, international (+4915112345678).")
+    subject_email = models.EmailField(blank=True, help_text=_("For a subscriber's request made through the client or staff."))
+    subject_phone = models.CharField(max_length=20, blank=True, help_text=_("Or the subscriber's phone, international (+4915112345678)."))
     kind = models.CharField(max_length=14, choices=Kind.choices)
     details = models.TextField(blank=True)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.OPEN)
     received_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateField()
     extension_reason = models.CharField(max_length=300, blank=True)
-    staff_note = models.TextField(blank=True, help_text="The answer, or why it was refused.")
+    staff_note = models.TextField(blank=True, help_text=_("The answer, or why it was refused."))
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
@@ -262,7 +262,7 @@ class CookieConsent(models.Model):
     need no consent and are always on."""
 
     # A visitor's answer by the random id in its own cookie; a client's by its account (CMP-8).
-    visitor = models.CharField(max_length=64, null=True, blank=True, help_text="A random id kept in the visitor's cookie.")  # noqa: DJ001 (unique where set)
+    visitor = models.CharField(max_length=64, null=True, blank=True, help_text=_("A random id kept in the visitor's cookie."))  # noqa: DJ001 (unique where set)
     client = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     preference = models.BooleanField(default=False)
     analytics = models.BooleanField(default=False)

@@ -3,6 +3,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class PlatformAdminSite(admin.AdminSite):
@@ -10,9 +12,9 @@ class PlatformAdminSite(admin.AdminSite):
     ADMIN_REQUIRES_2FA (on in production) staff without two-factor authentication are sent to set
     it up before any admin page opens."""
 
-    site_header = "Back office"
-    site_title = "Back office"
-    index_title = "Staff console"
+    site_header = _("Back office")
+    site_title = _("Back office")
+    index_title = _("Staff console")
 
     def _lacks_required_2fa(self, request) -> bool:
         return settings.ADMIN_REQUIRES_2FA and not get_mfa_adapter().is_mfa_enabled(request.user)
@@ -24,6 +26,6 @@ class PlatformAdminSite(admin.AdminSite):
         if not request.user.is_authenticated:
             return redirect_to_login(request.GET.get("next") or request.get_full_path())
         if request.user.is_active and request.user.is_staff and self._lacks_required_2fa(request):
-            messages.warning(request, "Staff need two-factor authentication to use the admin: set it up first.")
+            messages.warning(request, gettext("Staff need two-factor authentication to use the admin: set it up first."))
             return redirect("mfa_activate_totp")
         return super().login(request, extra_context)

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 
 from core.exceptions import RuleRefused
 
@@ -29,9 +30,10 @@ def refusal(exc: Exception) -> str:
 
 
 def report(modeladmin, request, done: int, verb: str, refused: list[str]) -> None:
-    """An admin action's outcome: how many were done, and each refusal's sentence."""
+    """An admin action's outcome: how many were done, and each refusal's sentence (`verb` is
+    given translated, the sentences are already in the active language)."""
     if done:
-        modeladmin.message_user(request, f"{verb}: {done}.", messages.SUCCESS)
+        modeladmin.message_user(request, gettext("%(verb)s: %(count)s.") % {"verb": verb, "count": done}, messages.SUCCESS)
     for sentence in refused:
         modeladmin.message_user(request, sentence, messages.ERROR)
 

@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import normalize_email
 from compliance.services import receive_privacy_request
@@ -47,7 +49,7 @@ class ProjectRestrictionInline(admin.TabularInline):
 
 
 class ProjectActionForm(ActionForm):
-    note = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "why (for the history)"}))
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.TextInput(attrs={"placeholder": _("why (for the history)")}))
 
 
 @admin.register(Project)
@@ -71,7 +73,7 @@ class ProjectAdmin(admin.ModelAdmin):
         # A correlated count, run for the rows of the page only, from the partial index.
         return super().get_queryset(request).annotate(active_subscribers=selectors.active_subscribers_of_project())
 
-    @admin.display(description="active subscribers")
+    @admin.display(description=_("active subscribers"))
     def active_subscribers(self, project) -> int:
         return project.active_subscribers
 
@@ -92,20 +94,21 @@ class ProjectAdmin(admin.ModelAdmin):
                 done += 1
             except RuleRefused as exc:
                 refused.append(f"{project}: {refusal(exc)}")
-        report(self, request, done, "Cleared for sending" if cleared else "Refused sending", refused)
+        outcome = pgettext("admin action outcome", "Cleared for sending") if cleared else pgettext("admin action outcome", "Refused sending")
+        report(self, request, done, outcome, refused)
 
-    @admin.action(description="Clear the industry for sending (PRJ-7)", permissions=["review"])
+    @admin.action(description=_("Clear the industry for sending (PRJ-7)"), permissions=["review"])
     def clear_for_sending(self, request, queryset):
         self._review(request, queryset, cleared=True)
 
-    @admin.action(description="Refuse sending for the industry (PRJ-7)", permissions=["review"])
+    @admin.action(description=_("Refuse sending for the industry (PRJ-7)"), permissions=["review"])
     def refuse_sending(self, request, queryset):
         self._review(request, queryset, cleared=False)
 
     def has_suspend_permission(self, request) -> bool:
         return request.user.has_perm("projects.suspend_project")
 
-    @admin.action(description="Suspend for a staff reason (the note beside says why)", permissions=["suspend"])
+    @admin.action(description=_("Suspend for a staff reason (the note beside says why)"), permissions=["suspend"])
     def suspend_for_staff(self, request, queryset):
         try:
             done = services.suspend_for_staff(project_ids=list(queryset.values_list("pk", flat=True)), actor=request.user,
@@ -113,13 +116,13 @@ class ProjectAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             self.message_user(request, refusal(exc), messages.ERROR)
             return
-        report(self, request, len(done), "Suspended for a staff reason", [])
+        report(self, request, len(done), pgettext("admin action outcome", "Suspended for a staff reason"), [])
 
-    @admin.action(description="Lift the staff suspension (other reasons stay)", permissions=["suspend"])
+    @admin.action(description=_("Lift the staff suspension (other reasons stay)"), permissions=["suspend"])
     def lift_staff_suspension(self, request, queryset):
         done = services.lift_staff_suspension(project_ids=list(queryset.values_list("pk", flat=True)), actor=request.user,
                                               note=request.POST.get("note", ""))
-        report(self, request, len(done), "Staff suspension lifted", [])
+        report(self, request, len(done), pgettext("admin action outcome", "Staff suspension lifted"), [])
 
 
 @admin.register(Subscriber)
@@ -130,7 +133,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "name", "email", "phone", "messenger", "messenger_user_id", "status", "source", "subscribed_at"]
     list_filter = ["status", "source", "messenger"]
     search_fields = ["email", "phone", "messenger_user_id"]
-    search_help_text = "An exact email, an international phone number (+49…), or a messenger user ID."
+    search_help_text = _("An exact email, an international phone number (+49…), or a messenger user ID.")
     list_select_related = ["project"]
     raw_id_fields = ["project"]
     paginator = CappedCountPaginator
@@ -161,25 +164,26 @@ class SubscriberAdmin(ReadOnlyAdmin):
     def has_privacy_permission(self, request) -> bool:
         return request.user.has_perm("compliance.change_privacyrequest")
 
-    @admin.action(description="File an erasure request for each selected person (CMP-2), by its email or phone", permissions=["privacy"])
+    @admin.action(description=_("File an erasure request for each selected person (CMP-2), by its email or phone"), permissions=["privacy"])
     def file_erasure_request(self, request, queryset):
         done, refused = 0, []
         for subscriber in queryset:
             if not (subscriber.email or subscriber.phone):
-                refused.append(f"Subscriber {subscriber.pk}: no email or phone to find the person by; erase the project's record instead.")
+                refused.append(gettext("Subscriber %(id)s: no email or phone to find the person by; erase the project's record instead.")
+                               % {"id": subscriber.pk})
                 continue
             receive_privacy_request(kind="erasure", subject_email=subscriber.email, subject_phone=subscriber.phone, actor=request.user,
                                     details=f"Filed by staff from subscriber {subscriber.pk} of project {subscriber.project_id}.")
             done += 1
-        report(self, request, done, "Erasure requests filed", refused)
+        report(self, request, done, pgettext("admin action outcome", "Erasure requests filed"), refused)
 
-    @admin.action(description="Unsubscribe the selected subscribers", permissions=["change"])
+    @admin.action(description=_("Unsubscribe the selected subscribers"), permissions=["change"])
     def unsubscribe(self, request, queryset):
         done = 0
         for subscriber in queryset.filter(status=Subscriber.Status.ACTIVE):
             services.unsubscribe(subscriber=subscriber, actor=request.user)
             done += 1
-        report(self, request, done, "Unsubscribed", [])
+        report(self, request, done, pgettext("admin action outcome", "Unsubscribed"), [])
 
 
 @admin.register(AddressBook)

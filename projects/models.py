@@ -96,7 +96,7 @@ class Project(models.Model):
     telegram_webhook_token = models.CharField(max_length=40, unique=True, default=new_webhook_token)
     telegram_secret = models.CharField(max_length=64, default=new_telegram_secret)
     created_at = models.DateTimeField(default=timezone.now)
-    archived_at = models.DateTimeField(null=True, blank=True, help_text="When PRO ended and the project was archived (DEA-2).")
+    archived_at = models.DateTimeField(null=True, blank=True, help_text=_("When PRO ended and the project was archived (DEA-2)."))
     # Deleted by the owner: the row stays, so that a deleted project still used its Free slot (TAR-2).
     deleted_at = models.DateTimeField(null=True, blank=True)
 
@@ -150,7 +150,7 @@ class ProjectRestriction(models.Model):
     # What it is about where a reason can hold more than once: `complaint:<id>`.
     ref = models.CharField(max_length=40, blank=True)
     starts_at = models.DateTimeField(default=timezone.now)
-    set_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: the platform.")
+    set_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text=_("Empty: the platform."))
     note = models.TextField(blank=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
     lifted_by = models.ForeignKey(CLIENT_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -224,11 +224,11 @@ class Subscriber(models.Model):
     messenger_user_id = models.CharField(max_length=64, blank=True, default="")
     name = models.CharField(max_length=200, blank=True, default="")
     email = models.EmailField(max_length=254, blank=True, default="")
-    phone = models.CharField(max_length=20, blank=True, default="", help_text="E.164, e.g. +4915112345678.")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text=_("E.164, e.g. +4915112345678."))
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     source = models.CharField(max_length=8, choices=Source.choices)
     consent_at = models.DateTimeField()
-    consent_source = models.CharField(max_length=200, help_text="How the person consented (PRJ-3).")
+    consent_source = models.CharField(max_length=200, help_text=_("How the person consented (PRJ-3)."))
     subscribed_at = models.DateTimeField()
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 

@@ -38,7 +38,7 @@ def test_acc3_me_shows_the_block(client_account):
     assert me["status"] == "blocked"
     assert me["block_reason"] == "abuse"
     assert me["blocked_until"].startswith(until.strftime("%Y-%m-%dT%H:%M"))
-    assert set(me) == {"id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff", "restrictions"}
+    assert set(me) == {"id", "email", "name", "email_verified", "status", "block_reason", "blocked_until", "tariff", "restrictions", "language"}
     assert [(r["kind"], r["reason"]) for r in me["restrictions"]] == [("block", "abuse")]
 
 

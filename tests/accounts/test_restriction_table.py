@@ -25,6 +25,7 @@ ALLOWED, BLOCKED = "allowed", "blocked"
 # (method, path, body, who may call it while blocked). Paths name the world's objects by key.
 ROUTES = [
     ("get", "/api/v1/me/", None, ALLOWED),
+    ("patch", "/api/v1/me/", {"language": "uk"}, ALLOWED),  # a restricted client still chooses its language
     ("get", "/api/v1/api-keys/", None, ALLOWED),
     ("post", "/api/v1/api-keys/", {"name": "ci"}, BLOCKED),
     ("delete", "/api/v1/api-keys/{spare_key}/", None, ALLOWED),  # taking access away is always possible
