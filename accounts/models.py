@@ -240,9 +240,9 @@ class AccessRecoveryRequest(models.Model):
     of ownership it carries."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        APPROVED = "approved", "Approved"
-        REFUSED = "refused", "Refused"
+        OPEN = "open", _("Open")
+        APPROVED = "approved", _("Approved")
+        REFUSED = "refused", _("Refused")
 
     account_email = models.EmailField(help_text=_("The email of the account to recover."))
     contact_email = models.EmailField(help_text=_("Where the requester can be reached now."))

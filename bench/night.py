@@ -87,8 +87,10 @@ def load(args) -> dict:
         pro = set(ids[:n_pro])
         copy(cursor, "accounts_client",
              ["id", "password", "is_superuser", "email", "name", "status", "block_reason", "tariff", "tariff_since",
-              "email_verified_at", "age_confirmed_at", "is_staff", "is_active", "date_joined"],
-             ((i, "!", False, f"c{i}@bench.example", f"Client {i}", "active", "", "pro" if i in pro else "free", now, now, now, False, True, now)
+              "email_verified_at", "age_confirmed_at", "is_staff", "is_active", "date_joined", "language"],
+             # Most of the operator's clients read Ukrainian: two in three are told in it (NTF-1).
+             ((i, "!", False, f"c{i}@bench.example", f"Client {i}", "active", "", "pro" if i in pro else "free", now, now, now, False, True, now,
+               "" if i % 3 == 0 else "uk")
               for i in ids))
         copy(cursor, "billing_wallet", ["id", "client_id", "created_at", "failed_collections"], ((i, i, now, 0) for i in ids))
         copy(cursor, "projects_project",

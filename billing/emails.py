@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.functional import lazy
 from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
 
 from accounts import services as accounts
 from accounts.models import Client, Notice
@@ -49,10 +49,6 @@ money_text = lazy(local_dollars, str)
 
 def _billing_link():
     return format_lazy(_("Your billing page: {url}"), url=f"{settings.SITE_URL}{reverse('dashboard:billing')}")
-
-
-def _invoice_link(number: str):
-    return format_lazy(_("The invoice: {url}"), url=f"{settings.SITE_URL}{reverse('dashboard:billing-invoice-pdf', args=[number])}")
 
 
 def _packages(count: int):
@@ -146,24 +142,72 @@ class Renewal:
     end: datetime.date
 
 
-def _charge_lines(invoice: dict) -> list:
-    if invoice["status"] == Invoice.Status.PAID:
-        paid = format_lazy(_("{amount} was paid from your wallet."), amount=money_text(invoice["total_cents"]))
-    else:
-        paid = format_lazy(_("Your wallet did not cover {amount}: it is due by {day}, and we collect it from your card (DUN-1)."),
-                           amount=money_text(invoice["total_cents"]), day=day_text(timezone.localdate(invoice["due_at"])))
-    return [paid, _invoice_link(invoice["number"])]
+class Words:
+    """A batch's texts in one language, each translated and formatted once: a night chunk tells
+    thousands of clients, most of them the same days, amounts and package counts. Used inside
+    `translation.override` of that language (`in_languages`)."""
+
+    def __init__(self):
+        self._days, self._money, self._packages = {}, {}, {}
+        self.invoice_link = gettext("The invoice: {url}")
+        self.invoice_url = f"{settings.SITE_URL}{reverse('dashboard:billing-invoice-pdf', args=['NUMBER'])}"
+        self.paid = gettext("{amount} was paid from your wallet.")
+        self.due = gettext("Your wallet did not cover {amount}: it is due by {day}, and we collect it from your card (DUN-1).")
+        self.periods = {value: str(label) for value, label in Period.choices}
+
+    def day(self, day: datetime.date) -> str:
+        if day not in self._days:
+            self._days[day] = _day(day)
+        return self._days[day]
+
+    def money(self, cents: int) -> str:
+        if cents not in self._money:
+            self._money[cents] = local_dollars(cents)
+        return self._money[cents]
+
+    def packages(self, count: int) -> str:
+        if count not in self._packages:
+            self._packages[count] = ngettext("{count} package of 1,000 subscribers", "{count} packages of 1,000 subscribers", count).format(count=count)
+        return self._packages[count]
+
+    def link(self, number: str) -> str:
+        return self.invoice_link.format(url=self.invoice_url.replace("NUMBER", number))
+
+    def charge(self, invoice: dict) -> list[str]:
+        """Paid from the wallet, or due and collected from the card; the invoice's link."""
+        if invoice["status"] == Invoice.Status.PAID:
+            paid = self.paid.format(amount=self.money(invoice["total_cents"]))
+        else:
+            paid = self.due.format(amount=self.money(invoice["total_cents"]), day=self.day(timezone.localdate(invoice["due_at"])))
+        return [paid, self.link(invoice["number"])]
+
+
+def in_languages(items: list, write) -> list:
+    """`write(item, words)` for each item, in its client's language (`item.language`), grouped so
+    that each language is switched to once."""
+    by_language: dict[str, list] = {}
+    for item in items:
+        by_language.setdefault(item.language or settings.LANGUAGE_CODE, []).append(item)
+    written = []
+    for language, group in by_language.items():
+        with translation.override(language):
+            words = Words()
+            written.extend(write(item, words) for item in group)
+    return written
 
 
 def tell_renewals(renewals: list[Renewal]) -> None:
     """Each renewal's notice with its invoice (NTF-1), for a night chunk in one insert."""
-    accounts.notify_many([
-        accounts.Draft(client_id=r.client_id, language=r.language, kind=Notice.Kind.RENEWAL_CHARGED, event=f"invoice:{r.invoice['number']}",
-                       subject=format_lazy(_("PRO renewed: invoice {number}"), number=r.invoice["number"]),
-                       lines=[format_lazy(_("PRO renews for {start} to {end}, {period}: {packages}."), start=day_text(r.start), end=day_text(r.end),
-                                          period=Period(r.period).label, packages=_packages(r.packages)), *_charge_lines(r.invoice)])
-        for r in renewals
-    ])
+    def write(r: Renewal, words: Words):
+        number = r.invoice["number"]
+        return accounts.Draft(
+            client_id=r.client_id, language=r.language, kind=Notice.Kind.RENEWAL_CHARGED, event=f"invoice:{number}",
+            subject=gettext("PRO renewed: invoice {number}").format(number=number),
+            lines=[gettext("PRO renews for {start} to {end}, {period}: {packages}.").format(
+                start=words.day(r.start), end=words.day(r.end), period=words.periods[r.period], packages=words.packages(r.packages)),
+                   *words.charge(r.invoice)])
+
+    accounts.notify_many(in_languages(renewals, write), new_events=True)  # each invoice was numbered in this transaction
 
 
 @dataclass(slots=True)
@@ -179,19 +223,20 @@ class PackageChange:
 
 def tell_package_changes(changes: list[PackageChange]) -> None:
     """Each package change's notice with its invoice or credit note (NTF-1), in one insert."""
-    drafts = []
-    for c in changes:
+    def write(c: PackageChange, words: Words):
+        number = c.invoice["number"]
         if c.after > c.before:
-            subject = format_lazy(_("Packages added: invoice {number}"), number=c.invoice["number"])
-            lines = [format_lazy(_("Your active subscribers need {packages} now; the added ones are charged for the rest of the period."),
-                                 packages=_packages(c.after)), *_charge_lines(c.invoice)]
+            subject = gettext("Packages added: invoice {number}").format(number=number)
+            lines = [gettext("Your active subscribers need {packages} now; the added ones are charged for the rest of the period.").format(
+                packages=words.packages(c.after)), *words.charge(c.invoice)]
         else:
-            subject = format_lazy(_("Packages removed: credit note {number}"), number=c.invoice["number"])
-            lines = [format_lazy(_("Your active subscribers need {packages} now; {amount} for the rest of the period is back in your wallet."),
-                                 packages=_packages(c.after), amount=money_text(-c.invoice["total_cents"])), _invoice_link(c.invoice["number"])]
-        drafts.append(accounts.Draft(client_id=c.client_id, language=c.language, kind=Notice.Kind.PACKAGES_CHANGED, event=f"invoice:{c.invoice['number']}",
-                                     subject=subject, lines=lines))
-    accounts.notify_many(drafts)
+            subject = gettext("Packages removed: credit note {number}").format(number=number)
+            lines = [gettext("Your active subscribers need {packages} now; {amount} for the rest of the period is back in your wallet.").format(
+                packages=words.packages(c.after), amount=words.money(-c.invoice["total_cents"])), words.link(number)]
+        return accounts.Draft(client_id=c.client_id, language=c.language, kind=Notice.Kind.PACKAGES_CHANGED, event=f"invoice:{number}",
+                              subject=subject, lines=lines)
+
+    accounts.notify_many(in_languages(changes, write), new_events=True)
 
 
 # --- a new price (TAR-4, ToU 13.3) ------------------------------------------------------------------

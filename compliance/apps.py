@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ComplianceConfig(AppConfig):
     name = "compliance"
-    verbose_name = "Compliance"
+    verbose_name = _("Compliance")
 
     def ready(self) -> None:
         # Imported here, not at the top: models and other apps can be imported only once the app registry is ready.

@@ -2,6 +2,7 @@
 sent after the change it tells of has committed. Links use `SITE_URL`, never the host of the
 request or task that happened to run."""
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.utils import timezone, translation
 
 from accounts.models import Client, Notice
 from accounts.services.preferences import language_of
+from core.bulk import insert_rows
 from core.tasks import enqueue
 
 
@@ -41,17 +43,23 @@ class Draft:
     lines: list
 
 
-def notify_many(drafts: list[Draft]) -> None:
+def notify_many(drafts: list[Draft], *, new_events: bool = False) -> None:
     """Many clients' notices at once (a night chunk's renewals): one insert, an event told before
-    skipped by its unique key, and one task that mails them once the chunk commits (NTF-1)."""
+    skipped by its unique key, and one task that mails them once the chunk commits (NTF-1).
+    `new_events`: the events were born in this transaction (an invoice just numbered), so none can
+    have been told: the rows are copied in (COPY on PostgreSQL) without a conflict check."""
     if not drafts:
         return
     notices = []
     for draft in drafts:
-        with translation.override(draft.language or settings.LANGUAGE_CODE):
+        written = isinstance(draft.subject, str) and all(isinstance(line, str) for line in draft.lines)  # a batch's writer did it
+        with nullcontext() if written else translation.override(draft.language or settings.LANGUAGE_CODE):
             notices.append(Notice(client_id=draft.client_id, kind=draft.kind, event=draft.event[:120], subject=str(draft.subject)[:200],
                                   body="\n\n".join(str(line) for line in draft.lines)))
-    Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=2_000)
+    if new_events:
+        insert_rows(Notice, [{"client_id": n.client_id, "kind": n.kind, "event": n.event, "subject": n.subject, "body": n.body} for n in notices])
+    else:
+        Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=2_000)
     enqueue("accounts.tasks.send_notices_of", sorted({d.client_id for d in drafts}), sorted({d.event[:120] for d in drafts}))
 
 
