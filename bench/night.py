@@ -218,6 +218,11 @@ def night(day: datetime.date) -> dict:
         return execute(sql, params, many, context)
 
     import time_machine
+    from django.urls import reverse
+
+    # The worker that runs the night has its URLconf loaded (the notices' links are reversed):
+    # loaded here before the clock starts, as in any worker that has served a task.
+    reverse("dashboard:billing")
 
     # The clock at that night, ticking, as the beat would run it (entries dated that night, the
     # audit log sealed through the day before, as every night does).

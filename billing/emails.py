@@ -154,6 +154,8 @@ class Words:
         self.paid = gettext("{amount} was paid from your wallet.")
         self.due = gettext("Your wallet did not cover {amount}: it is due by {day}, and we collect it from your card (DUN-1).")
         self.periods = {value: str(label) for value, label in Period.choices}
+        self.renewed = gettext("PRO renewed: invoice {number}")
+        self.renews = gettext("PRO renews for {start} to {end}, {period}: {packages}.")
 
     def day(self, day: datetime.date) -> str:
         if day not in self._days:
@@ -202,8 +204,8 @@ def tell_renewals(renewals: list[Renewal]) -> None:
         number = r.invoice["number"]
         return accounts.Draft(
             client_id=r.client_id, language=r.language, kind=Notice.Kind.RENEWAL_CHARGED, event=f"invoice:{number}",
-            subject=gettext("PRO renewed: invoice {number}").format(number=number),
-            lines=[gettext("PRO renews for {start} to {end}, {period}: {packages}.").format(
+            subject=words.renewed.format(number=number),
+            lines=[words.renews.format(
                 start=words.day(r.start), end=words.day(r.end), period=words.periods[r.period], packages=words.packages(r.packages)),
                    *words.charge(r.invoice)])
 

@@ -2,7 +2,6 @@
 sent after the change it tells of has committed. Links use `SITE_URL`, never the host of the
 request or task that happened to run."""
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -47,18 +46,19 @@ def notify_many(drafts: list[Draft], *, new_events: bool = False) -> None:
     """Many clients' notices at once (a night chunk's renewals): one insert, an event told before
     skipped by its unique key, and one task that mails them once the chunk commits (NTF-1).
     `new_events`: the events were born in this transaction (an invoice just numbered), so none can
-    have been told: the rows are copied in (COPY on PostgreSQL) without a conflict check."""
+    have been told, and the texts are written (str, in each client's language): the rows are copied
+    in (COPY on PostgreSQL) without a conflict check."""
     if not drafts:
         return
-    notices = []
-    for draft in drafts:
-        written = isinstance(draft.subject, str) and all(isinstance(line, str) for line in draft.lines)  # a batch's writer did it
-        with nullcontext() if written else translation.override(draft.language or settings.LANGUAGE_CODE):
-            notices.append(Notice(client_id=draft.client_id, kind=draft.kind, event=draft.event[:120], subject=str(draft.subject)[:200],
-                                  body="\n\n".join(str(line) for line in draft.lines)))
-    if new_events:
-        insert_rows(Notice, [{"client_id": n.client_id, "kind": n.kind, "event": n.event, "subject": n.subject, "body": n.body} for n in notices])
+    if new_events:  # written by a batch's writer already (str): rows straight to COPY
+        insert_rows(Notice, [{"client_id": d.client_id, "kind": d.kind, "event": d.event[:120], "subject": d.subject[:200], "body": "\n\n".join(d.lines)}
+                             for d in drafts])
     else:
+        notices = []
+        for draft in drafts:
+            with translation.override(draft.language or settings.LANGUAGE_CODE):
+                notices.append(Notice(client_id=draft.client_id, kind=draft.kind, event=draft.event[:120], subject=str(draft.subject)[:200],
+                                      body="\n\n".join(str(line) for line in draft.lines)))
         Notice.objects.bulk_create(notices, ignore_conflicts=True, batch_size=2_000)
     enqueue("accounts.tasks.send_notices_of", sorted({d.client_id for d in drafts}), sorted({d.event[:120] for d in drafts}))
 
