@@ -41,7 +41,7 @@ migrate: venv messages
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	$(BIN)/python manage.py seed_demo
+	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} $(BIN)/python manage.py seed_demo
 
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/ (the client dashboard; admin at /admin/, API docs at /api/docs/)"

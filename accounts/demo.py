@@ -1,6 +1,7 @@
 """Demo accounts for a first look: a staff superuser and three verified clients, one blocked."""
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 
 from accounts import services
 from accounts.models import Client
@@ -36,6 +37,6 @@ def seed() -> list[str]:
     if not carol.state_changes.exists():
         services.block(client=carol, reason=Client.BlockReason.STAFF, actor=admin, note="Demo: a blocked client.")
     return [
-        f"Admin:   http://127.0.0.1:8000/admin/  {ADMIN_EMAIL} / {ADMIN_PASSWORD}",
+        f"Admin:   {settings.SITE_URL}/admin/  {ADMIN_EMAIL} / {ADMIN_PASSWORD}",
         f"Clients: {', '.join(e for _, e in DEMO_CLIENTS)} / {CLIENT_PASSWORD}",
     ]

@@ -8,6 +8,7 @@ projects find the clients that accounts made. Found by name, so core imports no 
 from importlib import import_module
 
 from django.apps import apps
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.module_loading import module_has_submodule
 
@@ -24,5 +25,5 @@ class Command(BaseCommand):
             if ours and module_has_submodule(app_config.module, "demo"):
                 lines += import_module(f"{app_config.name}.demo").seed()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        for line in [*lines, "API docs: http://127.0.0.1:8000/api/docs/"]:
+        for line in [*lines, f"API docs: {settings.SITE_URL}/api/docs/"]:
             self.stdout.write(f"  {line}")
