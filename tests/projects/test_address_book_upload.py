@@ -82,9 +82,11 @@ def test_prj5_an_htmx_upload_answers_only_the_outcome_to_swap_in(owner_browser, 
         (b"first,last\nAnn,Smith\n", "must name the columns"),
         (b"name,email\n", "no rows"),
         (b"", "The submitted file is empty."),
+        (b"name,email\n" + b"A" * (5 * 1024 * 1024) + b",a@example.org\n", "The file is over 5 MB"),
+        (b"name,email\n\"" + b"A" * 200_000 + b"\",a@example.org\n", "The file is not valid CSV"),
         (("email\n" + "".join(f"p{n}@example.org\n" for n in range(10_001))).encode(), "At most 10,000 rows in one import; this has 10,001."),
     ],
-    ids=["nul", "utf16", "not-utf8", "no-header", "no-rows", "empty", "too-many"],
+    ids=["nul", "utf16", "not-utf8", "no-header", "no-rows", "empty", "over-5-mb", "huge-cell", "too-many"],
 )
 def test_prj5_a_file_that_cannot_be_read_is_refused_with_its_reason_and_writes_nothing(owner_browser, book, body, sentence):
     before = database_state()
