@@ -2,10 +2,9 @@
 
 import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.models import Client, normalize_email
@@ -99,17 +98,11 @@ def create_project(*, owner: Client, name: str, industry: str = "other") -> Proj
     return _hold_for_review(project)
 
 
-def _stored(text) -> str:
-    """What is kept (a note, a label) in the site's language, whatever the request's."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return str(text)
-
-
 def _hold_for_review(project: Project, *, actor: Client | None = None) -> Project:
     """PRJ-7: a project waiting for staff review, or refused, is suspended for that reason alone;
     cleared (or of an industry that needs none) the reason is lifted and any other stays."""
     if project.review in (Project.Review.PENDING, Project.Review.REFUSED):
-        restrict_projects([project.pk], reason=ProjectRestriction.Reason.INDUSTRY_REVIEW, actor=actor, note=_stored(f"Industry: {project.get_industry_display()}."))
+        restrict_projects([project.pk], reason=ProjectRestriction.Reason.INDUSTRY_REVIEW, actor=actor, note="")  # the project shows its industry itself
     else:
         lift_projects([project.pk], reasons=[ProjectRestriction.Reason.INDUSTRY_REVIEW], actor=actor, note="Cleared by staff (PRJ-7).")
     project.refresh_from_db(fields=["status"])
