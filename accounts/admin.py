@@ -10,8 +10,8 @@ from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, Restriction
-from core.admin import ReadOnlyAdmin, refusal, report
+from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, Notice, Restriction
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal, report
 from core.exceptions import RuleRefused
 
 
@@ -187,6 +187,18 @@ class AccountStateChangeAdmin(ReadOnlyAdmin):
     search_fields = ["client__email", "note"]
     list_select_related = ["client", "actor"]
     show_full_result_count = False
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    """What each client was told (NTF-1), for support: read only, found by the client's email."""
+
+    list_display = ["created_at", "client", "kind", "subject", "emailed_at"]
+    list_filter = ["kind", ("emailed_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["client__email", "subject", "event"]
+    list_select_related = ["client"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
 
 
 @admin.register(ApiKey)

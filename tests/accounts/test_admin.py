@@ -145,3 +145,16 @@ def test_acc4_dashboard_recovery_form(client, client_account):
     response = client.post("/access-recovery/", {"account_email": "ada@example.com", "contact_email": "ada@else.example", "proof": "I can name my projects"})
     assert response.status_code == 200 and b"Request received" in response.content
     assert AccessRecoveryRequest.objects.get().client == client_account
+
+
+def test_ntf1_staff_find_what_a_client_was_told_read_only_and_in_their_language(staff_browser, client_account):
+    from accounts.models import Notice
+
+    services.notify(client=client_account, kind=Notice.Kind.ACCOUNT_BLOCKED, event="t:1", subject="Your account is blocked", lines=["Because."])
+    page = staff_browser.get("/admin/accounts/notice/", {"q": client_account.email}).content.decode()
+    assert "Your account is blocked" in page and client_account.email in page
+    notice = Notice.objects.get(client=client_account)
+    assert staff_browser.post(f"/admin/accounts/notice/{notice.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Notice.objects.filter(pk=notice.pk).exists()
+    ukrainian = staff_browser.get("/admin/accounts/notice/", headers={"accept-language": "uk"}).content.decode()
+    assert 'lang="uk"' in ukrainian and "Обліковий запис заблоковано" in ukrainian  # the kind's label
