@@ -87,8 +87,8 @@ def choose_language(request):
     target = request.POST.get("next", "/")
     response = redirect(target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()) else "/")
     language = request.POST.get("language", "")
-    if language not in dict(settings.LANGUAGES):
-        messages.error(request, _("Choose English or Ukrainian."))
+    if not services.is_language(language):
+        messages.error(request, services.NOT_A_LANGUAGE)
         return response
     client = request.user if request.user.is_authenticated else None
     if client is not None:

@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.functional import lazy
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, ngettext, ngettext_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services as accounts
@@ -51,8 +51,11 @@ def _billing_link():
     return format_lazy(_("Your billing page: {url}"), url=f"{settings.SITE_URL}{reverse('dashboard:billing')}")
 
 
-def _packages(count: int):
-    return format_lazy(ngettext_lazy("{count} package of 1,000 subscribers", "{count} packages of 1,000 subscribers", "count"), count=count)
+def _packages_text(count: int) -> str:
+    return ngettext("{count} package of 1,000 subscribers", "{count} packages of 1,000 subscribers", count).format(count=count)
+
+
+_packages = lazy(_packages_text, str)
 
 
 # --- dunning (DUN-1..5), by kind ---------------------------------------------------------------------
@@ -169,7 +172,7 @@ class Words:
 
     def packages(self, count: int) -> str:
         if count not in self._packages:
-            self._packages[count] = ngettext("{count} package of 1,000 subscribers", "{count} packages of 1,000 subscribers", count).format(count=count)
+            self._packages[count] = _packages_text(count)
         return self._packages[count]
 
     def link(self, number: str) -> str:

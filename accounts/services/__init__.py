@@ -16,7 +16,7 @@ from accounts.services.api_keys import (
     sign_in_key,
 )
 from accounts.services.notices import Draft, notify, notify_many, send_notice, send_notices_of
-from accounts.services.preferences import language_of, set_language
+from accounts.services.preferences import NOT_A_LANGUAGE, is_language, language_of, set_language
 from accounts.services.recovery import approve_access_recovery, refuse_access_recovery, request_access_recovery
 from accounts.services.registration import (
     REGISTRATION_DOCUMENTS,
@@ -54,6 +54,7 @@ from accounts.services.state import (
 
 __all__ = [
     "API_KEY_PREFIX",
+    "NOT_A_LANGUAGE",
     "Draft",
     "REGISTRATION_DOCUMENTS",
     "api_key_for_secret",
@@ -66,6 +67,7 @@ __all__ = [
     "create_api_key",
     "delete_account",
     "has_two_factor",
+    "is_language",
     "issue_token",
     "language_of",
     "lift_billing",

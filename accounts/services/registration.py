@@ -2,7 +2,6 @@
 
 
 from allauth.account.models import EmailAddress
-from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,6 +12,7 @@ from accounts.models import (
     Client,
     normalize_email,
 )
+from accounts.services.preferences import is_language
 from compliance.models import LegalDocument
 from compliance.selectors import current_documents
 from compliance.services import accept_documents, record
@@ -67,7 +67,7 @@ def register_client(
         with transaction.atomic():
             client = Client.objects.create_user(
                 email=email, password=password, name=name.strip(), age_confirmed_at=now, tariff=Client.Tariff.FREE,
-                language=_language_or_blank(language),
+                language=language if is_language(language) else "",
             )
     except IntegrityError:
         # Two registrations raced for one address: the database's unique index decided.
@@ -76,11 +76,6 @@ def register_client(
     accept_documents(client=client, documents=documents)
     record(action=Audit.REGISTERED, actor=client, target=client, client=client, details={"via": via})
     return client
-
-
-def _language_or_blank(language: str | None) -> str:
-    code = (language or "").split("-")[0]
-    return code if code in dict(settings.LANGUAGES) else ""
 
 
 def send_email_verification(*, request, client: Client) -> None:

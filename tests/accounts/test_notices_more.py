@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def told(client) -> list[tuple[str, str]]:
-    return [(m.subject.removeprefix("[Chatbot Platform] "), m.body) for m in mail.outbox if m.to == [client.email]]
+    return told_at(client.email)
 
 
 @pytest.fixture
