@@ -289,11 +289,31 @@ SANDBOX_LATENCY_MS = env.int("SANDBOX_LATENCY_MS", default=0)
 # attempt). On SQLite calls stay one at a time: its writers would wait on one another.
 BILLING_COLLECTION_CONCURRENCY = env.int("BILLING_COLLECTION_CONCURRENCY", default=16)
 
+# Messaging (MSG-1): the channel port's Telegram adapter, its limits and the shared limiter.
+MESSAGING_CHANNEL = env.str("MESSAGING_CHANNEL", default="telegram")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org").rstrip("/")
+TELEGRAM_TIMEOUT_SECONDS = env.float("TELEGRAM_TIMEOUT_SECONDS", default=10.0)
+TELEGRAM_PER_BOT_PER_SECOND = env.int("TELEGRAM_PER_BOT_PER_SECOND", default=30)
+TELEGRAM_PER_CHAT_PER_SECOND = env.int("TELEGRAM_PER_CHAT_PER_SECOND", default=1)
+TELEGRAM_PER_GROUP_PER_MINUTE = env.int("TELEGRAM_PER_GROUP_PER_MINUTE", default=20)
+# The limiter's windows are this much longer than Telegram's, so that the time between taking a
+# slot and the request's arrival never lets Telegram see more than its limit in a window.
+TELEGRAM_LIMIT_MARGIN = env.float("TELEGRAM_LIMIT_MARGIN", default=0.1)
+# Workers on several machines share one limiter in Redis; with no Redis, one in the process.
+MESSAGING_LIMITER_URL = env.str(
+    "MESSAGING_LIMITER_URL",
+    default=next((url for url in (CELERY_BROKER_URL, env.str("CACHE_URL", default="")) if url.startswith(("redis://", "rediss://"))), ""),
+)
+# Bot tokens are encrypted at rest (core.crypto): the first key encrypts, all decrypt (rotation).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request it makes at INFO: a broadcast's every message. Its failures show.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 if PRODUCTION:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+import projects.admin_funnels  # noqa: F401  (registers the funnel and sending admins: PRJ-6, MSG-1)
 from accounts.models import normalize_email
 from compliance.services import receive_privacy_request
 from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal, report

@@ -15,7 +15,7 @@ from accounts.selectors import participation_blocked
 from projects import access as access_rules
 from projects.access import OWNER_ACCESS, SECTIONS, Level
 from projects.contacts import clean_phone
-from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
+from projects.models import AddressBook, Broadcast, Contact, Funnel, Project, ProjectBot, ProjectMember, ProjectRestriction, Subscriber
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,8 @@ def active_subscribers_by_owner() -> dict[int, int]:
 
 
 _WEBHOOK_LOOKUP = (
-    f"SELECT p.id, p.owner_id, p.status, p.telegram_secret, p.deleted_at, c.status, c.is_active "
+    f"SELECT p.id, p.owner_id, p.status, p.telegram_secret, p.deleted_at, c.status, c.is_active, "
+    f"EXISTS (SELECT 1 FROM {ProjectBot._meta.db_table} b WHERE b.project_id = p.id) "
     f"FROM {Project._meta.db_table} p JOIN {Client._meta.db_table} c ON c.id = p.owner_id WHERE p.telegram_webhook_token = %s"
 )
 
@@ -164,11 +165,12 @@ def project_for_webhook(*, token: str) -> Project | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    project_id, owner_id, status, secret, deleted_at, owner_status, owner_active = row
+    project_id, owner_id, status, secret, deleted_at, owner_status, owner_active, has_bot = row
     if deleted_at is not None and timezone.is_naive(deleted_at):  # SQLite keeps UTC without an offset
         deleted_at = timezone.make_aware(deleted_at, datetime.UTC)
     project = Project.from_db(connection.alias, ["id", "owner_id", "status", "telegram_secret", "deleted_at"], [project_id, owner_id, status, secret, deleted_at])
     project.owner = Client.from_db(connection.alias, ["id", "status", "is_active"], [owner_id, owner_status, bool(owner_active)])
+    project.has_bot = bool(has_bot)  # only a project with a bot runs funnels: nobody else could answer
     return project
 
 
@@ -221,3 +223,26 @@ def search_subscribers(*, project: Project, term: str) -> QuerySet[Subscriber]:
         return subscribers.filter(phone=clean_phone(term))
     except ValidationError:
         return subscribers.none()
+
+
+# --- funnels and sending (PRJ-6, MSG-1) ----------------------------------------------------------------
+
+
+def funnels_of(*, project: Project) -> QuerySet[Funnel]:
+    return Funnel.objects.filter(project=project).prefetch_related("blocks")
+
+
+def funnel_of(*, project: Project, funnel_id: int) -> Funnel | None:
+    return funnels_of(project=project).filter(pk=funnel_id).first()
+
+
+def broadcasts_of(*, project: Project) -> QuerySet[Broadcast]:
+    return Broadcast.objects.filter(project=project)
+
+
+def broadcast_of(*, project: Project, broadcast_id: int) -> Broadcast | None:
+    return broadcasts_of(project=project).filter(pk=broadcast_id).first()
+
+
+def bot_of(*, project: Project) -> ProjectBot | None:
+    return ProjectBot.objects.filter(project=project).first()

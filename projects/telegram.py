@@ -1,13 +1,16 @@
-"""The Telegram webhook (PRJ-3): a subscriber's START subscribes, a stop or a blocked bot
-unsubscribes; each update is claimed once by its update_id."""
-
-
+"""The Telegram webhook (PRJ-3, PRJ-6): a subscriber's START subscribes, a stop or a blocked bot
+unsubscribes; each update is claimed once by its update_id. In a project with a bot, a START, a
+button press (`callback_query`) or a reply is then handed to the funnel runtime's task: the
+webhook stores and acknowledges, the funnel step runs elsewhere."""
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.tasks import enqueue
 from projects.models import Project, Subscriber, TelegramUpdate
 from projects.services import takes_new_subscribers
+
+FUNNEL_TASK = "projects.tasks.take_update"
 
 
 class TelegramOutcome:
@@ -15,28 +18,49 @@ class TelegramOutcome:
     UNSUBSCRIBED = "unsubscribed"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    TO_FUNNEL = "to_funnel"
 
 
-def _telegram_action(update: dict) -> tuple[str, dict, str] | None:
-    """What an Update asks of us: ("start", user, payload), ("stop", user, "") or None."""
+def _user_id(user) -> str | None:
+    """Telegram's user id, an integer; anything else is no user at all."""
+    if not isinstance(user, dict):
+        return None
+    uid = user.get("id")
+    return str(uid) if type(uid) is int and 0 < uid < 2**63 else None
+
+
+def _telegram_action(update: dict) -> tuple[str, dict, str, dict] | None:
+    """What an Update asks of us: ("start", user, payload, {}), ("stop", user, "", {}),
+    ("press", user, data, {callback_id, chat_id, message_id}), ("reply", user, text, {}) or None."""
     message = update.get("message")
     if isinstance(message, dict):
         user, text = message.get("from"), message.get("text")
-        if not isinstance(user, dict) or not isinstance(text, str) or "id" not in user:
+        if _user_id(user) is None or not isinstance(text, str):
             return None
         command, _, payload = text.strip().partition(" ")
         command = command.split("@", 1)[0].lower()  # "/start@SomeBot" in groups
         if command == "/start":
-            return "start", user, payload.strip()
+            return "start", user, payload.strip(), {}
         if command in ("stop", "/stop") and not payload.strip():
-            return "stop", user, ""
-        return None
+            return "stop", user, "", {}
+        return "reply", user, text[:256], {}
     member = update.get("my_chat_member")
     if isinstance(member, dict):
         user, new = member.get("from"), member.get("new_chat_member")
         # The person blocked the bot: Telegram tells us so, and only so (PRJ-3).
-        if isinstance(user, dict) and "id" in user and isinstance(new, dict) and new.get("status") == "kicked":
-            return "stop", user, ""
+        if _user_id(user) is not None and isinstance(new, dict) and new.get("status") == "kicked":
+            return "stop", user, "", {}
+    query = update.get("callback_query")
+    if isinstance(query, dict) and _user_id(query.get("from")) is not None and isinstance(query.get("id"), str):
+        data = query.get("data") if isinstance(query.get("data"), str) else ""
+        held = query.get("message") if isinstance(query.get("message"), dict) else {}
+        chat = held.get("chat") if isinstance(held.get("chat"), dict) else {}
+        chat_id, message_id = chat.get("id"), held.get("message_id")
+        return "press", query["from"], data[:64], {
+            "callback_id": query["id"][:64],
+            "chat_id": str(chat_id) if type(chat_id) is int else "",
+            "message_id": str(message_id) if type(message_id) is int else "",
+        }
     return None
 
 
@@ -70,26 +94,47 @@ _ELSEWHERE = {
 }
 
 
+def _claim(project: Project, update_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, {"project": project.pk, "update": update_id, "now": timezone.now()})
+        return cursor.fetchone() is not None
+
+
+def _to_funnel(project: Project, kind: str, user: str, payload: str, extra: dict) -> None:
+    enqueue(FUNNEL_TASK, project.pk, {"kind": kind, "user": user, "payload": payload, **extra})
+
+
 def handle_telegram_update(*, project: Project, update: dict) -> str:
     """Apply one Bot API Update (PRJ-3): `/start` (with or without a deep-link payload) subscribes
     or re-subscribes the sender; `stop`, `/stop` or blocking the bot (`my_chat_member` → kicked)
-    unsubscribes. Anything else is accepted and ignored. A repeated update_id changes nothing:
-    the claim of the update_id and its effect commit together or not at all.
+    unsubscribes. In a project with a bot, a `/start`, a button press or a reply also goes to the
+    funnel runtime, in a task (PRJ-6). Anything else is accepted and ignored. A repeated update_id
+    changes nothing: the claim of the update_id and its effect commit together or not at all.
     A project that takes no new subscribers records no `/start`, while a stop is always honoured.
     No outbound call here: the webhook answers at once."""
     action = _telegram_action(update)
     if action is None:
         return TelegramOutcome.IGNORED
-    kind, user, payload = action
+    kind, user, payload, extra = action
+    uid = _user_id(user)
+    runs_funnels = getattr(project, "has_bot", False)
+    if kind in ("press", "reply"):
+        if not runs_funnels:
+            return TelegramOutcome.IGNORED
+        with transaction.atomic():
+            if not _claim(project, update["update_id"]):
+                return TelegramOutcome.DUPLICATE
+            _to_funnel(project, kind, uid, payload, extra)
+        return TelegramOutcome.TO_FUNNEL
     if kind == "start" and not takes_new_subscribers(project):
         return TelegramOutcome.IGNORED
     params = {
-        "project": project.pk, "update": update["update_id"], "now": timezone.now(), "user": str(user["id"]),
-        "name": " ".join(str(part) for part in (user.get("first_name"), user.get("last_name")) if part)[:200],
+        "project": project.pk, "update": update["update_id"], "now": timezone.now(), "user": uid,
+        "name": " ".join(str(part) for part in (user.get("first_name"), user.get("last_name")) if isinstance(part, str) and part)[:200],
         "consent": "Telegram /start" + (f" ({payload[:64]})" if payload else ""),
     }
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not (kind == "start" and runs_funnels):
             cursor.execute(_ON_POSTGRESQL[kind], params)
         else:
             with transaction.atomic():
@@ -97,4 +142,6 @@ def handle_telegram_update(*, project: Project, update: dict) -> str:
                 if cursor.fetchone() is None:
                     return TelegramOutcome.DUPLICATE
                 cursor.execute(_ELSEWHERE[kind], params)
+                if kind == "start":
+                    _to_funnel(project, kind, uid, payload[:64], {})
     return TelegramOutcome.SUBSCRIBED if kind == "start" else TelegramOutcome.UNSUBSCRIBED

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from projects import api
+from projects.funnels import api as funnels_api
+from projects.sending import api as sending_api
 
 urlpatterns = [
     path("projects/", api.ProjectListApi.as_view(), name="api-projects"),
@@ -21,6 +23,16 @@ urlpatterns = [
         "projects/<int:project_id>/address-books/<int:book_id>/contacts/import/",
         api.ContactImportApi.as_view(),
         name="api-address-book-contacts-import",
+    ),
+    path("projects/<int:project_id>/bot/", sending_api.BotApi.as_view(), name="api-project-bot"),
+    path("projects/<int:project_id>/funnels/", funnels_api.FunnelListApi.as_view(), name="api-project-funnels"),
+    path("projects/<int:project_id>/funnels/<int:funnel_id>/", funnels_api.FunnelDetailApi.as_view(), name="api-project-funnel"),
+    path("projects/<int:project_id>/broadcasts/", sending_api.BroadcastListApi.as_view(), name="api-project-broadcasts"),
+    path("projects/<int:project_id>/broadcasts/<int:broadcast_id>/", sending_api.BroadcastDetailApi.as_view(), name="api-project-broadcast"),
+    path(
+        "projects/<int:project_id>/broadcasts/<int:broadcast_id>/cancel/",
+        sending_api.BroadcastCancelApi.as_view(),
+        name="api-project-broadcast-cancel",
     ),
     path("public/subscribe/", api.PopupSubscribeApi.as_view(), name="api-public-subscribe"),
 ]
