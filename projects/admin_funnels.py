@@ -5,14 +5,12 @@ do goes through the services, which validate it and write it to the audit log (C
 the blocks the loop guard deleted, cancelling a broadcast. Both actions first show what they will
 do on a confirmation page, and act only when it is confirmed."""
 
-from functools import cache
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -25,51 +23,21 @@ from projects.funnels.services import replace_funnel, spec_from_dict
 from projects.models import Block, Broadcast, Funnel, FunnelStep, OutboundMessage, ProjectBot
 from projects.sending.broadcasts import cancel_broadcast
 
-CONFIRMATION = """{% extends "admin/base_site.html" %}
-{% load i18n l10n admin_urls %}
-{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }} delete-confirmation{% endblock %}
-{% block breadcrumbs %}
-<ol class="breadcrumbs">
-<li><a href="{% url 'admin:index' %}">{% translate 'Home' %}</a></li>
-<li><a href="{% url 'admin:app_list' app_label=opts.app_label %}">{{ opts.app_config.verbose_name }}</a></li>
-<li><a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a></li>
-<li aria-current="page">{{ title }}</li>
-</ol>
-{% endblock %}
-{% block content %}
-<p>{{ question }}</p>
-<ul class="confirmation-rows">{% for row in rows %}<li>{{ row }}</li>{% endfor %}</ul>
-<form method="post">{% csrf_token %}
-<div>
-{% for pk in ids %}<input type="hidden" name="{{ action_checkbox_name }}" value="{{ pk|unlocalize }}">{% endfor %}
-<input type="hidden" name="action" value="{{ action }}">
-<input type="hidden" name="post" value="yes">
-<input type="submit" value="{{ submit }}">
-<a href="{% url opts|admin_urlname:'changelist' %}" class="button cancel-link">{% translate "No, take me back" %}</a>
-</div>
-</form>
-{% endblock %}"""
-
-
-@cache
-def _confirmation_template():
-    return engines["django"].from_string(CONFIRMATION)
-
 
 def confirmed(request) -> bool:
     """Whether the action's POST comes from its confirmation page."""
     return request.POST.get("post") == "yes"
 
 
-def confirmation(modeladmin, request, *, action: str, title: str, question: str, rows: list[str], ids: list, submit: str) -> TemplateResponse:
+def confirmation(modeladmin, request, *, admin_action: str, title: str, question: str, rows: list[str], ids: list, submit: str) -> TemplateResponse:
     """The page an action shows before it does anything that cannot be undone: what each selected
     row will undergo, and one button that posts the same selection back, confirmed."""
     context = {
         **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.model._meta, "title": title, "question": question, "rows": rows, "ids": ids, "action": action,
+        "opts": modeladmin.model._meta, "title": title, "question": question, "rows": rows, "ids": ids, "admin_action": admin_action,
         "submit": submit, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
-    return TemplateResponse(request, _confirmation_template(), context)
+    return TemplateResponse(request, "admin/confirm_action.html", context)
 
 
 def counted(rows, by: str) -> Coalesce:
@@ -186,7 +154,7 @@ class FunnelAdmin(ReadOnlyAdmin):
         plans = restore_plans(queryset)
         if not confirmed(request) and any(plan.spec is not None for plan in plans):
             return confirmation(
-                self, request, action="restore_blocks", title=gettext("Restore the blocks the loop guard deleted"),
+                self, request, admin_action=self.restore_blocks.__name__, title=gettext("Restore the blocks the loop guard deleted"),
                 question=gettext("Each funnel gets back its blocks as they were when the loop guard stopped it. "
                                  "The owner's account stays blocked for the loop (PRJ-6): lift that on the client if it should end. Restore them?"),
                 rows=[plan.sentence() for plan in plans], ids=[plan.funnel.pk for plan in plans], submit=gettext("Yes, restore them"),
@@ -288,7 +256,7 @@ class BroadcastAdmin(ReadOnlyAdmin):
                     "broadcast": b, "status": b.get_status_display(), "recipients": b.recipients, "sent": b.sent_total}
 
             return confirmation(
-                self, request, action="cancel", title=gettext("Cancel broadcasts"),
+                self, request, admin_action=self.cancel.__name__, title=gettext("Cancel broadcasts"),
                 question=gettext("The messages of these broadcasts that are not sent yet will never be sent. This cannot be undone. Cancel them?"),
                 rows=[row(b) for b in broadcasts], ids=[b.pk for b in broadcasts], submit=gettext("Yes, cancel them"),
             )

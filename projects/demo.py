@@ -5,7 +5,9 @@ from django.utils import timezone
 
 from accounts.models import Client
 from projects import selectors, services
-from projects.models import Project, ProjectMember, Subscriber
+from projects.funnels import services as funnels
+from projects.funnels.spec import BlockSpec, ButtonSpec, FunnelSpec
+from projects.models import Block, Funnel, Project, ProjectMember, Subscriber
 
 FIRST_NAMES = ["Ann", "Ben", "Cleo", "Dan", "Eva", "Finn", "Gus", "Hana", "Ivo", "Jade", "Kai", "Lena"]
 
@@ -46,4 +48,21 @@ def seed() -> list[str]:
             access={"subscribers": "view", "statistics": "view"}, actor=alice,
         )
     _fill(_project(bob, "Bob's course bot", "education"), 40)
-    return ["Projects: Alice has two (one waiting for review, Bob takes part in the other), Bob one."]
+    _funnel(shop)
+    return ["Projects: Alice has two (one waiting for review, Bob takes part in the other), Bob one; Alice's shop has a funnel."]
+
+
+def _funnel(project: Project) -> None:
+    """A small welcome funnel: a question with two buttons, a tag, a delay and a condition."""
+    if Funnel.objects.filter(project=project).exists():
+        return
+    blocks = (
+        BlockSpec("hello", "message", text="Hi! Shall we send you our weekly deals?", buttons=(ButtonSpec("Yes, please", "yes"), ButtonSpec("No, thanks", "no"))),
+        BlockSpec("yes", "action", action=Block.Action.ADD_TAG, tag="deals", next="thanks"),
+        BlockSpec("thanks", "message", text="Great: every Monday, then. Here is 10% off your next order: WELCOME10", next="wait"),
+        BlockSpec("wait", "delay", delay_seconds=24 * 3600, next="check"),
+        BlockSpec("check", "condition", tag="deals", next="reminder", else_next="no"),
+        BlockSpec("reminder", "message", text="Your WELCOME10 code is still waiting for you."),
+        BlockSpec("no", "message", text="No problem. Send /start whenever you change your mind."),
+    )
+    funnels.create_funnel(project=project, actor=project.owner, spec=FunnelSpec(name="Welcome", start="hello", blocks=blocks))

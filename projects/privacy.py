@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from accounts.models import normalize_email
 from projects.contacts import clean_phone
-from projects.models import Contact, Project, ProjectMember, Subscriber
+from projects.models import Contact, FunnelState, FunnelStep, OutboundMessage, Project, ProjectMember, Subscriber, SubscriberTag
 from projects.services import purge_project_data
 
 
@@ -27,6 +27,9 @@ def _anonymise(subscribers, now) -> int:
     """Subscriber records of an erased person: kept as rows (a project's history counts them),
     nothing left that names or reaches the person, never messaged again."""
     subscribers.filter(status=Subscriber.Status.ACTIVE).update(status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=now)
+    # What funnels learnt of the person (fields, tags, the steps it took) and what was sent to it.
+    for model in (FunnelState, SubscriberTag, FunnelStep, OutboundMessage):
+        model.objects.filter(subscriber__in=subscribers).delete()
     return subscribers.update(email="", name="", phone="", messenger_user_id="", consent_source="(erased)")
 
 

@@ -17,7 +17,18 @@ from projects import access as access_rules
 from projects.access import SECTIONS, Level
 from projects.audit_actions import Audit
 from projects.contacts import Reason, clean_email, clean_phone, is_role_address
-from projects.models import REVIEWED_INDUSTRIES, AddressBook, Project, ProjectMember, ProjectRestriction, Subscriber, TelegramUpdate
+from projects.models import (
+    REVIEWED_INDUSTRIES,
+    AddressBook,
+    Broadcast,
+    Funnel,
+    Project,
+    ProjectBot,
+    ProjectMember,
+    ProjectRestriction,
+    Subscriber,
+    TelegramUpdate,
+)
 from projects.restrictions import lift_projects, rederive, restrict_projects
 from projects.selectors import ProjectAccess
 
@@ -145,7 +156,8 @@ def delete_project(*, project: Project, actor: Client) -> Project:
 
 
 def purge_project_data(*, project_id: int, batch: int = 5_000) -> int:
-    """Delete a deleted project's subscribers, address books and update ids, in batches so that a
+    """Delete a deleted project's subscribers (with what funnels and messages kept of them),
+    address books, update ids, bot, funnels and broadcasts, subscribers in batches so that a
     million rows never make one long transaction. Returns how many subscribers went."""
     if not Project.objects.filter(pk=project_id, deleted_at__isnull=False).exists():
         return 0
@@ -154,6 +166,9 @@ def purge_project_data(*, project_id: int, batch: int = 5_000) -> int:
         removed += Subscriber.objects.filter(pk__in=ids).delete()[0]
     AddressBook.objects.filter(project_id=project_id).delete()
     TelegramUpdate.objects.filter(project_id=project_id).delete()
+    # Its bot (the token with it), funnels and broadcasts: nothing of it runs or sends again.
+    for model in (ProjectBot, Broadcast, Funnel):
+        model.objects.filter(project_id=project_id).delete()
     return removed
 
 

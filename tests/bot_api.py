@@ -206,7 +206,7 @@ class BotApi:
         if secret and (len(secret) > 256 or not all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in secret)):
             raise _Refusal(400, "Bad Request: secret token contains unallowed characters")
         with self._lock:
-            self.webhooks[token] = {"url": url, "secret_token": secret}
+            self.webhooks[token] = {"url": url, "secret_token": secret, **({"allowed_updates": body["allowed_updates"]} if "allowed_updates" in body else {})}
         return True
 
     def _do_sendMessage(self, token: str, body: dict) -> dict:  # noqa: N802
