@@ -177,3 +177,16 @@ def test_prj6_a_repeated_update_runs_the_funnel_once(client, project, telegram, 
     post(client, project, pressed, django_capture_on_commit_callbacks)
     post(client, project, pressed, django_capture_on_commit_callbacks)
     assert [m["text"] for m in telegram.sent()] == ["Hi! Do you like tea?", "Coffee then."]
+
+
+@pytest.mark.parametrize("user_id", [{"x": 1}, None, True, 1.5, "42", -5, 2**63])
+def test_prj3_an_update_whose_sender_id_is_no_telegram_id_is_acknowledged_and_stores_nothing(client, project, telegram, user_id,
+                                                                                             django_capture_on_commit_callbacks):
+    quiz(project)
+    update = text("/start")
+    update["message"]["from"]["id"] = user_id
+    post(client, project, update, django_capture_on_commit_callbacks)
+    pressed = press("yes")
+    pressed["callback_query"]["from"]["id"] = user_id
+    post(client, project, pressed, django_capture_on_commit_callbacks)
+    assert not Subscriber.objects.exists() and telegram.sent() == [] and not telegram.calls("answerCallbackQuery")
