@@ -24,6 +24,11 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.nightly",
         "schedule": crontab(hour=23, minute=0),
     },
+    # Broadcasts whose time has come, should their own task have been lost (MSG-1).
+    "start-due-broadcasts": {
+        "task": "projects.tasks.start_due_broadcasts",
+        "schedule": crontab(minute="*"),
+    },
     # Charges whose answer never came are settled by their key (CARD-3, PER-7).
     "reconcile-payments": {
         "task": "billing.tasks.reconcile_payments",

@@ -263,7 +263,7 @@ class BroadcastAdmin(ReadOnlyAdmin):
         done = 0
         for broadcast in broadcasts:
             try:
-                cancel_broadcast(broadcast=broadcast, actor=request.user)
+                cancel_broadcast(broadcast=broadcast, actor=request.user, by_staff=True)
                 done += 1
             except RuleRefused as exc:
                 self.message_user(request, f"{broadcast}: {refusal(exc)}", messages.ERROR)

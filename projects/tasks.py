@@ -48,6 +48,11 @@ def start_broadcast(broadcast_id: int) -> int:
 
 
 @shared_task(acks_late=True)
+def start_due_broadcasts() -> int:
+    return len(broadcasts.start_due_broadcasts())
+
+
+@shared_task(acks_late=True)
 def send_broadcast_chunk(broadcast_id: int, message_ids: list[int]) -> int:
     """One chunk of a broadcast (MSG-1), through the shared limiter; a cancelled broadcast's
     messages are marked so as they come up."""

@@ -77,7 +77,7 @@ class BroadcastListApi(ProjectScopedApi):
     @extend_schema(operation_id="project_broadcasts_list", responses=BroadcastOutput(many=True))
     def get(self, request, project_id: int):
         page = self.paginate_queryset(selectors.broadcasts_of(project=self.project))
-        return self.get_paginated_response(BroadcastOutput([_with_counts(b) for b in page], many=True).data)
+        return self.get_paginated_response(BroadcastOutput(broadcasts.counts_for(list(page)), many=True).data)
 
     @extend_schema(operation_id="project_broadcasts_create", request=BroadcastInput, responses={202: BroadcastOutput, 400: ErrorOutput, 403: ErrorOutput, 409: ErrorOutput})
     def post(self, request, project_id: int):

@@ -46,8 +46,10 @@ def test_msg1_a_broadcast_by_tag_reaches_only_the_tagged(bot_project, telegram, 
     assert sorted(b["chat_id"] for b in telegram.sent()) == sorted(p.messenger_user_id for p in people[:2])
 
 
-def test_msg1_a_broadcast_at_a_time_waits_for_it(bot_project, telegram, monkeypatch):
+def test_msg1_a_broadcast_at_a_time_waits_for_it(bot_project, telegram, monkeypatch, settings):
     from projects.sending import broadcasts as module
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # with a broker, whose eta can wake a task early
 
     scheduled = []
     monkeypatch.setattr(module, "enqueue_at", lambda task, *args, eta: scheduled.append((task, args, eta)))
@@ -57,6 +59,7 @@ def test_msg1_a_broadcast_at_a_time_waits_for_it(bot_project, telegram, monkeypa
     assert scheduled == [("projects.tasks.start_broadcast", (broadcast.pk,), at)]
     assert broadcasts.start_broadcast(broadcast_id=broadcast.pk) == []  # woken early: put back, nothing queued
     assert broadcast.messages.count() == 0 and telegram.sent() == []
+    assert scheduled[-1] == ("projects.tasks.start_broadcast", (broadcast.pk,), at)
 
 
 def test_msg1_cancelling_a_running_broadcast_stops_what_has_not_gone(bot_project, telegram):
@@ -113,3 +116,39 @@ def test_msg1_an_owner_blocked_mid_broadcast_sends_no_more(bot_project, telegram
     broadcast.refresh_from_db()
     assert len(telegram.sent()) == 1 and broadcast.status == "done"
     assert broadcasts.counts_of(broadcast)["failed"] == 3  # skipped: the project may not send
+
+
+def test_msg1_a_broadcast_whose_own_task_was_lost_is_started_by_the_minute_sweep(bot_project, telegram, monkeypatch, settings,
+                                                                                django_capture_on_commit_callbacks):
+    from projects.sending import broadcasts as module
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # as with a broker: an early start waits, put back
+    monkeypatch.setattr(module, "enqueue_at", lambda *args, **kwargs: None)  # the broker lost it
+    subscribers(bot_project, 2)
+    at = timezone.now() + timedelta(minutes=5)
+    broadcast = broadcasts.create_broadcast(project=bot_project, actor=bot_project.owner, text="Later", send_at=at)
+    assert broadcasts.start_due_broadcasts() == []  # not yet
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        assert broadcasts.start_due_broadcasts(now=at + timedelta(seconds=30)) == [broadcast.pk]
+    broadcast.refresh_from_db()
+    assert broadcast.status == "done" and len(telegram.sent()) == 2
+
+
+def test_msg1_with_the_inline_celery_a_broadcast_at_a_time_starts_at_once_rather_than_loop(bot_project, telegram,
+                                                                                          django_capture_on_commit_callbacks):
+    subscribers(bot_project, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        broadcast = broadcasts.create_broadcast(project=bot_project, actor=bot_project.owner, text="Later",
+                                                send_at=timezone.now() + timedelta(hours=1))
+    broadcast.refresh_from_db()
+    assert broadcast.status == "done" and len(telegram.sent()) == 1
+
+
+def test_acc3_a_blocked_owner_cannot_cancel_through_the_service_but_staff_can(bot_project, client_account, staff):
+    subscribers(bot_project, 1)
+    broadcast = broadcasts.create_broadcast(project=bot_project, actor=client_account, text="Hi")
+    accounts.block(client=client_account, reason="abuse")
+    with pytest.raises(RuleRefused):
+        broadcasts.cancel_broadcast(broadcast=broadcast, actor=client_account)
+    assert broadcasts.cancel_broadcast(broadcast=broadcast, actor=staff, by_staff=True).status == "cancelled"
