@@ -4,10 +4,24 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import RuleRefused
+
+
+class Metadata(SimpleMetadata):
+    """OPTIONS: the view's name, description and formats. Not its fields: our views take a
+    serializer per method, and the schema (/api/schema/) says what each one takes."""
+
+    def determine_metadata(self, request, view):
+        metadata = super().determine_metadata(request, view)
+        metadata.pop("actions", None)
+        return metadata
+
+    def determine_actions(self, request, view):
+        return {}
 
 
 def exception_handler(exc, context):
