@@ -23,8 +23,9 @@ TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,80}")
 
 def connect_bot(*, project: Project, actor: Client, token: str) -> ProjectBot:
     """Connect the project's bot. Refused with 400 `invalid_bot_token` for a token that is not one
-    or that Telegram refuses, 503 `telegram_unavailable` when Telegram does not answer; nothing
-    is stored then. The calls to Telegram happen before the transaction opens."""
+    or that Telegram refuses, 400 `webhook_refused` when Telegram refuses the platform's address
+    (not public HTTPS), 503 `telegram_unavailable` when Telegram does not answer; nothing is
+    stored then. The calls to Telegram happen before the transaction opens."""
     check_project_writable(project=project, actor=actor)
     token = token.strip()
     if not TOKEN.fullmatch(token):
@@ -32,11 +33,18 @@ def connect_bot(*, project: Project, actor: Client, token: str) -> ProjectBot:
     channel = get_channel()
     try:
         identity = channel.get_me(token=token)
-        channel.set_webhook(token=token, url=settings.SITE_URL + project.telegram_webhook_path, secret=project.telegram_secret)
     except ChannelRefused as exc:
         raise RuleRefused("invalid_bot_token", gettext_noop("Telegram refused this bot token."), status=400) from exc
     except ChannelUnavailable as exc:
-        raise RuleRefused("telegram_unavailable", gettext_noop("Telegram did not answer. Please try again in a minute."), status=503) from exc
+        raise _unavailable() from exc
+    try:
+        channel.set_webhook(token=token, url=settings.SITE_URL + project.telegram_webhook_path, secret=project.telegram_secret)
+    except ChannelRefused as exc:
+        # Telegram takes only a public HTTPS address: a development server's is refused.
+        raise RuleRefused("webhook_refused", gettext_noop("Telegram refused this platform's webhook address (%(url)s): it takes only a public HTTPS address."),
+                          params={"url": settings.SITE_URL}, status=400) from exc
+    except ChannelUnavailable as exc:
+        raise _unavailable() from exc
     with transaction.atomic():
         check_project_writable(project=project, actor=actor)
         bot, _ = ProjectBot.objects.update_or_create(
@@ -47,6 +55,10 @@ def connect_bot(*, project: Project, actor: Client, token: str) -> ProjectBot:
         record(action=Audit.BOT_CONNECTED, actor=actor, target=project, client=project.owner,
                details={"bot_id": identity.id, "username": identity.username})
     return bot
+
+
+def _unavailable() -> RuleRefused:
+    return RuleRefused("telegram_unavailable", gettext_noop("Telegram did not answer. Please try again in a minute."), status=503)
 
 
 def token_of(bot: ProjectBot) -> str:

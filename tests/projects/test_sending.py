@@ -117,3 +117,12 @@ def test_connect_bot_when_telegram_does_not_answer_is_a_503_and_stores_nothing(c
         bots.connect_bot(project=project, actor=client_account, token=TOKEN)
     assert (refused.value.code, refused.value.status) == ("telegram_unavailable", 503)
     assert not ProjectBot.objects.exists()
+
+
+def test_connect_bot_says_so_when_telegram_refuses_the_webhook_address(client_account, telegram, settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"  # a development server: Telegram wants public HTTPS
+    project = make_project(owner=client_account)
+    with pytest.raises(RuleRefused) as refused:
+        bots.connect_bot(project=project, actor=client_account, token=TOKEN)
+    assert (refused.value.code, refused.value.status) == ("webhook_refused", 400) and "HTTPS" in refused.value.detail
+    assert not ProjectBot.objects.exists()
