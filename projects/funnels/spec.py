@@ -69,7 +69,7 @@ def _check_block(block: BlockSpec) -> None:
     if block.kind not in Kind.values:
         raise _refuse(gettext_noop("Block “%(block)s” has the unknown kind “%(kind)s”."), block=block.key, kind=block.kind)
     if block.kind != Kind.MESSAGE and (block.text or block.buttons):
-        raise _refuse(gettext_noop("Block “%(block)s” is not a message: it has no text or buttons."), block=block.key)
+        raise _refuse(gettext_noop("Block “%(block)s” is not a message: it takes no text or buttons."), block=block.key)
     if block.kind == Kind.MESSAGE:
         _check_message(block)
     elif block.kind == Kind.DELAY:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from projects.models.funnels import Funnel
@@ -55,7 +56,7 @@ class Broadcast(models.Model):
         indexes = [models.Index(fields=["project", "created_at"], name="broadcast_project_created")]
 
     def __str__(self) -> str:
-        return f"broadcast {self.pk} of project {self.project_id}"
+        return gettext("Broadcast %(id)s of project %(project)s") % {"id": self.pk, "project": self.project_id}
 
     @property
     def is_running(self) -> bool:
@@ -103,4 +104,5 @@ class OutboundMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"message {self.pk} to subscriber {self.subscriber_id} ({self.get_status_display()})"
+        return gettext("Message %(id)s to subscriber %(subscriber)s (%(status)s)") % {
+            "id": self.pk, "subscriber": self.subscriber_id, "status": self.get_status_display()}
