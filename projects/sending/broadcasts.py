@@ -5,7 +5,7 @@ every message; it can be cancelled while it runs, and it counts what happened to
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
+from celery import current_app
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -75,7 +75,7 @@ def start_broadcast(*, broadcast_id: int) -> list[list[int]]:
         if broadcast is None or broadcast.status != Status.SCHEDULED:
             return []
         if broadcast.send_at > now + timedelta(seconds=1):
-            if settings.CELERY_TASK_ALWAYS_EAGER:
+            if current_app.conf.task_always_eager:
                 pass  # the inline Celery of development has no clock to wait on: it starts now
             else:
                 enqueue_at(START_TASK, broadcast.pk, eta=broadcast.send_at)  # woke early (a broker's eta is not exact)

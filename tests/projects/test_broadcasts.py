@@ -4,6 +4,7 @@ counted, cancellable while they run; refused when the project may not send."""
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.utils import timezone
 
 from accounts import services as accounts
@@ -12,6 +13,13 @@ from projects.models import Broadcast, OutboundMessage, Subscriber, SubscriberTa
 from projects.sending import broadcasts
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def eager():
+    """Tasks inline, as the suite runs them; a test that plays a broker turns it off for a while."""
+    yield
+    current_app.conf.task_always_eager = True
 
 
 def subscribers(project, count: int, *, first: int = 100) -> list[Subscriber]:
@@ -46,10 +54,10 @@ def test_msg1_a_broadcast_by_tag_reaches_only_the_tagged(bot_project, telegram, 
     assert sorted(b["chat_id"] for b in telegram.sent()) == sorted(p.messenger_user_id for p in people[:2])
 
 
-def test_msg1_a_broadcast_at_a_time_waits_for_it(bot_project, telegram, monkeypatch, settings):
+def test_msg1_a_broadcast_at_a_time_waits_for_it(bot_project, telegram, monkeypatch):
     from projects.sending import broadcasts as module
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # with a broker, whose eta can wake a task early
+    current_app.conf.task_always_eager = False  # with a broker, whose eta can wake a task early (put back by `eager`)
 
     scheduled = []
     monkeypatch.setattr(module, "enqueue_at", lambda task, *args, eta: scheduled.append((task, args, eta)))
@@ -118,17 +126,17 @@ def test_msg1_an_owner_blocked_mid_broadcast_sends_no_more(bot_project, telegram
     assert broadcasts.counts_of(broadcast)["failed"] == 3  # skipped: the project may not send
 
 
-def test_msg1_a_broadcast_whose_own_task_was_lost_is_started_by_the_minute_sweep(bot_project, telegram, monkeypatch, settings,
+def test_msg1_a_broadcast_whose_own_task_was_lost_is_started_by_the_minute_sweep(bot_project, telegram, monkeypatch,
                                                                                 django_capture_on_commit_callbacks):
     from projects.sending import broadcasts as module
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # as with a broker: an early start waits, put back
+    current_app.conf.task_always_eager = False  # as with a broker: an early start waits, put back
     monkeypatch.setattr(module, "enqueue_at", lambda *args, **kwargs: None)  # the broker lost it
     subscribers(bot_project, 2)
     at = timezone.now() + timedelta(minutes=5)
     broadcast = broadcasts.create_broadcast(project=bot_project, actor=bot_project.owner, text="Later", send_at=at)
     assert broadcasts.start_due_broadcasts() == []  # not yet
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    current_app.conf.task_always_eager = True
     with django_capture_on_commit_callbacks(execute=True):
         assert broadcasts.start_due_broadcasts(now=at + timedelta(seconds=30)) == [broadcast.pk]
     broadcast.refresh_from_db()
