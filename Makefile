@@ -74,3 +74,6 @@ beat: venv
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache $(MESSAGES)
+
+bench-broadcast: venv
+	$(BIN)/python bench/broadcast.py $(BENCH_ARGS)

@@ -7,7 +7,7 @@ script, so that a reservation counts in all of its windows or in none. The scrip
 own clock (`TIME`): workers on machines whose clocks differ still agree. Without a URL (development,
 inline Celery) an in-process limiter with the same answers stands in.
 
-Each window is stretched by TELEGRAM_LIMIT_MARGIN (default 0.1: 30 in any 1.1 s): a reservation and
+Each window is stretched by TELEGRAM_LIMIT_MARGIN (default 0.2: 30 in any 1.2 s): a reservation and
 its request's arrival at Telegram are milliseconds apart, and network jitter could otherwise bunch
 31 arrivals into one real second. A limit set to 0 turns its window off.
 """
@@ -39,7 +39,7 @@ def _tag(bot: str) -> str:
 
 
 def _windows(bot: str, chat: str, group: bool) -> list[_Window]:
-    stretch = 1 + max(0.0, float(getattr(settings, "TELEGRAM_LIMIT_MARGIN", 0.1)))
+    stretch = 1 + max(0.0, float(getattr(settings, "TELEGRAM_LIMIT_MARGIN", 0.2)))
     windows = [
         _Window(f"{_tag(bot)}:bot", int(getattr(settings, "TELEGRAM_PER_BOT_PER_SECOND", 30)), 1.0 * stretch),
         _Window(f"{_tag(bot)}:chat:{chat}", int(getattr(settings, "TELEGRAM_PER_CHAT_PER_SECOND", 1)), 1.0 * stretch),
