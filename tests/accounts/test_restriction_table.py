@@ -7,7 +7,10 @@ subscribers or API keys, nor file complaints; while an `abuse` or `staff` block 
 participations in others' projects are suspended too. The billing suspension (DUN-2) takes none of
 this away: it suspends the projects, not the account's use."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts import services as accounts
 from compliance.selectors import current_documents
@@ -22,6 +25,7 @@ BLOCKS = {"billing", "free_limit", "funnel_loop", "abuse", "staff"}
 PARTICIPATION_BLOCKS = {"abuse", "staff"}
 ALLOWED, BLOCKED = "allowed", "blocked"
 
+FUNNEL = {"name": "Hi", "start": "a", "blocks": [{"key": "a", "kind": "message", "text": "Hello"}]}
 # (method, path, body, who may call it while blocked). Paths name the world's objects by key.
 ROUTES = [
     ("get", "/api/v1/me/", None, ALLOWED),
@@ -49,6 +53,15 @@ ROUTES = [
     ("get", "/api/v1/projects/{project}/address-books/{book}/contacts/", None, ALLOWED),
     ("post", "/api/v1/projects/{project}/address-books/{book}/contacts/import/", {"consent_confirmed": True, "contacts": [{"email": "c@example.org"}]},
      BLOCKED),
+    ("get", "/api/v1/projects/{project}/funnels/", None, ALLOWED),
+    ("post", "/api/v1/projects/{project}/funnels/", FUNNEL, BLOCKED),
+    ("get", "/api/v1/projects/{project}/funnels/{funnel}/", None, ALLOWED),
+    ("put", "/api/v1/projects/{project}/funnels/{funnel}/", FUNNEL, BLOCKED),
+    ("delete", "/api/v1/projects/{project}/funnels/{funnel}/", None, BLOCKED),
+    ("get", "/api/v1/projects/{project}/bot/", None, ALLOWED),
+    ("get", "/api/v1/projects/{project}/broadcasts/", None, ALLOWED),
+    ("get", "/api/v1/projects/{project}/broadcasts/{broadcast}/", None, ALLOWED),
+    ("post", "/api/v1/projects/{project}/broadcasts/{broadcast}/cancel/", None, BLOCKED),
     ("get", "/api/v1/billing/", None, ALLOWED),
     ("get", "/api/v1/billing/prices/", None, ALLOWED),
     ("get", "/api/v1/billing/deletion/", None, ALLOWED),
@@ -106,7 +119,13 @@ def world(db):
     hosted = make_project(owner=host, name="Host's bot")
     add_member(project=hosted, client=owner, settings="full", subscribers="full")
     assert project_access(client=owner, project_id=hosted.pk) is not None
-    ids = {"project": project.pk, "member": member.pk, "subscriber": subscriber.pk, "book": book.pk, "spare_key": spare.pk,
+    from core.crypto import encrypt
+    from projects.models import Broadcast, Funnel, ProjectBot
+
+    funnel = Funnel.objects.create(project=project, name="Welcome", start="a")
+    ProjectBot.objects.create(project=project, token_encrypted=encrypt("1:x"), bot_id=1, username="shop_bot")
+    broadcast = Broadcast.objects.create(project=project, text="Later", send_at=timezone.now() + timedelta(days=1))
+    ids = {"funnel": funnel.pk, "broadcast": broadcast.pk, "project": project.pk, "member": member.pk, "subscriber": subscriber.pk, "book": book.pk, "spare_key": spare.pk,
            "hosted": hosted.pk, "documents": [d.pk for d in current_documents()]}
     return owner, ids
 
@@ -208,6 +227,25 @@ def test_acc3_a_restricted_pro_client_still_reaches_its_period_and_invoices(worl
     assert response.status_code < 400, (response.status_code, response.content[:300])
 
 
+# Routes that call Telegram when they are let through: only their refusal is checked here.
+SENDING_ROUTES = [
+    ("put", "/api/v1/projects/{project}/bot/", {"token": "123456:AAH-some-token-0123456789abcdef"}),
+    ("post", "/api/v1/projects/{project}/broadcasts/", {"text": "News"}),
+]
+
+
+@pytest.mark.parametrize("restriction", sorted(BLOCKS))
+@pytest.mark.parametrize(("method", "path", "body"), SENDING_ROUTES, ids=[f"{m.upper()} {p}" for m, p, _ in SENDING_ROUTES])
+def test_acc3_a_blocked_client_neither_connects_a_bot_nor_broadcasts(world, restriction, method, path, body):
+    owner, ids = world
+    restrict(owner, restriction)
+    api = api_as(owner)
+    before = database_state()
+    response = call(api, method, path, body, ids)
+    assert response.status_code == 403 and response.json()["code"] == "account_blocked"
+    assert changed_tables(before, database_state()) == []
+
+
 def _shape(path: str) -> str:
     import re
 
@@ -218,7 +256,7 @@ def test_acc3_the_table_covers_every_route_a_client_calls():
     """Every method of every signed-in client route is in one of the tables above."""
     from django.urls import get_resolver
 
-    covered = {(m, _shape(p)) for m, p, *_ in ROUTES + PARTICIPANT_ROUTES + PRO_ROUTES}
+    covered = {(m, _shape(p)) for m, p, *_ in ROUTES + PARTICIPANT_ROUTES + PRO_ROUTES + SENDING_ROUTES}
     anonymous = {"api/v1/auth/register/", "api/v1/auth/token/", "api/v1/auth/access-recovery/", "api/v1/public/subscribe/"}
     routes = set()
 
