@@ -244,5 +244,5 @@ def broadcast_of(*, project: Project, broadcast_id: int) -> Broadcast | None:
     return broadcasts_of(project=project).filter(pk=broadcast_id).first()
 
 
-def bot_of(*, project: Project) -> ProjectBot | None:
-    return ProjectBot.objects.filter(project=project).first()
+def bot_of(*, project_id: int) -> ProjectBot | None:
+    return ProjectBot.objects.filter(project_id=project_id).first()

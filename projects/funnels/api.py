@@ -11,7 +11,7 @@ from projects import selectors
 from projects.access import Level, Section
 from projects.api import ErrorOutput, ProjectScopedApi
 from projects.funnels import services
-from projects.funnels.spec import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTONS, MAX_DELAY_SECONDS, MAX_TEXT, BlockSpec, ButtonSpec, FunnelSpec
+from projects.funnels.spec import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTONS, MAX_DELAY_SECONDS, MAX_TEXT, FunnelSpec
 from projects.models import Block, Funnel
 from projects.models.funnels import KEY_LENGTH
 
@@ -43,11 +43,7 @@ class FunnelInput(serializers.Serializer):
     blocks = BlockSerializer(many=True, max_length=MAX_BLOCKS)
 
     def spec(self) -> FunnelSpec:
-        data = self.validated_data
-        blocks = tuple(
-            BlockSpec(**{**b, "buttons": tuple(ButtonSpec(x["text"], x["next"]) for x in b["buttons"])}) for b in data["blocks"]
-        )
-        return FunnelSpec(name=data["name"], start=data["start"], blocks=blocks)
+        return services.spec_from_dict(self.validated_data)
 
 
 class FunnelOutput(serializers.Serializer):
@@ -61,8 +57,8 @@ class FunnelOutput(serializers.Serializer):
 
 def _answer(funnel: Funnel, *, status_code: int = 200) -> Response:
     spec = services.as_dict(services.spec_of(funnel))
-    return Response({"id": funnel.pk, **spec, "created_at": FunnelOutput().fields["created_at"].to_representation(funnel.created_at),
-                     "updated_at": FunnelOutput().fields["updated_at"].to_representation(funnel.updated_at)}, status=status_code)
+    return Response(FunnelOutput({"id": funnel.pk, **spec, "created_at": funnel.created_at, "updated_at": funnel.updated_at}).data,
+                    status=status_code)
 
 
 class FunnelListApi(ProjectScopedApi):

@@ -17,6 +17,7 @@ from projects.funnels import loop_guard
 from projects.models import Block, Funnel, FunnelState, FunnelStep, OutboundMessage, Project, Subscriber, SubscriberTag
 from projects.sending import messages
 from projects.sending.gates import may_message
+from projects.services import unsubscribe
 
 Kind, Action, Via = Block.Kind, Block.Action, FunnelStep.Via
 MAX_ENTRIES_PER_RUN = 50  # blocks that need no answer chain on; a loop among them meets the guard first
@@ -187,8 +188,7 @@ def _apply(run: Run, block: Block) -> None:
     elif block.action == Action.REMOVE_TAG:
         SubscriberTag.objects.filter(subscriber=run.subscriber, name=block.tag).delete()
     elif block.action == Action.UNSUBSCRIBE:
-        Subscriber.objects.filter(pk=run.subscriber.pk).update(status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=run.now)
-        run.subscriber.status = Subscriber.Status.UNSUBSCRIBED
+        run.subscriber = unsubscribe(subscriber=run.subscriber, actor=None)
         run.state.block = ""
 
 

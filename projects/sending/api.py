@@ -31,7 +31,7 @@ class BotApi(ProjectScopedApi):
     @extend_schema(operation_id="project_bot_retrieve", responses={200: BotOutput, 404: ErrorOutput})
     def get(self, request, project_id: int):
         """The connected bot's name; never its token."""
-        bot = selectors.bot_of(project=self.project)
+        bot = selectors.bot_of(project_id=self.project.pk)
         if bot is None:
             raise Http404
         return Response(BotOutput(bot).data)
@@ -59,9 +59,7 @@ class BroadcastOutput(serializers.ModelSerializer):
 
 
 def _with_counts(broadcast: Broadcast) -> Broadcast:
-    for name, value in broadcasts.counts_of(broadcast).items():
-        setattr(broadcast, name, value)
-    return broadcast
+    return broadcasts.counts_for([broadcast])[0]
 
 
 class BroadcastListApi(ProjectScopedApi):

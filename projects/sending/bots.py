@@ -65,5 +65,3 @@ def token_of(bot: ProjectBot) -> str:
     return decrypt(bot.token_encrypted)
 
 
-def bot_of(project_id: int) -> ProjectBot | None:
-    return ProjectBot.objects.filter(project_id=project_id).first()

@@ -18,7 +18,7 @@ from core.tasks import enqueue, enqueue_at
 from projects.audit_actions import Audit
 from projects.funnels.spec import MAX_TEXT, UNPRINTABLE
 from projects.models import Broadcast, OutboundMessage, Project, Subscriber, SubscriberTag
-from projects.sending.bots import bot_of
+from projects.selectors import bot_of
 from projects.sending.gates import check_may_send
 from projects.services import check_project_writable
 
@@ -50,7 +50,7 @@ def create_broadcast(*, project: Project, actor: Client, text: str, tag: str = "
         project = Project.objects.select_related("owner").get(pk=project.pk)  # its owner's state now, not when the request began
         check_project_writable(project=project, actor=actor)
         check_may_send(project)
-        if bot_of(project.pk) is None:
+        if bot_of(project_id=project.pk) is None:
             raise RuleRefused("no_bot", gettext_noop("Connect the project's Telegram bot first."))
         broadcast = Broadcast.objects.create(
             project=project, text=text, tag=tag, send_at=max(send_at or now, now), created_by=actor,
@@ -96,7 +96,7 @@ def start_broadcast(*, broadcast_id: int) -> list[list[int]]:
         for chunk in chunks:
             enqueue(CHUNK_TASK, broadcast.pk, chunk)
         if not chunks:
-            _finish_if_done(broadcast.pk)
+            after_chunk(broadcast.pk)
     return chunks
 
 
@@ -108,17 +108,13 @@ def start_due_broadcasts(*, now: datetime | None = None) -> list[int]:
     return [pk for pk in due if start_broadcast(broadcast_id=pk)]
 
 
-def _finish_if_done(broadcast_id: int) -> bool:
+def after_chunk(broadcast_id: int) -> bool:
     """Mark a broadcast done once none of its messages waits; True when this call did."""
     waiting = OutboundMessage.objects.filter(broadcast_id=broadcast_id, status__in=[OutboundMessage.Status.QUEUED, OutboundMessage.Status.SENDING])
     done = Broadcast.objects.filter(pk=broadcast_id, status=Status.SENDING).exclude(pk__in=waiting.values("broadcast_id")).update(
         status=Status.DONE, finished_at=timezone.now(),
     )
     return done == 1
-
-
-def after_chunk(broadcast_id: int) -> None:
-    _finish_if_done(broadcast_id)
 
 
 @transaction.atomic

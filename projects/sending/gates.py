@@ -3,17 +3,16 @@ again before each message goes, since a project or its owner may be stopped in b
 
 from django.utils.translation import gettext_noop
 
-from accounts.models import Client
 from core.exceptions import RuleRefused
 from projects.models import Project, Subscriber
+from projects.services import takes_new_subscribers
 
 
 def project_may_send(project: Project) -> bool:
     """Only an active project (not suspended for dunning, a complaint, a review or by staff; not
     locked, archived or deleted), cleared where its industry needs review, of an owner whom no
     restriction holds."""
-    owner = project.owner
-    return project.may_send and project.deleted_at is None and owner.status == Client.Status.ACTIVE and owner.is_active
+    return project.may_send and takes_new_subscribers(project)
 
 
 def may_message(project: Project, subscriber: Subscriber) -> bool:

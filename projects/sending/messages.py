@@ -14,8 +14,10 @@ from django.utils import timezone
 from core.tasks import enqueue
 from projects.channels import Button, Outcome, Outgoing, get_channel, limiter
 from projects.models import Broadcast, OutboundMessage, Subscriber
-from projects.sending.bots import bot_of, token_of
+from projects.selectors import bot_of
+from projects.sending.bots import token_of
 from projects.sending.gates import may_message
+from projects.services import unsubscribe
 
 logger = logging.getLogger(__name__)
 Status = OutboundMessage.Status
@@ -80,7 +82,7 @@ def deliver(message_id: int, *, channel=None) -> float:
     if not may_message(message.project, message.subscriber):
         _finish(message, Status.SKIPPED, error="The project may not send, or the subscriber left.")
         return 0.0
-    bot = bot_of(message.project_id)
+    bot = bot_of(project_id=message.project_id)
     if bot is None or not message.subscriber.messenger_user_id:
         _finish(message, Status.FAILED, error="No bot connected, or the subscriber has no chat with it.")
         return 0.0
@@ -114,9 +116,7 @@ def deliver(message_id: int, *, channel=None) -> float:
 def _left(subscriber: Subscriber) -> None:
     """The subscriber blocked the bot: it has left and is never messaged again (PRJ-3)."""
     with transaction.atomic():
-        Subscriber.objects.filter(pk=subscriber.pk, status=Subscriber.Status.ACTIVE).update(
-            status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at=timezone.now(),
-        )
+        unsubscribe(subscriber=subscriber, actor=None)
         OutboundMessage.objects.filter(subscriber_id=subscriber.pk, status=Status.QUEUED).update(
             status=Status.SKIPPED, error="The subscriber blocked the bot.",
         )
@@ -136,7 +136,7 @@ def acknowledge_press(*, project_id: int, callback_id: str, chat_id: str = "", m
     """Every button press is answered (`answerCallbackQuery`, so the button stops spinning), and
     the keyboard it came from is taken off its message (`editMessageReplyMarkup`), so that an old
     question cannot be answered twice. Best effort: Telegram's refusal changes nothing here."""
-    bot = bot_of(project_id)
+    bot = bot_of(project_id=project_id)
     if bot is None or not callback_id:
         return
     channel, token = channel or get_channel(), token_of(bot)

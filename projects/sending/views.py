@@ -57,7 +57,7 @@ def broadcast_list(request, project_id: int):
     if request.htmx and request.htmx.target == ROWS and not write:
         response = render(request, "dashboard/_broadcast_rows.html", context)
     else:
-        context["bot"] = selectors.bot_of(project=access.project)
+        context["bot"] = selectors.bot_of(project_id=access.project.pk)
         context["can_see_bot"] = access.allows(Section.SETTINGS, Level.VIEW)
         response = render(request, "dashboard/broadcasts.html", context)
     patch_vary_headers(response, ("HX-Request",))  # the rows alone and the whole page share a URL
@@ -98,5 +98,5 @@ def bot_settings(request, project_id: int):
         else:
             messages.success(request, _("Connected to @%(username)s.") % {"username": bot.username})
             return redirect("dashboard:project-bot", project_id=project_id)
-    return render(request, "dashboard/bot.html", {"project": access.project, "bot": selectors.bot_of(project=access.project), "form": form,
+    return render(request, "dashboard/bot.html", {"project": access.project, "bot": selectors.bot_of(project_id=access.project.pk), "form": form,
                                                   "can_edit": access.allows(Section.SETTINGS, Level.FULL)})
