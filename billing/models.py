@@ -133,8 +133,10 @@ class Subscription(models.Model):
     setup_fee_charged_at = models.DateTimeField(null=True, blank=True, help_text=_("Once in a client's life (DEA-4)."))
     ends_after = models.DateField(null=True, blank=True, help_text=_("DEA-3: a late deactivation ends PRO after this day."))
     activations = models.PositiveIntegerField(default=0, help_text=_("How many times PRO was activated (keys the activation charge)."))
+    # Not indexed: nothing looks a subscription up by it (no reverse name; invoices are never
+    # deleted), and every renewal moves it: an index would be written 20,000 times a worst night.
     period_invoice = models.ForeignKey(
-        "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False,
         help_text=_("The invoice of the current period: what a credit for its unused part corrects."),
     )
     activated_at = models.DateTimeField(default=timezone.now)
@@ -551,7 +553,10 @@ class ClientNight(models.Model):
     """A client's work of one step of one night, marked done in the same transaction as the work:
     a second run of the night skips it, a run killed half-way finishes the rest."""
 
-    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint: a mark is the night's bookkeeping, not the client's data (deleted
+    # with the client all the same, by Django); each night writes tens of thousands, and a
+    # foreign key checked at commit per mark cost the worst night a tenth of a second.
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     night = models.DateField()
     step = models.CharField(max_length=20)
     done_at = models.DateTimeField(default=timezone.now)

@@ -4,7 +4,7 @@ django-celery-beat does not support Django 6.1."""
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -12,6 +12,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_process_init.connect  # a prefork child, once Django is set up
+@signals.worker_ready.connect  # the solo and thread pools
+def freeze_at_worker_start(**kwargs) -> None:
+    from core.process import freeze_startup_objects  # core imports Django's settings, ready only now
+
+    freeze_startup_objects()
 
 app.conf.beat_schedule = {
     # Timed blocks (ACC-3) end on time even between nights.

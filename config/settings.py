@@ -291,6 +291,10 @@ SANDBOX_LATENCY_MS = env.int("SANDBOX_LATENCY_MS", default=0)
 # How many of a night chunk's card collections are in flight at once (each with its own key and
 # attempt). On SQLite calls stay one at a time: its writers would wait on one another.
 BILLING_COLLECTION_CONCURRENCY = env.int("BILLING_COLLECTION_CONCURRENCY", default=16)
+# The Celery queue the night's chunks go to ('': the default queue). Give them workers of their
+# own (`celery worker -Q night`): on a shared queue a chunk waits behind the mail the chunks
+# before it queued (a worst night's 20,000 renewal notices), and the night with it.
+NIGHT_QUEUE = env.str("NIGHT_QUEUE", default="")
 
 # Messaging (MSG-1): the channel port's Telegram adapter, its limits and the shared limiter.
 MESSAGING_CHANNEL = env.str("MESSAGING_CHANNEL", default="telegram")

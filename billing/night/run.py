@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 from celery import current_app as celery_app
 from celery import current_task, group, signature
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -61,7 +62,8 @@ def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, i
         # The task by its name: the tasks module imports this one, not the other way round.
         # Each task carries its own clients' counts, not the night's (a million entries at scale).
         chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(),
-                                                                     {c: night.counts[c] for c in chunk if c in night.counts}))
+                                                                     {c: night.counts[c] for c in chunk if c in night.counts}),
+                                 options={"queue": settings.NIGHT_QUEUE} if settings.NIGHT_QUEUE else {})
                        for chunk in chunks)
         results = group(chunk_tasks).apply_async()
         outcomes = results.get(disable_sync_subtasks=False, timeout=CHUNK_TIMEOUT)

@@ -81,3 +81,23 @@ def test_run_nightly_fans_its_chunks_out_to_the_workers(worker, monkeypatch):  #
     assert run.status == "done" and run.steps.get(name="renewals").clients == 3, worker.read_text()[-3000:]
     assert "billing.tasks.night_chunk" in worker.read_text()
     assert [Subscription.objects.get(client=c).period_index for c in clients] == [2, 2, 2]
+
+
+def test_the_nights_chunks_go_to_their_own_queue_when_one_is_set(worker, monkeypatch, settings):  # noqa: F811
+    """NIGHT_QUEUE: the chunks go to the night's workers, not behind the mail on the default queue
+    (here a queue no worker reads: a chunk sent there would never come back)."""
+    from celery import current_app
+
+    from billing.night import run as night_module
+
+    settings.NIGHT_QUEUE = current_app.conf.task_default_queue  # the one the test's worker reads
+    monkeypatch.setattr(night_module, "CHUNK", 1)
+    monkeypatch.setattr(night_module, "CHUNK_TIMEOUT", 30)  # a lost chunk fails the run in 30 s, not an hour
+    clients = due_clients(2)
+    current_app.conf.task_default_queue = "nobody-reads-this"
+    try:
+        run = night_module.run_nightly(at=night_of(NIGHT))
+    finally:
+        current_app.conf.task_default_queue = settings.NIGHT_QUEUE
+    assert run.status == "done" and run.steps.get(name="renewals").clients == 2, worker.read_text()[-3000:]
+    assert [Subscription.objects.get(client=c).period_index for c in clients] == [2, 2]

@@ -6,6 +6,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.night import run_nightly
+from core.process import freeze_startup_objects
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--at {at!r} is not an ISO 8601 time, e.g. 2027-03-02T01:00:00+02:00.") from None
             if moment.tzinfo is None:
                 raise CommandError("--at needs an offset, e.g. +02:00.")
+        freeze_startup_objects()  # the night's rows are short-lived: the collector need not walk Django's
         run = run_nightly(at=moment, dry_run=dry_run, inline=inline)
         if dry_run:
             self.stdout.write(json.dumps(run.report, indent=2, default=str))
