@@ -8,6 +8,8 @@ from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.forms import AdminPasswordChangeForm
 
 from accounts import services
 from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, Notice, Restriction
@@ -40,7 +42,7 @@ class ClientActionForm(ActionForm, BlockDetailsForm):
     """Shows the block details beside the action menu."""
 
 
-class StateChangeInline(admin.TabularInline):
+class StateChangeInline(TabularInline):
     model = AccountStateChange
     fk_name = "client"
     extra = 0
@@ -57,7 +59,7 @@ class StateChangeInline(admin.TabularInline):
         return False
 
 
-class RestrictionInline(admin.TabularInline):
+class RestrictionInline(TabularInline):
     """Every restriction the account held or holds (ACC-3), each with who set it and who lifted it."""
 
     model = Restriction
@@ -75,7 +77,7 @@ class RestrictionInline(admin.TabularInline):
         return False
 
 
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
@@ -90,7 +92,8 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(UserAdmin):
+class ClientAdmin(UserAdmin, ModelAdmin):
+    change_password_form = AdminPasswordChangeForm
     form = ClientChangeForm
     add_form = ClientCreationForm
     action_form = ClientActionForm
@@ -202,7 +205,7 @@ class NoticeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin):
     list_display = ["name", "prefix", "client", "rate_limit_per_minute", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["=prefix", "client__email", "name"]
@@ -232,7 +235,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessRecoveryRequest)
-class AccessRecoveryRequestAdmin(admin.ModelAdmin):
+class AccessRecoveryRequestAdmin(ModelAdmin):
     list_display = ["created_at", "account_email", "contact_email", "client", "status", "handled_by", "handled_at"]
     list_filter = ["status", "created_at"]
     search_fields = ["account_email", "contact_email", "client__email"]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from billing import services
 from billing.gateways import GatewayUnavailable
@@ -59,7 +60,7 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(PolicySettings)
-class PolicySettingsAdmin(admin.ModelAdmin):
+class PolicySettingsAdmin(ModelAdmin):
     """Prices and policy with their history: 'add' makes the new version, in force from now on for
     periods that start from now (TAR-4). Versions are never edited."""
 
@@ -84,7 +85,7 @@ class PolicySettingsAdmin(admin.ModelAdmin):
         obj.pk, obj._state.adding = saved.pk, False
 
 
-class LedgerInline(admin.TabularInline):
+class LedgerInline(TabularInline):
     model = LedgerEntry
     fields = ["created_at", "amount_cents", "kind", "description", "reference", "actor"]
     readonly_fields = fields
@@ -159,7 +160,7 @@ class CardAdmin(ReadOnlyAdmin):
     exclude = ["token"]
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(TabularInline):
     model = InvoiceLine
     fields = ["description", "amount_cents"]
     readonly_fields = fields
@@ -254,7 +255,7 @@ class SandboxChargeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PeriodChangeRequest)
-class PeriodChangeRequestAdmin(admin.ModelAdmin):
+class PeriodChangeRequestAdmin(ModelAdmin):
     list_display = ["requested_at", "client", "from_period", "to_period", "status", "decided_by", "decided_at"]
     list_filter = ["status"]
     search_fields = ["client__email"]
@@ -309,7 +310,7 @@ class DisputeActionForm(ActionForm):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(admin.ModelAdmin):
+class DisputeAdmin(ModelAdmin):
     """Disputed payments (CMP-2's hold): recorded by staff, closed with their outcome."""
 
     list_display = ["opened_at", "client", "amount", "reference", "closed_at", "outcome"]
@@ -375,7 +376,7 @@ class FreeAccountFlagAdmin(ReadOnlyAdmin):
         report(self, request, done, pgettext("admin action outcome", "Marked as looked at"), [])
 
 
-class NightlyStepInline(admin.TabularInline):
+class NightlyStepInline(TabularInline):
     model = NightlyStep
     fields = ["name", "started_at", "seconds", "clients", "skipped", "charged_cents", "credited_cents", "failure_list"]
     readonly_fields = fields

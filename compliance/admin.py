@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
+from unfold.admin import ModelAdmin
 
 from compliance.models import (
     AuditLog,
@@ -50,7 +51,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LegalDocument)
-class LegalDocumentAdmin(admin.ModelAdmin):
+class LegalDocumentAdmin(ModelAdmin):
     """Staff publish a version here (CMP-1); a published text is never edited: publish a new one.
     Publishing emails every client in background batches."""
 
@@ -101,7 +102,7 @@ class AuditSealAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Holiday)
-class HolidayAdmin(admin.ModelAdmin):
+class HolidayAdmin(ModelAdmin):
     """Public holidays, skipped by complaint deadlines (CMP-4); seeded from the `holidays` library."""
 
     list_display = ["date", "name"]
@@ -126,7 +127,7 @@ class DeadlineFilter(admin.SimpleListFilter):
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(admin.ModelAdmin):
+class ComplaintAdmin(ModelAdmin):
     """Complaints with their deadlines (CMP-4): write the answer, save, then uphold or reject."""
 
     list_display = ["id", "kind", "status", "received_at", "due_at", "project_id", "matched", "complainant", "answered_at"]
@@ -196,7 +197,7 @@ class PrivacyRequestAddForm(forms.ModelForm):
 
 
 @admin.register(PrivacyRequest)
-class PrivacyRequestAdmin(admin.ModelAdmin):
+class PrivacyRequestAdmin(ModelAdmin):
     """Data subject requests with their deadlines (CMP-2): extend with a reason, fulfil, refuse."""
 
     list_display = ["id", "kind", "client", "subject_email", "subject_phone", "status", "received_at", "due_at", "extension_reason"]
@@ -290,7 +291,7 @@ class IncidentDeadlineFilter(admin.SimpleListFilter):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ModelAdmin):
     """Security incidents (CMP-6): affected clients told within 72 hours of the discovery."""
 
     list_display = ["id", "discovered_at", "notify_by", "notified_at", "affected_count"]

@@ -1,13 +1,14 @@
 from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from unfold.sites import UnfoldAdminSite
 
 
-class PlatformAdminSite(admin.AdminSite):
+class PlatformAdminSite(UnfoldAdminSite):
     """The staff console. Sign-in goes through the account pages (lockout and 2FA included); with
     ADMIN_REQUIRES_2FA (on in production) staff without two-factor authentication are sent to set
     it up before any admin page opens."""

@@ -46,6 +46,8 @@ SITE_NAME = env.str("SITE_NAME", default="Chatbot Platform")
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")  # for links in emails sent by tasks
 
 INSTALLED_APPS = [
+    # The staff console's theme (issue 16): Django's admin, restyled, its sidebar by the staff's work.
+    "unfold.apps.BasicAppConfig",  # the theme only: the site is ours (config.admin)
     "config.apps.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -195,6 +197,15 @@ for _provider in ("google", "facebook", "twitter_oauth2"):
 
 # Staff reach the admin only with two-factor authentication on, in production (issue 3).
 ADMIN_REQUIRES_2FA = env.bool("ADMIN_REQUIRES_2FA", default=PRODUCTION)
+# The staff console's theme (django-unfold): its fonts and scripts are its own static files.
+UNFOLD = {
+    "SITE_TITLE": "Back office",
+    "SITE_HEADER": "Back office",
+    "SITE_SUBHEADER": "Staff console",
+    "SITE_SYMBOL": "forum",
+    "SHOW_HISTORY": True,
+    "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": "config.console.sidebar"},
+}
 
 # English and Ukrainian (most of the operator's clients read Ukrainian); compiled by `make`.
 LANGUAGE_CODE = "en"

@@ -1,12 +1,13 @@
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
+from unfold.admin import ModelAdmin
 
 from core.exceptions import RuleRefused
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """Staff read; nobody, superusers included, adds, changes or deletes here (append-only data)."""
 
     actions = None  # no bulk delete either

@@ -4,6 +4,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 import projects.admin_funnels  # noqa: F401  (registers the funnel and sending admins: PRJ-6, MSG-1)
 from accounts.models import normalize_email
@@ -16,7 +17,7 @@ from projects.contacts import clean_phone
 from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
 
 
-class ProjectMemberInline(admin.TabularInline):
+class ProjectMemberInline(TabularInline):
     """Participants are managed by the project's own people (PRJ-1); staff see them."""
 
     model = ProjectMember
@@ -32,7 +33,7 @@ class ProjectMemberInline(admin.TabularInline):
         return super().get_queryset(request).select_related("client", "granted_by")
 
 
-class ProjectRestrictionInline(admin.TabularInline):
+class ProjectRestrictionInline(TabularInline):
     """Every reason the project was or is suspended for (PRJ-2), the ones that hold first."""
 
     model = ProjectRestriction
@@ -54,7 +55,7 @@ class ProjectActionForm(ActionForm):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ModelAdmin):
     list_display = ["name", "owner", "status", "industry", "review", "active_subscribers", "created_at", "deleted_at"]
     list_filter = ["status", "review", "industry", ("deleted_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "owner__email", "=public_key"]

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import TabularInline
 
 from compliance.models import AuditLog
 from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal
@@ -50,7 +51,7 @@ def counted(rows, by: str) -> Coalesce:
 # Funnels (PRJ-6) ---------------------------------------------------------------------------------
 
 
-class BlockInline(admin.TabularInline):
+class BlockInline(TabularInline):
     """A funnel's blocks, as stored: changed only through the funnel services (validated, audited)."""
 
     model = Block
