@@ -1,5 +1,8 @@
+from django import forms
 from django.contrib import messages
+from django.contrib.admin import helpers
 from django.core.paginator import Paginator
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from unfold.admin import ModelAdmin
@@ -48,3 +51,46 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list.order_by()[: self.cap].count()
+
+
+# --- confirmation pages ---------------------------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    """The reason a rule asks staff to give for an action (written to the audit log with it)."""
+
+    reason = forms.CharField(label="Reason", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason or "\x00" in reason:
+            raise forms.ValidationError("Give a reason (plain text).")
+        return reason
+
+
+def confirmed(request) -> bool:
+    """Whether the action's POST comes from its confirmation page."""
+    return request.POST.get("post") == "yes"
+
+
+def reason_given(request) -> str | None:
+    """The confirmed reason, or None when it is missing or unusable (the page is shown again)."""
+    form = ReasonForm(request.POST)
+    return form.cleaned_data["reason"] if form.is_valid() else None
+
+
+def confirmation(modeladmin, request, *, admin_action: str, title: str, question: str, rows: list[str], ids: list, submit: str,
+                 ask_reason: bool = False, extra: dict | None = None) -> TemplateResponse:
+    """The page an action shows before it does anything: what each selected row will undergo (and
+    to whom, at what cost: `rows`), a reason field when a rule wants one (`ask_reason`; posted
+    back empty, the page comes again with its error), and one button that posts the same
+    selection back, confirmed. `extra`: more context for a template that extends this one."""
+    reason_form = ReasonForm(request.POST if confirmed(request) else None) if ask_reason else None
+    if reason_form is not None and confirmed(request):
+        reason_form.is_valid()
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.model._meta, "title": title, "question": question, "rows": rows, "ids": ids, "admin_action": admin_action,
+        "submit": submit, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "reason_form": reason_form, **(extra or {}),
+    }
+    return TemplateResponse(request, "admin/confirm_action.html", context)

@@ -7,38 +7,20 @@ do on a confirmation page, and act only when it is confirmed."""
 
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 
 from compliance.models import AuditLog
-from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, confirmation, confirmed, refusal
 from core.exceptions import RuleRefused
 from projects.audit_actions import Audit
 from projects.funnels.services import replace_funnel, spec_from_dict
 from projects.models import Block, Broadcast, Funnel, FunnelStep, OutboundMessage, ProjectBot
 from projects.sending.broadcasts import cancel_broadcast
-
-
-def confirmed(request) -> bool:
-    """Whether the action's POST comes from its confirmation page."""
-    return request.POST.get("post") == "yes"
-
-
-def confirmation(modeladmin, request, *, admin_action: str, title: str, question: str, rows: list[str], ids: list, submit: str) -> TemplateResponse:
-    """The page an action shows before it does anything that cannot be undone: what each selected
-    row will undergo, and one button that posts the same selection back, confirmed."""
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.model._meta, "title": title, "question": question, "rows": rows, "ids": ids, "admin_action": admin_action,
-        "submit": submit, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-    }
-    return TemplateResponse(request, "admin/confirm_action.html", context)
 
 
 def counted(rows, by: str) -> Coalesce:
