@@ -317,6 +317,7 @@ class PaymentAttempt(models.Model):
     booked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        permissions = [("refund_payment", "Can refund a card payment (WAL-3)"), ("credit_wallet", "Can credit a client's wallet (WAL-3)")]
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="payment_attempt_key_once")]  # (see Invoice.Meta)
         indexes = [
@@ -448,6 +449,7 @@ class PeriodChangeRequest(models.Model):
     staff_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
+        permissions = [("approve_period_change", "Can approve or refuse a period change request (PER-4)")]
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["client"], condition=Q(status="pending"), name="period_request_one_pending"),
@@ -521,6 +523,7 @@ class NightlyRun(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
+        permissions = [("run_night", "Can run tonight's night or its dry run from the admin")]
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:

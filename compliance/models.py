@@ -234,6 +234,7 @@ class PrivacyRequest(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
+        permissions = [("fulfil_privacy_request", "Can fulfil or refuse a privacy request (CMP-2)")]
         ordering = ["due_at", "id"]
         indexes = [models.Index(fields=["status", "due_at"], name="privacy_request_open_due")]
 
