@@ -67,7 +67,7 @@ night: migrate
 	$(BIN)/python manage.py run_nightly $(NIGHT_ARGS)
 
 worker: venv
-	$(BIN)/celery -A config worker --loglevel=info
+	$(BIN)/celery -A config worker -Q celery$${NIGHT_QUEUE:+,$$NIGHT_QUEUE} --loglevel=info
 
 beat: venv
 	$(BIN)/celery -A config beat --loglevel=info
