@@ -111,7 +111,7 @@ class LegalAcceptance(AppendOnlyModel):
         constraints = [models.UniqueConstraint(fields=["client", "document"], name="legal_acceptance_once")]
 
     def __str__(self) -> str:
-        return f"{self.client_id} accepted {self.document}"
+        return f"client {self.client_id} accepted {self.document}"
 
 
 class AuditSeal(AppendOnlyModel):

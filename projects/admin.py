@@ -1,15 +1,14 @@
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext, pgettext
+from django.db.models import Prefetch
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 import projects.admin_funnels  # noqa: F401  (registers the funnel and sending admins: PRJ-6, MSG-1)
 from accounts.models import normalize_email
 from compliance.services import receive_privacy_request
-from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal, report
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, confirmation, confirmed, reason_given, refusal, report
 from core.exceptions import RuleRefused
 from projects import selectors, services
 from projects.access import SECTIONS
@@ -50,15 +49,42 @@ class ProjectRestrictionInline(TabularInline):
         return False
 
 
-class ProjectActionForm(ActionForm):
-    note = forms.CharField(label=_("Note"), required=False, widget=forms.TextInput(attrs={"placeholder": _("why (for the history)")}))
+def owner_of(project) -> str:
+    owner = project.owner
+    return f"{owner.name} <{owner.email}>" if owner.name else owner.email
+
+
+def holding(project) -> dict[str, str]:
+    """The reasons the project is suspended or locked for now (PRJ-2), prefetched as
+    `open_restrictions`: each reason's code and how staff read it."""
+    return {r.reason: str(r.get_reason_display()) for r in project.open_restrictions}
+
+
+def open_restrictions():
+    return Prefetch("restrictions", queryset=ProjectRestriction.objects.filter(lifted_at__isnull=True).order_by("starts_at"), to_attr="open_restrictions")
+
+
+def ask_first(modeladmin, request, objects: list, *, action: str, title: str, question: str, rows: list[str], submit: str,
+              ask_reason: bool = False):
+    """(the confirmation page, None) until the POST is confirmed (with its reason when one is
+    asked); then (None, the reason or "")."""
+    if confirmed(request):
+        reason = reason_given(request) if ask_reason else ""
+        if reason is not None:
+            return None, reason
+    return confirmation(modeladmin, request, admin_action=action, title=title, question=question, rows=rows,
+                        ids=[obj.pk for obj in objects], submit=submit, ask_reason=ask_reason), None
 
 
 @admin.register(Project)
 class ProjectAdmin(ModelAdmin):
-    list_display = ["name", "owner", "status", "industry", "review", "active_subscribers", "created_at", "deleted_at"]
-    list_filter = ["status", "review", "industry", ("deleted_at", admin.EmptyFieldListFilter)]
-    search_fields = ["name", "owner__email", "=public_key"]
+    """Projects (PRJ-1, PRJ-2): staff clear or refuse a reviewed industry (PRJ-7) and suspend for a
+    staff reason or lift it, each after a page that names the project and its owner."""
+
+    list_display = ["__str__", "owner", "status", "industry", "review", "active_subscribers", "created_at", "deleted_at"]
+    list_filter = ["status", "review", "industry", ("deleted_at", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["name", "owner__email", "=public_key", "=id"]
+    search_help_text = _("Words of the name, the owner's email, the exact public key, or a project's id.")
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
     readonly_fields = [
@@ -68,14 +94,13 @@ class ProjectAdmin(ModelAdmin):
     fields = readonly_fields
     inlines = [ProjectRestrictionInline, ProjectMemberInline]
     actions = ["clear_for_sending", "refuse_sending", "suspend_for_staff", "lift_staff_suspension"]
-    action_form = ProjectActionForm
     show_full_result_count = False
 
     def get_queryset(self, request):
         # A correlated count, run for the rows of the page only, from the partial index.
         return super().get_queryset(request).annotate(active_subscribers=selectors.active_subscribers_of_project())
 
-    @admin.display(description=_("active subscribers"))
+    @admin.display(description=_("active subscribers"), ordering="active_subscribers")
     def active_subscribers(self, project) -> int:
         return project.active_subscribers
 
@@ -88,43 +113,125 @@ class ProjectAdmin(ModelAdmin):
     def has_review_permission(self, request) -> bool:
         return request.user.has_perm("projects.review_project")
 
+    def _names(self, project) -> dict:
+        return {"project": project, "id": project.pk, "owner": owner_of(project), "industry": project.get_industry_display(),
+                "review": project.get_review_display()}
+
     def _review(self, request, queryset, cleared: bool):
-        done, refused = 0, []
-        for project in queryset:
+        projects = list(queryset.prefetch_related(open_restrictions()))
+
+        def row(project) -> str:
+            names = self._names(project)
+            if cleared:
+                others = [label for code, label in holding(project).items() if code != ProjectRestriction.Reason.INDUSTRY_REVIEW]
+                if others:
+                    then = gettext("its other reasons stay: %(reasons)s") % {"reasons": ", ".join(others)}
+                else:
+                    then = gettext("it may send again") if project.status == Project.Status.SUSPENDED else gettext("it may send")
+                return gettext("“%(project)s” (%(id)s) of %(owner)s, %(industry)s, review %(review)s: cleared for sending; ") % names + then + "."
+            return gettext("“%(project)s” (%(id)s) of %(owner)s, %(industry)s, review %(review)s: refused; it stays suspended for "
+                           "industry review, runs no funnel and sends nothing until cleared.") % names
+
+        page, reason = ask_first(
+            self, request, projects, action=(self.clear_for_sending if cleared else self.refuse_sending).__name__, ask_reason=not cleared,
+            title=gettext("Clear the industry for sending") if cleared else gettext("Refuse sending for the industry"),
+            question=(gettext("The industries of ToU 21.6 send only once staff cleared them (PRJ-7). Clear these projects?") if cleared else
+                      gettext("A refusal keeps the project from sending (PRJ-7); its owner sees why. Give the reason, kept in the audit log.")),
+            rows=[row(p) for p in projects], submit=gettext("Yes, clear them") if cleared else gettext("Yes, refuse them"),
+        )
+        if page is not None:
+            return page
+        done, refused = [], []
+        for project in projects:
             try:
-                services.review_project(project=project, actor=request.user, cleared=cleared)
-                done += 1
+                services.review_project(project=project, actor=request.user, cleared=cleared, note=reason)
+                done.append(f"“{project}”")
             except RuleRefused as exc:
                 refused.append(f"{project}: {refusal(exc)}")
-        outcome = pgettext("admin action outcome", "Cleared for sending") if cleared else pgettext("admin action outcome", "Refused sending")
-        report(self, request, done, outcome, refused)
+        if done:
+            self.message_user(request, (ngettext("Cleared %(count)s project for sending: %(rows)s.", "Cleared %(count)s projects for sending: %(rows)s.", len(done))
+                                        if cleared else
+                                        ngettext("Refused sending to %(count)s project: %(rows)s.", "Refused sending to %(count)s projects: %(rows)s.", len(done)))
+                              % {"count": len(done), "rows": ", ".join(done)}, messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.ERROR)
+        return None
 
     @admin.action(description=_("Clear the industry for sending (PRJ-7)"), permissions=["review"])
     def clear_for_sending(self, request, queryset):
-        self._review(request, queryset, cleared=True)
+        return self._review(request, queryset, cleared=True)
 
-    @admin.action(description=_("Refuse sending for the industry (PRJ-7)"), permissions=["review"])
+    @admin.action(description=_("Refuse sending for the industry, with a reason (PRJ-7)"), permissions=["review"])
     def refuse_sending(self, request, queryset):
-        self._review(request, queryset, cleared=False)
+        return self._review(request, queryset, cleared=False)
 
     def has_suspend_permission(self, request) -> bool:
         return request.user.has_perm("projects.suspend_project")
 
-    @admin.action(description=_("Suspend for a staff reason (the note beside says why)"), permissions=["suspend"])
+    @admin.action(description=_("Suspend for a staff reason, with the reason"), permissions=["suspend"])
     def suspend_for_staff(self, request, queryset):
+        projects = list(queryset.prefetch_related(open_restrictions()))
+        staff = ProjectRestriction.Reason.STAFF
+
+        def row(project) -> str:
+            names = self._names(project)
+            if staff in holding(project):
+                return gettext("“%(project)s” (%(id)s) of %(owner)s is suspended for a staff reason already: nothing changes.") % names
+            return gettext("“%(project)s” (%(id)s) of %(owner)s: suspended for a staff reason beside any other; it runs no funnel and "
+                           "sends nothing until staff lift it.") % names
+
+        page, reason = ask_first(
+            self, request, projects, action=self.suspend_for_staff.__name__, ask_reason=True, title=gettext("Suspend projects for a staff reason"),
+            question=gettext("A staff suspension holds until staff lift it, whatever else is lifted (PRJ-2). Give the reason, kept with the "
+                             "suspension and in the audit log."),
+            rows=[row(p) for p in projects], submit=gettext("Yes, suspend them"),
+        )
+        if page is not None:
+            return page
         try:
-            done = services.suspend_for_staff(project_ids=list(queryset.values_list("pk", flat=True)), actor=request.user,
-                                              note=request.POST.get("note", ""))
+            suspended = set(services.suspend_for_staff(project_ids=[p.pk for p in projects], actor=request.user, note=reason))
         except ValidationError as exc:
             self.message_user(request, refusal(exc), messages.ERROR)
-            return
-        report(self, request, len(done), pgettext("admin action outcome", "Suspended for a staff reason"), [])
+            return None
+        done = [f"“{p}”" for p in projects if p.pk in suspended]
+        if done:
+            self.message_user(request, ngettext("Suspended %(count)s project for a staff reason: %(rows)s.", "Suspended %(count)s projects for a staff reason: %(rows)s.",
+                                                len(done)) % {"count": len(done), "rows": ", ".join(done)}, messages.SUCCESS)
+        else:
+            self.message_user(request, gettext("Nothing changed: each project was suspended for a staff reason already."), messages.WARNING)
+        return None
 
     @admin.action(description=_("Lift the staff suspension (other reasons stay)"), permissions=["suspend"])
     def lift_staff_suspension(self, request, queryset):
-        done = services.lift_staff_suspension(project_ids=list(queryset.values_list("pk", flat=True)), actor=request.user,
-                                              note=request.POST.get("note", ""))
-        report(self, request, len(done), pgettext("admin action outcome", "Staff suspension lifted"), [])
+        projects = list(queryset.prefetch_related(open_restrictions()))
+        staff = ProjectRestriction.Reason.STAFF
+
+        def row(project) -> str:
+            names = self._names(project)
+            reasons = holding(project)
+            if staff not in reasons:
+                return gettext("“%(project)s” (%(id)s) of %(owner)s holds no staff suspension: nothing changes.") % names
+            others = [label for code, label in reasons.items() if code != staff]
+            if others:
+                return gettext("“%(project)s” (%(id)s) of %(owner)s: the staff suspension is lifted; it stays suspended for %(reasons)s.") % {
+                    **names, "reasons": ", ".join(others)}
+            return gettext("“%(project)s” (%(id)s) of %(owner)s: the staff suspension is lifted and it runs again.") % names
+
+        page, _reason = ask_first(
+            self, request, projects, action=self.lift_staff_suspension.__name__, title=gettext("Lift the staff suspension"),
+            question=gettext("Only the staff suspension is lifted: unpaid fees, complaints and industry review stay (PRJ-2). Lift it?"),
+            rows=[row(p) for p in projects], submit=gettext("Yes, lift it"),
+        )
+        if page is not None:
+            return page
+        lifted = set(services.lift_staff_suspension(project_ids=[p.pk for p in projects], actor=request.user))
+        done = [f"“{p}”" for p in projects if p.pk in lifted]
+        if done:
+            self.message_user(request, ngettext("Lifted the staff suspension of %(count)s project: %(rows)s.", "Lifted the staff suspension of %(count)s projects: %(rows)s.",
+                                                len(done)) % {"count": len(done), "rows": ", ".join(done)}, messages.SUCCESS)
+        else:
+            self.message_user(request, gettext("Nothing changed: no project held a staff suspension."), messages.WARNING)
+        return None
 
 
 @admin.register(Subscriber)
@@ -132,7 +239,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     """Usable at a million rows: no full count, exact search on indexed columns only, raw IDs.
     Messenger user IDs appear here, to staff, and in no answer a participant gets (PRJ-4)."""
 
-    list_display = ["id", "project", "name", "email", "phone", "messenger", "messenger_user_id", "status", "source", "subscribed_at"]
+    list_display = ["__str__", "id", "project", "name", "email", "phone", "messenger", "messenger_user_id", "status", "source", "subscribed_at"]
     list_filter = ["status", "source", "messenger"]
     search_fields = ["email", "phone", "messenger_user_id"]
     search_help_text = _("An exact email, an international phone number (+49…), or a messenger user ID.")
@@ -190,16 +297,19 @@ class SubscriberAdmin(ReadOnlyAdmin):
 
 @admin.register(AddressBook)
 class AddressBookAdmin(ReadOnlyAdmin):
-    list_display = ["name", "project", "created_at"]
-    search_fields = ["name", "project__name"]
+    list_display = ["__str__", "project", "created_at"]
+    list_filter = ["created_at"]
+    search_fields = ["name", "project__name", "=project__id"]
     list_select_related = ["project"]
     raw_id_fields = ["project"]
 
 
 @admin.register(Contact)
 class ContactAdmin(ReadOnlyAdmin):
-    list_display = ["id", "address_book", "name", "email", "phone", "created_at"]
+    list_display = ["__str__", "id", "address_book", "name", "email", "phone", "created_at"]
+    list_filter = ["created_at"]
     search_fields = ["=email", "=phone"]
+    search_help_text = _("An exact email or phone.")
     list_select_related = ["address_book"]
     raw_id_fields = ["address_book"]
     paginator = CappedCountPaginator

@@ -304,4 +304,4 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name or self.email or self.phone
+        return self.name or self.email or self.phone or f"contact {self.pk}"

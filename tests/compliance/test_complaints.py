@@ -115,8 +115,8 @@ def test_cmp4_the_admin_shows_overdue_and_due_soon_and_answers(client, staff, cl
     complaint = Complaint.objects.get(pk=fresh["id"])
     client.post("/admin/compliance/complaint/", {"action": "reject", "_selected_action": [complaint.pk]})
     assert Complaint.objects.get(pk=complaint.pk).status == "open"  # no answer written yet
-    Complaint.objects.filter(pk=complaint.pk).update(answer="Not spam: double opt-in recorded.")
-    client.post("/admin/compliance/complaint/", {"action": "reject", "_selected_action": [complaint.pk]})
+    client.post("/admin/compliance/complaint/", {"action": "reject", "_selected_action": [complaint.pk], "post": "yes",
+                                                 "reason": "Not spam: double opt-in recorded."})
     assert Complaint.objects.get(pk=complaint.pk).status == "rejected"
 
 
@@ -137,7 +137,7 @@ def test_cmp4_a_strangers_spam_complaint_suspends_nothing_and_waits_for_staff_wh
     client.force_login(staff)
     listed = client.get("/admin/compliance/complaint/", {"matched__exact": "0"}).context["cl"].result_list
     assert [c.pk for c in listed] == [complaint.pk]
-    client.post("/admin/compliance/complaint/", {"action": "suspend_sending", "_selected_action": [complaint.pk]})
+    client.post("/admin/compliance/complaint/", {"action": "suspend_sending", "_selected_action": [complaint.pk], "post": "yes"})
     project.refresh_from_db()
     assert project.status == "suspended"
     from compliance.models import AuditLog

@@ -53,7 +53,7 @@ def test_cmp6_the_admin_shows_incidents_near_and_past_72_hours_and_notifies_once
     assert [i.pk for i in client.get("/admin/compliance/incident/", {"notice": "past"}).context["cl"].result_list] == [past.pk]
     assert [i.pk for i in client.get("/admin/compliance/incident/", {"notice": "near"}).context["cl"].result_list] == [near.pk]
     with django_capture_on_commit_callbacks(execute=True):
-        client.post("/admin/compliance/incident/", {"action": "notify", "_selected_action": [past.pk]})
+        client.post("/admin/compliance/incident/", {"action": "notify", "_selected_action": [past.pk], "post": "yes"})
     assert sorted(m.to[0] for m in mailbox) == ["victim0@example.com", "victim1@example.com"]
     past.refresh_from_db()
     assert past.notified_at is not None and past.notified_by == staff

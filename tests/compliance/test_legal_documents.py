@@ -66,7 +66,8 @@ def test_cmp1_the_dashboard_shows_a_notice_until_accepted(client, clients, staff
 def test_cmp1_staff_publish_in_the_admin_and_cannot_edit_a_published_text(client, staff, clients, django_capture_on_commit_callbacks):
     client.force_login(staff)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/admin/compliance/legaldocument/add/", {"kind": "cookies", "version": "1.0", "title": "Cookie Policy", "body": "Cookies."})
+        response = client.post("/admin/compliance/legaldocument/add/", {"kind": "cookies", "version": "1.0", "title": "Cookie Policy", "body": "Cookies.",
+                                                                       "post": "yes"})
     assert response.status_code == 302
     document = LegalDocument.objects.get(kind="cookies")
     client.post(f"/admin/compliance/legaldocument/{document.pk}/change/", {"kind": "cookies", "version": "1.0", "title": "Changed", "body": "x"})

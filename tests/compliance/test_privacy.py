@@ -59,11 +59,11 @@ def test_cmp2_the_admin_fulfils_and_refuses(client, staff, client_account):
     first = receive_privacy_request(client=client_account, kind="access")
     second = receive_privacy_request(client=client_account, kind="objection")
     client.force_login(staff)
-    client.post("/admin/compliance/privacyrequest/", {"action": "fulfil", "_selected_action": [first.pk]})
-    client.post("/admin/compliance/privacyrequest/", {"action": "refuse", "_selected_action": [second.pk]})
+    client.post("/admin/compliance/privacyrequest/", {"action": "fulfil", "_selected_action": [first.pk], "post": "yes"})
+    client.post("/admin/compliance/privacyrequest/", {"action": "refuse", "_selected_action": [second.pk], "post": "yes"})
     assert PrivacyRequest.objects.get(pk=first.pk).status == "fulfilled"
     assert PrivacyRequest.objects.get(pk=second.pk).status == "open"  # a refusal needs its reason
-    client.post("/admin/compliance/privacyrequest/", {"action": "extend", "_selected_action": [second.pk], "months": "1", "reason": "Busy"})
+    client.post("/admin/compliance/privacyrequest/", {"action": "extend_one_month", "_selected_action": [second.pk], "post": "yes", "reason": "Busy"})
     assert PrivacyRequest.objects.get(pk=second.pk).extension_reason == "Busy"
 
 

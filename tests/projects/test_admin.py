@@ -25,7 +25,7 @@ def test_prj7_staff_clear_a_pending_project_from_the_list(staff_browser, client_
     project = make_project(owner=client_account, industry="gambling")
     pending = staff_browser.get(PROJECTS, {"review__exact": "pending"}).context["cl"]
     assert [p.pk for p in pending.result_list] == [project.pk]
-    staff_browser.post(PROJECTS, {"action": "clear_for_sending", "_selected_action": [project.pk]})
+    staff_browser.post(PROJECTS, {"action": "clear_for_sending", "_selected_action": [project.pk], "post": "yes"})
     project.refresh_from_db()
     assert project.review == "cleared" and project.reviewed_by == staff and project.may_send
     assert AuditLog.objects.filter(action="project.review_cleared", actor=staff, target_id=str(project.pk)).exists()
@@ -33,7 +33,7 @@ def test_prj7_staff_clear_a_pending_project_from_the_list(staff_browser, client_
 
 def test_prj7_refusing_keeps_the_project_from_sending(staff_browser, client_account):
     project = make_project(owner=client_account, industry="adult")
-    staff_browser.post(PROJECTS, {"action": "refuse_sending", "_selected_action": [project.pk]})
+    staff_browser.post(PROJECTS, {"action": "refuse_sending", "_selected_action": [project.pk], "post": "yes", "reason": "Adult content."})
     project.refresh_from_db()
     assert project.review == "refused" and not project.may_send
 
@@ -50,11 +50,11 @@ def test_prj7_support_sees_projects_but_cannot_review_and_compliance_can(client,
     project = make_project(owner=client_account, industry="gambling")
     client.force_login(staff_in("support"))
     assert client.get(PROJECTS).status_code == 200
-    client.post(PROJECTS, {"action": "clear_for_sending", "_selected_action": [project.pk]})
+    client.post(PROJECTS, {"action": "clear_for_sending", "_selected_action": [project.pk], "post": "yes"})
     project.refresh_from_db()
     assert project.review == "pending"
     client.force_login(staff_in("compliance"))
-    client.post(PROJECTS, {"action": "clear_for_sending", "_selected_action": [project.pk]})
+    client.post(PROJECTS, {"action": "clear_for_sending", "_selected_action": [project.pk], "post": "yes"})
     project.refresh_from_db()
     assert project.review == "cleared"
 
