@@ -3,17 +3,25 @@ from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import BaseUserCreationForm, UserChangeForm
-from django.core.exceptions import ValidationError
-from django.utils.translation import gettext, pgettext
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm
 
 from accounts import services
+from accounts.admin_panels import moment, panels_for
 from accounts.models import AccessRecoveryRequest, AccountStateChange, ApiKey, Client, Notice, Restriction
-from core.admin import CappedCountPaginator, ReadOnlyAdmin, refusal, report
+from accounts.selectors import holding_restrictions
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, ReasonForm, confirmation, confirmed, refusal, report
 from core.exceptions import RuleRefused
 
 
@@ -30,7 +38,7 @@ class ClientChangeForm(UserChangeForm):
 
 
 class BlockDetailsForm(forms.Form):
-    """The block action's reason, end and note."""
+    """The block action's reason, end and note, beside the action menu: they fill its confirmation page."""
 
     reason = forms.ChoiceField(label=_("Reason"), choices=[("", _("block reason…")), *Client.BlockReason.choices], required=False)
     until = forms.DateTimeField(label=_("Until"), required=False, help_text=_("empty: for good"),
@@ -42,53 +50,72 @@ class ClientActionForm(ActionForm, BlockDetailsForm):
     """Shows the block details beside the action menu."""
 
 
-class StateChangeInline(TabularInline):
-    model = AccountStateChange
-    fk_name = "client"
-    extra = 0
-    can_delete = False
-    fields = ["created_at", "from_status", "to_status", "reason", "until", "actor", "note"]
-    readonly_fields = fields
-    ordering = ["-created_at"]
-    verbose_name_plural = _("state history")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+def _written_reason(value: str) -> str:
+    """The why staff write for the history and the audit log (ACC-3): core's reason rules."""
+    checked = ReasonForm({"reason": value})
+    if not checked.is_valid():
+        raise ValidationError(checked.errors["reason"])
+    return checked.cleaned_data["reason"]
 
 
-class RestrictionInline(TabularInline):
-    """Every restriction the account held or holds (ACC-3), each with who set it and who lifted it."""
-
-    model = Restriction
-    fk_name = "client"
-    extra = 0
-    can_delete = False
-    fields = ["kind", "reason", "starts_at", "ends_at", "set_by", "note", "lifted_at", "lifted_by", "lift_note"]
-    readonly_fields = fields
-    ordering = ["lifted_at", "-starts_at"]  # the ones that hold first
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+FIELD_CLASSES = "border border-base-200 rounded-default w-full p-2 bg-white dark:bg-base-900 dark:border-base-800"
 
 
-class ApiKeyInline(TabularInline):
-    model = ApiKey
-    extra = 0
-    can_delete = False
-    fields = ["name", "prefix", "rate_limit_per_minute", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+class StyledForm(forms.Form):
+    """A confirmation page's fields, drawn like the theme's (full width: readable on a phone)."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for bound in self.fields.values():
+            bound.widget.attrs.setdefault("class", FIELD_CLASSES)
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+
+class BlockForm(StyledForm):
+    """Confirming a block (ACC-3): its reason, its end (none: for good) and why, for the history."""
+
+    reason = forms.ChoiceField(label=_("Block reason"), choices=[("", _("Choose a block reason…")), *Client.BlockReason.choices],
+                               error_messages={"required": _("Choose a block reason (and an end, or none for good).")})
+    until = forms.DateTimeField(label=_("Until (empty: for good)"), required=False,
+                                widget=forms.DateTimeInput(attrs={"placeholder": "YYYY-MM-DD HH:MM"}))
+    note = forms.CharField(label=_("Why (kept in the history and the audit log)"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                           error_messages={"required": _("Give a reason (plain text).")})
+
+    def clean_note(self) -> str:
+        return _written_reason(self.cleaned_data["note"])
+
+
+class UnblockForm(StyledForm):
+    """Confirming a lift (ACC-3): which block (none chosen: every block) and why."""
+
+    reason = forms.ChoiceField(label=_("Lift the block for"), choices=[("", _("every block")), *Client.BlockReason.choices], required=False)
+    note = forms.CharField(label=_("Why (kept in the history and the audit log)"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                           error_messages={"required": _("Give a reason (plain text).")})
+
+    def clean_note(self) -> str:
+        return _written_reason(self.cleaned_data["note"])
+
+
+def _prefilled(request, *names: str) -> dict:
+    """What the action form beside the menu carried, to start the confirmation page with."""
+    return {name: request.POST[name] for name in names if request.POST.get(name)}
+
+
+def _who(client: Client) -> str:
+    return f"{client.name} <{client.email}>" if client.name else client.email
+
+
+def _standing(client: Client, holding: list[Restriction]) -> str:
+    """What restricts the account now, in words: "active", "blocked for abuse (for good)"."""
+    if not holding:
+        return gettext("active")
+    parts = []
+    for r in holding:
+        if r.kind == Restriction.Kind.SUSPENSION:
+            parts.append(gettext("suspended for unpaid fees"))
+        else:
+            end = gettext("until %(end)s") % {"end": moment(r.ends_at)} if r.ends_at else gettext("for good")
+            parts.append(gettext("blocked for %(reason)s (%(end)s)") % {"reason": r.get_reason_display().lower(), "end": end})
+    return ", ".join(parts)
 
 
 @admin.register(Client)
@@ -114,7 +141,7 @@ class ClientAdmin(UserAdmin, ModelAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
     filter_horizontal = ["groups", "user_permissions"]
-    inlines = [RestrictionInline, StateChangeInline, ApiKeyInline]
+    change_form_template = "admin/accounts/client/change_form.html"  # the client's story above its form (issue 16)
     actions = ["block_clients", "unblock_clients", "turn_off_two_factor"]
 
     def has_block_permission(self, request) -> bool:
@@ -139,33 +166,118 @@ class ClientAdmin(UserAdmin, ModelAdmin):
     def has_reset_two_factor_permission(self, request) -> bool:
         return request.user.has_perm("accounts.reset_two_factor")
 
-    @admin.action(description=_("Block selected clients (reason, until, note beside)"), permissions=["block"])
+    # --- the client's page: its whole story (issue 16) ------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if change and obj is not None:
+            context["client_panels"] = panels_for(obj, request.user)
+            if self.has_block_permission(request):
+                context["block_url"] = reverse("admin:accounts_client_block", args=[obj.pk])
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def get_urls(self):
+        block = path("<path:object_id>/block/", self.admin_site.admin_view(self.block_view), name="accounts_client_block")
+        return [block, *super().get_urls()]
+
+    # --- blocking and lifting (ACC-3), each confirmed first --------------------------------------
+
+    def _block_question(self, *, one: bool = False) -> str:
+        if one:
+            return gettext("The account below is blocked for the reason you choose, until the end you set or for good, beside whatever else "
+                           "restricts it (ACC-3): it may still sign in, see why, pay and reach its data, but not change projects, members, "
+                           "subscribers or API keys, and its projects stop sending. The client is told by email with the reason and the end "
+                           "(NTF-1; billing tells of its own blocks).")
+        return gettext("Each account below is blocked for the reason you choose, until the end you set or for good, beside whatever else "
+                       "restricts it (ACC-3): it may still sign in, see why, pay and reach its data, but not change projects, members, "
+                       "subscribers or API keys, and its projects stop sending. The client is told by email with the reason and the end "
+                       "(NTF-1; billing tells of its own blocks).")
+
+    def _standings(self, clients: list[Client]) -> list[str]:
+        holding = holding_restrictions([c.pk for c in clients], now=timezone.now())
+        return [gettext("%(who)s — now %(standing)s") % {"who": _who(c), "standing": _standing(c, holding[c.pk])} for c in clients]
+
+    def _blocked_sentence(self, clients: list[Client], data: dict) -> str:
+        end = gettext("until %(end)s") % {"end": moment(data["until"])} if data["until"] else gettext("for good")
+        return ngettext("Blocked %(count)s client for %(reason)s, %(end)s: %(who)s.", "Blocked %(count)s clients for %(reason)s, %(end)s: %(who)s.",
+                        len(clients)) % {"count": len(clients), "reason": Client.BlockReason(data["reason"]).label.lower(), "end": end,
+                                         "who": ", ".join(c.email for c in clients)}
+
+    def _confirm_page(self, request, clients: list[Client], *, action: str, title: str, question: str, submit: str, form):
+        page = confirmation(self, request, admin_action=action, title=title, question=question, rows=self._standings(clients),
+                            ids=[c.pk for c in clients], submit=submit, extra={"block_form": form})
+        page.template_name = "admin/accounts/client/confirm_block.html"
+        return page
+
+    @admin.action(description=_("Block selected clients…"), permissions=["block"])
     def block_clients(self, request, queryset):
-        form = BlockDetailsForm(request.POST)
-        if not form.is_valid() or not form.cleaned_data["reason"]:
-            self.message_user(request, gettext("Choose a block reason (and an end, or none for good)."), messages.ERROR)
-            return
-        done, refused = 0, []
-        for client in queryset:
+        clients = list(queryset)
+        form = BlockForm(request.POST) if confirmed(request) else BlockForm(initial=_prefilled(request, "reason", "until", "note"))
+        if not form.is_bound or not form.is_valid():
+            return self._confirm_page(request, clients, action=self.block_clients.__name__, title=gettext("Block clients"),
+                                      question=self._block_question(), submit=gettext("Yes, block them"), form=form)
+        data = form.cleaned_data
+        done, refused = [], []
+        for client in clients:
             try:
-                services.block(client=client, reason=form.cleaned_data["reason"], until=form.cleaned_data["until"], actor=request.user, note=form.cleaned_data["note"])
-                done += 1
+                done.append(services.block(client=client, reason=data["reason"], until=data["until"], actor=request.user, note=data["note"]))
             except (RuleRefused, ValidationError) as exc:
                 refused.append(f"{client}: {refusal(exc)}")
-        report(self, request, done, pgettext("admin action outcome", "Blocked"), refused)
+        if done:
+            self.message_user(request, self._blocked_sentence(done, data), messages.SUCCESS)
+        for sentence in refused:
+            self.message_user(request, sentence, messages.ERROR)
+        return None
 
-    @admin.action(description=_("Lift the selected clients' block for the reason beside (none chosen: every block)"), permissions=["block"])
+    @admin.action(description=_("Lift the selected clients' blocks…"), permissions=["block"])
     def unblock_clients(self, request, queryset):
-        form = BlockDetailsForm(request.POST)
-        form.is_valid()
-        reason = form.cleaned_data.get("reason") or None
-        lifted = services.lift_many(list(queryset.values_list("pk", flat=True)), kinds=[Restriction.Kind.BLOCK],
-                                    reasons=None if reason is None else [reason], actor=request.user, note=form.cleaned_data.get("note", ""))
-        if reason:
-            verb = pgettext("admin action outcome", "Lifted the block for %(reason)s of") % {"reason": Client.BlockReason(reason).label.lower()}
+        clients = list(queryset)
+        form = UnblockForm(request.POST) if confirmed(request) else UnblockForm(initial=_prefilled(request, "reason", "note"))
+        if not form.is_bound or not form.is_valid():
+            question = gettext("The block you choose (none chosen: every block) is lifted from each account below, and only it: a suspension "
+                               "for unpaid fees and other blocks stay (ACC-3). A client whose last block goes is told by email (NTF-1).")
+            return self._confirm_page(request, clients, action=self.unblock_clients.__name__, title=gettext("Lift blocks"), question=question,
+                                      submit=gettext("Yes, lift it"), form=form)
+        reason = form.cleaned_data["reason"] or None
+        lifted = services.lift_many([c.pk for c in clients], kinds=[Restriction.Kind.BLOCK], reasons=None if reason is None else [reason],
+                                    actor=request.user, note=form.cleaned_data["note"])
+        emails = ", ".join(c.email for c in clients if c.pk in set(lifted))
+        if not lifted:
+            self.message_user(request, gettext("None of the selected clients held that block: nothing was lifted."), messages.WARNING)
+        elif reason:
+            self.message_user(request, ngettext("Lifted the block for %(reason)s of %(count)s client: %(who)s.",
+                                                "Lifted the block for %(reason)s of %(count)s clients: %(who)s.", len(lifted)) % {
+                "reason": Client.BlockReason(reason).label.lower(), "count": len(lifted), "who": emails}, messages.SUCCESS)
         else:
-            verb = pgettext("admin action outcome", "Lifted the blocks of")
-        report(self, request, len(lifted), verb, [])
+            self.message_user(request, ngettext("Lifted every block of %(count)s client: %(who)s.", "Lifted every block of %(count)s clients: %(who)s.",
+                                                len(lifted)) % {"count": len(lifted), "who": emails}, messages.SUCCESS)
+        return None
+
+    def block_view(self, request, object_id):
+        """The per-client "Block…" page (ACC-3): what a block does and to whom, its reason, end and
+        why; the block itself is the service's (history, audit, the client told: NTF-1)."""
+        if not self.has_block_permission(request):
+            raise PermissionDenied
+        client = self.get_object(request, unquote(object_id))
+        if client is None:
+            raise Http404(gettext("No such client."))
+        form = BlockForm(request.POST) if request.method == "POST" else BlockForm()
+        if form.is_bound and form.is_valid():
+            try:
+                services.block(client=client, reason=form.cleaned_data["reason"], until=form.cleaned_data["until"], actor=request.user,
+                               note=form.cleaned_data["note"])
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            except RuleRefused as exc:
+                form.add_error(None, refusal(exc))
+            else:
+                self.message_user(request, self._blocked_sentence([client], form.cleaned_data), messages.SUCCESS)
+                return redirect(reverse("admin:accounts_client_change", args=[client.pk]))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "original": client, "title": gettext("Block %(who)s") % {"who": client.email},
+            "question": self._block_question(one=True), "rows": self._standings([client]), "submit": gettext("Yes, block this client"),
+            "block_form": form, "back_url": reverse("admin:accounts_client_change", args=[client.pk]),
+        }
+        return TemplateResponse(request, "admin/accounts/client/confirm_block.html", context)
 
     @admin.action(description=_("Turn off two-factor authentication (on the client's request)"), permissions=["reset_two_factor"])
     def turn_off_two_factor(self, request, queryset):

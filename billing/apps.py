@@ -10,6 +10,7 @@ class BillingConfig(AppConfig):
         # Imported here, not at the top: models and other apps can be imported only once the app registry is ready.
         from allauth.account.signals import email_confirmed
 
+        from billing import admin_panels  # noqa: F401  (registers the client page's billing panels, issue 16)
         from billing import privacy as billing_privacy
         from compliance import privacy
 

@@ -21,3 +21,4 @@ class ProjectsConfig(AppConfig):
         complaints.register(exists=selectors.project_exists, knows=selectors.complainant_knows_project)
         spam_complaint_received.connect(services.stop_sending_for_complaint, dispatch_uid="projects.spam_received")
         spam_complaint_decided.connect(services.after_spam_complaint_decided, dispatch_uid="projects.spam_decided")
+        from projects import admin_panels  # noqa: F401  (registers the client page's projects panel, issue 16)

@@ -23,7 +23,7 @@ def staff_browser(client, staff):
 def test_acc3_admin_block_action_blocks_through_the_service(staff_browser, client_account, staff):
     response = staff_browser.post(
         CHANGELIST,
-        {"action": "block_clients", "_selected_action": [client_account.pk], "reason": "abuse", "until": "", "note": "spam"},
+        {"action": "block_clients", "_selected_action": [client_account.pk], "post": "yes", "reason": "abuse", "until": "", "note": "spam"},
         follow=True,
     )
     assert response.status_code == 200
@@ -41,7 +41,7 @@ def test_acc3_admin_block_without_reason_changes_nothing(staff_browser, client_a
 
 def test_acc3_admin_unblock_action(staff_browser, client_account, staff):
     services.block(client=client_account, reason="staff")
-    staff_browser.post(CHANGELIST, {"action": "unblock_clients", "_selected_action": [client_account.pk]})
+    staff_browser.post(CHANGELIST, {"action": "unblock_clients", "_selected_action": [client_account.pk], "post": "yes", "note": "Settled with support."})
     client_account.refresh_from_db()
     assert client_account.status == "active"
     assert AuditLog.objects.filter(action="account.reactivated", actor=staff).exists()
@@ -84,7 +84,7 @@ def _staff_in(group: str, email: str) -> Client:
 
 def test_support_may_block_and_billing_may_not(client, client_account):
     client.force_login(_staff_in("support", "support@example.com"))
-    client.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "reason": "abuse"})
+    client.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "post": "yes", "reason": "abuse", "note": "Spam."})
     client_account.refresh_from_db()
     assert client_account.status == "blocked"
 
@@ -93,7 +93,7 @@ def test_support_may_block_and_billing_may_not(client, client_account):
     page = client.get(CHANGELIST)
     assert page.status_code == 200
     assert b"block_clients" not in page.content
-    client.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "reason": "abuse"})
+    client.post(CHANGELIST, {"action": "block_clients", "_selected_action": [client_account.pk], "post": "yes", "reason": "abuse", "note": "Spam."})
     client_account.refresh_from_db()
     assert client_account.status == "active"
 

@@ -250,7 +250,7 @@ def test_acc3_the_admin_lifts_only_the_block_reason_chosen(client, staff, client
     accounts.block(client=client_account, reason="abuse", actor=staff)
     accounts.block(client=client_account, reason="billing")
     client.force_login(staff)
-    response = client.post("/admin/accounts/client/", {"action": "unblock_clients", "_selected_action": [client_account.pk],
+    response = client.post("/admin/accounts/client/", {"action": "unblock_clients", "_selected_action": [client_account.pk], "post": "yes",
                                                         "reason": "billing", "note": "paid by bank transfer"}, follow=True)
     assert response.status_code == 200
     assert reasons(client_account) == [("block", "abuse")]
