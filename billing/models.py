@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from compliance.models import AppendOnlyError, AppendOnlyModel
 from core.clock import add_months
+from core.money import dollars
 
 CLIENT_MODEL = settings.AUTH_USER_MODEL
 MINIMUM_PACKAGE_CENTS = 1_000  # TAR-4, ToU 3.5: never below $10
@@ -51,7 +52,7 @@ class PolicySettings(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M}: package ${self.package_monthly_cents / 100:.2f}/month"
+        return f"Prices of {self.created_at:%Y-%m-%d %H:%M}: package {dollars(self.package_monthly_cents)}/month"
 
     def package_cents(self, period: str) -> int:
         """One package for one whole period, its discount applied, rounded half up to the cent."""
@@ -249,6 +250,9 @@ class InvoiceLine(AppendOnlyModel):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.description}: {dollars(self.amount_cents)}"
+
 
 class InvoiceSequence(models.Model):
     """The last number taken per series and year: locked while a number is taken, in the same
@@ -383,7 +387,7 @@ class SandboxCharge(models.Model):
         constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="sandbox_charge_key_once")]  # (see Invoice.Meta)
 
     def __str__(self) -> str:
-        return f"sandbox {self.kind} {self.amount_cents}¢ {self.status}"
+        return f"Sandbox {self.kind} of {dollars(self.amount_cents)}: {self.status}"
 
 
 class LedgerEntry(AppendOnlyModel):
@@ -428,7 +432,7 @@ class LedgerEntry(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount_cents:+}¢ {self.kind}"
+        return f"{'+' if self.amount_cents > 0 else ''}{dollars(self.amount_cents)} {self.get_kind_display().lower()}"
 
 
 class PeriodChangeRequest(models.Model):
@@ -480,7 +484,7 @@ class Dispute(models.Model):
         indexes = [models.Index(fields=["client"], condition=models.Q(closed_at__isnull=True), name="dispute_open_by_client")]
 
     def __str__(self) -> str:
-        return f"Dispute of ${self.amount_cents / 100:.2f} by client {self.client_id}{' (closed)' if self.closed_at else ''}"
+        return f"Dispute of {dollars(self.amount_cents)} by client {self.client_id} ({'closed' if self.closed_at else 'open'})"
 
 class FreeAccountFlag(models.Model):
     """TAR-6: two Free accounts that look like one person, for staff to look at."""
@@ -527,7 +531,7 @@ class NightlyRun(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
-        return f"night of {self.night}{' (dry run)' if self.dry_run else ''}"
+        return f"{'Dry run of the night' if self.dry_run else 'Night'} of {self.night} ({self.get_status_display().lower()})"
 
 
 class NightlyStep(models.Model):
@@ -545,7 +549,7 @@ class NightlyStep(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.name} of the night of {self.run.night}" if self.run_id else self.name
+        return f"{self.name} of the night of {self.run.night}" if self.run_id else f"{self.name} (not yet run)"
 
     @property
     def seconds(self) -> float | None:
@@ -571,3 +575,55 @@ class ClientNight(models.Model):
 
     def __str__(self) -> str:
         return f"client {self.client_id}: {self.step} of the night of {self.night}"
+
+
+class DailySnapshot(models.Model):
+    """The day's business figures as the night found them (one row per billing day; a second run
+    of the same night rewrites its row): what the staff console's index reads, so that it costs a
+    few queries whatever the number of clients (CMP-5: staff figures come from stored records).
+    MRR follows TAR-3/TAR-4 and PER-1: an active PRO subscription's packages × its package price ÷
+    the months of its period. Movements are month to date, in cents, each a positive amount:
+    contraction and churn are what was lost. Written by `billing.snapshots.write_snapshot`."""
+
+    day = models.DateField(help_text=_("The billing day whose night wrote it."))
+    taken_at = models.DateTimeField(help_text=_("The instant the night ran as of."))
+    run = models.ForeignKey(NightlyRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    clients_by_tariff = models.JSONField(default=dict, blank=True, help_text=_("{tariff: clients}, deleted accounts left out."))
+    clients_by_state = models.JSONField(default=dict, blank=True, help_text=_("{state: clients}"))
+    active_subscribers = models.PositiveIntegerField(default=0, help_text=_("Over all live projects (TAR-3)."))
+    pro_subscriptions = models.PositiveIntegerField(default=0, help_text=_("Active PRO subscriptions."))
+    mrr_cents = models.BigIntegerField(default=0)
+    new_mrr_cents = models.BigIntegerField(default=0)
+    expansion_mrr_cents = models.BigIntegerField(default=0)
+    contraction_mrr_cents = models.BigIntegerField(default=0)
+    churn_mrr_cents = models.BigIntegerField(default=0)
+    reactivation_mrr_cents = models.BigIntegerField(default=0)
+    charged_cents = models.BigIntegerField(default=0, help_text=_("Charged by that night's runs."))
+    credited_cents = models.BigIntegerField(default=0, help_text=_("Credited by that night's runs."))
+    failed_collections = models.PositiveIntegerField(default=0, help_text=_("Clients whose collection that night failed on every card (DUN-1)."))
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = _("daily snapshot")
+        constraints = [models.UniqueConstraint(fields=["day"], name="daily_snapshot_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"figures of {self.day}"
+
+
+class ClientMonthMrr(models.Model):
+    """A client's MRR in a month (its value at the latest night of that month), from which the
+    month's MRR movements are computed. A client that paid last month and pays nothing now has a
+    row of 0 this month (its churn). Written set-based by `billing.snapshots`."""
+
+    # Bookkeeping of the figures, not the client's data: no database constraint to check per row.
+    client = models.ForeignKey(CLIENT_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+    month = models.DateField(help_text=_("The first day of the month."))
+    mrr_cents = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "month"], name="client_month_mrr_once")]
+        indexes = [models.Index(fields=["month"], name="client_month_mrr_month")]
+
+    def __str__(self) -> str:
+        return f"client {self.client_id}: {self.mrr_cents}¢ MRR in {self.month:%Y-%m}"

@@ -205,6 +205,7 @@ UNFOLD = {
     "SITE_SYMBOL": "forum",
     "SHOW_HISTORY": True,
     "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": "config.console.sidebar"},
+    "DASHBOARD_CALLBACK": "config.dashboard.index",
 }
 
 # English and Ukrainian (most of the operator's clients read Ukrainian); compiled by `make`.

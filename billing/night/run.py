@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from billing import dunning, payments
+from billing import dunning, payments, snapshots
 from billing.models import NightlyRun, NightlyStep
 from billing.night.apply import process
 from billing.night.plan import Decision, Night, dunning_clients, plan, plan_packages, plan_retention, renewing_clients
@@ -105,6 +105,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
                 ids = planned if step in ("renewals", "dunning") else sorted({d.client_id for d in planned})
                 _run_step(run, step, ids, night, inline)
             run_retention(now=at)  # CMP-7: what every app keeps for a window only
+            snapshots.write_snapshot(day=night.day, at=at, run=run)  # the staff index's figures of the day (issue 16)
             seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # the days fully past
             run.status = NightlyRun.Status.DONE
         except BaseException:  # an error, or the process being interrupted: the next run finishes the rest

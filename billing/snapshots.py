@@ -1,0 +1,184 @@
+"""The daily business snapshot the night writes (issue 16) and the reads of the staff index.
+
+Staff start the day from figures the night stored, not from queries over every client (CMP-5:
+what staff read of billing comes from its records). `write_snapshot` is a fixed number of
+set-based statements whatever the number of clients: at 100,000 clients the night stays fast.
+
+MRR (TAR-3, TAR-4, PER-1): an active PRO subscription brings `packages × package_price_cents ÷
+months of its period` a month (monthly 1, quarterly 3, yearly 12: a yearly client counts as a
+twelfth of its price a month), rounded half up to the cent. Free clients bring nothing.
+
+MRR movements of a month, as Lago, Baremetrics and Stripe show them, comparing each client's MRR
+this month (its latest night) with last month's (`ClientMonthMrr`):
+
+- new: 0 last month and never any MRR before;
+- reactivation: 0 last month, but MRR in an earlier month;
+- expansion: up (the increase);
+- contraction: down but still above 0 (the decrease, as a positive amount);
+- churn: down to 0 (last month's MRR, as a positive amount).
+
+So MRR this month = MRR last month + new + reactivation + expansion − contraction − churn.
+Sharp edge: a month in which no night ran has no rows; the month after it then compares with
+nothing, and its payers read as new or reactivated.
+"""
+
+import datetime
+
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+from accounts.models import Client
+from billing.models import PERIOD_MONTHS, ClientMonthMrr, DailySnapshot, NightlyRun, NightlyStep, PaymentAttempt, Subscription
+from projects.models import Project, Subscriber
+
+MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
+
+
+def month_of(day: datetime.date) -> datetime.date:
+    return day.replace(day=1)
+
+
+def previous_month(month: datetime.date) -> datetime.date:
+    return (month - datetime.timedelta(days=1)).replace(day=1)
+
+
+def _mrr_sql() -> str:
+    """One subscription's monthly MRR in SQL (alias `s`), PERIOD_MONTHS spelled out: `(2 × packages
+    × price + months) ÷ (2 × months)` is `packages × price ÷ months` rounded half up, in integers."""
+    months = " ".join(f"WHEN '{period}' THEN {n}" for period, n in PERIOD_MONTHS.items())
+    return (f"(2 * CAST(s.packages AS BIGINT) * s.package_price_cents + (CASE s.period {months} END)) "
+            f"/ (2 * (CASE s.period {months} END))")
+
+
+def _write_month_mrr(month: datetime.date) -> None:
+    """This month's row of every client, in three statements: (1) each active subscription's MRR,
+    upserted, an unchanged row left as it is; (2) a row whose subscription is no longer active
+    goes to 0; (3) last month's payers without a row this month get one of 0 (their churn)."""
+    quote = connection.ops.quote_name
+    table = quote(ClientMonthMrr._meta.db_table)
+    subscriptions = quote(Subscription._meta.db_table)
+    this, last = connection.ops.adapt_datefield_value(month), connection.ops.adapt_datefield_value(previous_month(month))
+    with connection.cursor() as cursor:
+        # (The SELECT has a WHERE: SQLite reads `ON CONFLICT` after a bare FROM as a join's ON.)
+        cursor.execute(
+            f"INSERT INTO {table} (client_id, month, mrr_cents) "  # noqa: S608 (names from the models)
+            f"SELECT s.client_id, %s, {_mrr_sql()} FROM {subscriptions} s WHERE s.status = %s "
+            f"ON CONFLICT (client_id, month) DO UPDATE SET mrr_cents = excluded.mrr_cents "
+            f"WHERE {table}.mrr_cents <> excluded.mrr_cents",
+            [this, Subscription.Status.ACTIVE],
+        )
+    active = Subscription.objects.filter(client_id=OuterRef("client_id"), status=Subscription.Status.ACTIVE)
+    ClientMonthMrr.objects.filter(~Exists(active), month=month, mrr_cents__gt=0).update(mrr_cents=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (client_id, month, mrr_cents) "  # noqa: S608 (names from the model)
+            f"SELECT p.client_id, %s, 0 FROM {table} p WHERE p.month = %s AND p.mrr_cents > 0 "
+            f"ON CONFLICT (client_id, month) DO NOTHING",
+            [this, last],
+        )
+
+
+def month_movements(month: datetime.date) -> dict[str, int]:
+    """The month's MRR, paying clients and movements (see the module's rules), in one aggregate
+    query over its rows; amounts in cents, lost ones positive."""
+    last = previous_month(month)
+    rows = ClientMonthMrr.objects.filter(month=month).annotate(
+        prev=Coalesce(Subquery(ClientMonthMrr.objects.filter(client_id=OuterRef("client_id"), month=last).values("mrr_cents")[:1]),
+                      Value(0), output_field=BigIntegerField()),
+        earlier=Exists(ClientMonthMrr.objects.filter(client_id=OuterRef("client_id"), month__lt=last, mrr_cents__gt=0)),
+    )
+    cur, prev = F("mrr_cents"), F("prev")
+
+    def total(condition: Q, amount) -> Coalesce:
+        return Coalesce(Sum(Case(When(condition, then=amount), default=Value(0), output_field=BigIntegerField())), Value(0))
+
+    back = Q(prev=0, mrr_cents__gt=0)
+    return rows.aggregate(
+        mrr=Coalesce(Sum("mrr_cents"), Value(0), output_field=BigIntegerField()),
+        paying=Count("pk", filter=Q(mrr_cents__gt=0)),
+        new=total(back & Q(earlier=False), cur),
+        reactivation=total(back & Q(earlier=True), cur),
+        expansion=total(Q(prev__gt=0, mrr_cents__gt=prev), cur - prev),
+        contraction=total(Q(prev__gt=0, mrr_cents__gt=0, mrr_cents__lt=prev), prev - cur),
+        churn=total(Q(prev__gt=0, mrr_cents=0), prev),
+    )
+
+
+def _clients() -> tuple[dict[str, int], dict[str, int]]:
+    """Clients (staff left out) by tariff (deleted accounts left out) and by state, one query."""
+    by_tariff = {tariff: 0 for tariff in Client.Tariff.values}
+    by_state = {state: 0 for state in Client.Status.values}
+    for tariff, state, n in Client.objects.filter(is_staff=False).order_by().values("tariff", "status").annotate(n=Count("pk")).values_list("tariff", "status", "n"):
+        by_state[state] = by_state.get(state, 0) + n
+        if state != Client.Status.DELETED:
+            by_tariff[tariff] = by_tariff.get(tariff, 0) + n
+    return by_tariff, by_state
+
+
+def _failed_collections(day: datetime.date) -> int:
+    """Clients whose collection of that night (keys `debt:<client>:<day>`, main and backup card)
+    failed and none of whose attempts of that night took the money (DUN-1, CARD-4)."""
+    tonight = Q(purpose_key__startswith="debt:") & (Q(purpose_key__endswith=f":{day.isoformat()}") | Q(purpose_key__endswith=f":{day.isoformat()}:backup"))
+    return (PaymentAttempt.objects.filter(tonight, kind=PaymentAttempt.Kind.CHARGE).order_by().values("client_id")
+            .annotate(failed=Count("pk", filter=Q(status=PaymentAttempt.Status.FAILED)),
+                      taken=Count("pk", filter=Q(status__in=PaymentAttempt.TAKEN)))
+            .filter(failed__gt=0, taken=0).count())
+
+
+def write_snapshot(*, day: datetime.date, at: datetime.datetime, run: NightlyRun | None = None) -> DailySnapshot:
+    """The night's figures of `day` (CMP-5), written once a day: a second run of the night
+    rewrites the same row, its charges and credits summed over every real run of that night (a
+    rerun only does what the first left). This month's MRR rows first (TAR/PER rules, module
+    docstring), then the figures; a dozen statements whatever the number of clients."""
+    month = month_of(day)
+    with transaction.atomic():
+        _write_month_mrr(month)
+        movements = month_movements(month)
+        by_tariff, by_state = _clients()
+        subscribers = (Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, project__deleted_at__isnull=True)
+                       .exclude(project__status=Project.Status.ARCHIVED).count())
+        money = NightlyStep.objects.filter(run__night=day, run__dry_run=False).aggregate(
+            charged=Coalesce(Sum("charged_cents"), Value(0)), credited=Coalesce(Sum("credited_cents"), Value(0)))
+        if run is None:
+            run = NightlyRun.objects.filter(night=day, dry_run=False).order_by("-started_at", "-id").first()
+        snapshot, _ = DailySnapshot.objects.update_or_create(day=day, defaults={
+            "taken_at": at, "run": run, "clients_by_tariff": by_tariff, "clients_by_state": by_state,
+            "active_subscribers": subscribers, "pro_subscriptions": movements["paying"], "mrr_cents": movements["mrr"],
+            **{f"{name}_mrr_cents": movements[name] for name in MOVEMENTS},
+            "charged_cents": money["charged"], "credited_cents": money["credited"], "failed_collections": _failed_collections(day),
+        })
+    return snapshot
+
+
+# --- selectors -----------------------------------------------------------------------------------------
+
+
+def latest_snapshot() -> DailySnapshot | None:
+    """The newest day's figures (CMP-5), or None before the first night."""
+    return DailySnapshot.objects.select_related("run").order_by("-day").first()
+
+
+def snapshots_since(day: datetime.date) -> QuerySet[DailySnapshot]:
+    """Every day's figures from `day` on, oldest first (the index's 90-day charts)."""
+    return DailySnapshot.objects.filter(day__gte=day).order_by("day")
+
+
+def mrr_by_month(months: int, *, until: datetime.date | None = None) -> list[dict]:
+    """MRR and its movements (module docstring) of the last `months` months up to `until`'s (default
+    the newest snapshot's), oldest first: each month as its latest snapshot has it, one query. A
+    month without a snapshot is left out."""
+    if until is None:
+        newest = DailySnapshot.objects.order_by("-day").values_list("day", flat=True).first()
+        if newest is None:
+            return []
+        until = newest
+    start = month_of(until)
+    for _ in range(months - 1):
+        start = previous_month(start)
+    fields = ["day", "mrr_cents", "pro_subscriptions", *(f"{name}_mrr_cents" for name in MOVEMENTS)]
+    latest: dict[datetime.date, dict] = {}
+    for row in DailySnapshot.objects.filter(day__gte=start, day__lte=until).order_by("day").values(*fields):
+        latest[month_of(row["day"])] = row  # the month's latest day wins
+    return [{"month": month, "day": row["day"], "mrr_cents": row["mrr_cents"], "pro_subscriptions": row["pro_subscriptions"],
+             **{name: row[f"{name}_mrr_cents"] for name in MOVEMENTS}} for month, row in sorted(latest.items())]
