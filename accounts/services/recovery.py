@@ -62,12 +62,17 @@ def approve_access_recovery(
 ) -> AccessRecoveryRequest:
     """Staff accept the proof (ACC-4): the account's email becomes the contact address (to be
     verified again), its second factors are removed, and a one-time link to set a new password
-    is mailed to the contact address."""
+    is mailed to the contact address. A staff account only by a superuser
+    (`recovery_staff_account`)."""
     recovery = _open_recovery(recovery)
     client = recovery.client
     if client is None or client.status == Client.Status.DELETED:
         raise RuleRefused("recovery_no_account", "No live account has this email; refuse the request instead.")
     client = Client.objects.select_for_update().get(pk=client.pk)
+    if (client.is_staff or client.is_superuser) and not actor.is_superuser:
+        # A staff account recovered by a colleague would hand the console (and, for a superuser,
+        # every permission) to whoever wrote the request: only a superuser may do it.
+        raise RuleRefused("recovery_staff_account", "A staff account's access is restored by a superuser only.", status=403)
     if recovery.contact_email != client.email:
         if Client.objects.filter(email=recovery.contact_email).exclude(pk=client.pk).exists():
             raise RuleRefused("recovery_email_taken", "The contact email belongs to another account.")

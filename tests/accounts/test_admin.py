@@ -158,3 +158,22 @@ def test_ntf1_staff_find_what_a_client_was_told_read_only_and_in_their_language(
     assert Notice.objects.filter(pk=notice.pk).exists()
     ukrainian = staff_browser.get("/admin/accounts/notice/", headers={"accept-language": "uk"}).content.decode()
     assert 'lang="uk"' in ukrainian and "Обліковий запис заблоковано" in ukrainian  # the kind's label
+
+
+def test_acc4_a_staff_accounts_access_is_restored_by_a_superuser_only(db, staff):
+    """ACC-4: a support member approving a request for a staff account would hand the console to
+    whoever wrote it: refused (403), the account's email and the request unchanged."""
+    from core.exceptions import RuleRefused
+
+    colleague = Client.objects.create_user(email="ops@example.com", password="ops-pass-12345", name="Ops", is_staff=True)
+    support = Client.objects.create_user(email="support@example.com", password="support-pass-12345", name="Support", is_staff=True)
+    recovery = services.request_access_recovery(account_email="ops@example.com", contact_email="attacker@example.org", proof="it is me, honest")
+    with pytest.raises(RuleRefused) as refused:
+        services.approve_access_recovery(recovery=recovery, actor=support, base_url="http://testserver/")
+    assert (refused.value.code, refused.value.status) == ("recovery_staff_account", 403)
+    colleague.refresh_from_db()
+    recovery.refresh_from_db()
+    assert colleague.email == "ops@example.com" and recovery.status == "open"
+    services.approve_access_recovery(recovery=recovery, actor=staff, base_url="http://testserver/")  # a superuser may
+    colleague.refresh_from_db()
+    assert colleague.email == "attacker@example.org"
