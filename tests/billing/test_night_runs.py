@@ -138,7 +138,7 @@ def test_the_admin_shows_each_night_and_runs_it_again(client, staff, payer):
     client.force_login(staff)
     page = client.get(f"/admin/billing/nightlyrun/{run.pk}/change/")
     assert page.status_code == 200 and b"renewals" in page.content
-    client.post("/admin/billing/nightlyrun/", {"action": "rerun", "_selected_action": [run.pk]})
+    client.post("/admin/billing/nightlyrun/", {"action": "rerun", "_selected_action": [run.pk], "post": "yes"})
     assert NightlyRun.objects.filter(night=D(2027, 6, 2)).count() == 2 and len(renewals(payer)) == 1
 
 
