@@ -80,3 +80,17 @@ def test_no_circle_of_imports_in_or_between_the_apps():
 
 def test_the_circle_finder_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_outgrows_600_lines():
+    """A module that outgrows its size becomes a package by what it keeps (issue 12): none of the
+    project's own Python files (migrations aside) is over 600 lines."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    too_long = sorted(
+        f"{path.relative_to(root)}: {n} lines" for path in root.glob("*/**/*.py")
+        if not {".venv", "migrations", "node_modules", "staticfiles"} & set(path.relative_to(root).parts)
+        and (n := len(path.read_text(encoding="utf-8").splitlines())) > 600
+    )
+    assert too_long == []
