@@ -126,18 +126,21 @@ def _failed_collections(day: datetime.date) -> int:
             .filter(failed__gt=0, taken=0).count())
 
 
-def write_snapshot(*, day: datetime.date, at: datetime.datetime, run: NightlyRun | None = None) -> DailySnapshot:
+def write_snapshot(*, day: datetime.date, at: datetime.datetime, run: NightlyRun | None = None, active_subscribers: int | None = None) -> DailySnapshot:
     """The night's figures of `day` (CMP-5), written once a day: a second run of the night
     rewrites the same row, its charges and credits summed over every real run of that night (a
     rerun only does what the first left). This month's MRR rows first (TAR/PER rules, module
-    docstring), then the figures; a dozen statements whatever the number of clients."""
+    docstring), then the figures; a dozen statements whatever the number of clients.
+    `active_subscribers`: the night's own count (TAR-1), so that a million subscribers are not
+    counted twice a night; counted here when not given."""
     month = month_of(day)
     with transaction.atomic():
         _write_month_mrr(month)
         movements = month_movements(month)
         by_tariff, by_state = _clients()
-        subscribers = (Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, project__deleted_at__isnull=True)
-                       .exclude(project__status=Project.Status.ARCHIVED).count())
+        subscribers = active_subscribers if active_subscribers is not None else (
+            Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, project__deleted_at__isnull=True)
+            .exclude(project__status=Project.Status.ARCHIVED).count())
         money = NightlyStep.objects.filter(run__night=day, run__dry_run=False).aggregate(
             charged=Coalesce(Sum("charged_cents"), Value(0)), credited=Coalesce(Sum("credited_cents"), Value(0)))
         if run is None:

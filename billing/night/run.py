@@ -105,7 +105,7 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
                 ids = planned if step in ("renewals", "dunning") else sorted({d.client_id for d in planned})
                 _run_step(run, step, ids, night, inline)
             run_retention(now=at)  # CMP-7: what every app keeps for a window only
-            snapshots.write_snapshot(day=night.day, at=at, run=run)  # the staff index's figures of the day (issue 16)
+            snapshots.write_snapshot(day=night.day, at=at, run=run, active_subscribers=sum(night.counts.values()))  # the staff index's figures of the day (issue 16)
             seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # the days fully past
             run.status = NightlyRun.Status.DONE
         except BaseException:  # an error, or the process being interrupted: the next run finishes the rest

@@ -157,3 +157,18 @@ def test_cmp5_a_day_without_snapshot_reads_as_none():
     assert snapshots.latest_snapshot() is None
     assert snapshots.mrr_by_month(3) == []
     assert list(snapshots.snapshots_since(D(2027, 1, 1))) == []
+
+
+def test_tar1_the_snapshots_active_subscribers_are_the_nights_own_count(payer):
+    """TAR-1: the snapshot takes the night's count (a million subscribers are counted once a
+    night): active subscribers of live projects; an archived project's count for nothing."""
+    from projects.models import Project
+    from tests.factories import make_project, make_subscriber
+
+    shop, old = make_project(owner=payer, name="Shop"), make_project(owner=payer, name="Old")
+    for n in range(3):
+        make_subscriber(project=shop, email=f"reader{n}@example.org")
+    make_subscriber(project=old, email="gone@example.org")
+    Project.objects.filter(pk=old.pk).update(status=Project.Status.ARCHIVED, archived_at=timezone.now())
+    run_night(D(2027, 10, 2))
+    assert DailySnapshot.objects.get(day=D(2027, 10, 2)).active_subscribers == 3
