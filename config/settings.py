@@ -203,6 +203,8 @@ UNFOLD = {
     "SITE_HEADER": "Back office",
     "SITE_SUBHEADER": "Staff console",
     "SITE_SYMBOL": "forum",
+    # No icon file: an empty one, so that browsers do not ask for /favicon.ico (a 404 on every page).
+    "SITE_FAVICONS": [{"rel": "icon", "href": "data:,"}],
     "SHOW_HISTORY": True,
     "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": "config.console.sidebar"},
     "DASHBOARD_CALLBACK": "config.dashboard.index",
