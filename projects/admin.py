@@ -275,8 +275,18 @@ class SubscriberAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("File an erasure request for each selected person (CMP-2), by its email or phone"), permissions=["privacy"])
     def file_erasure_request(self, request, queryset):
+        chosen = list(queryset.select_related("project"))
+        page, _reason = ask_first(
+            self, request, chosen, action="file_erasure_request", title=gettext("File erasure requests"),
+            question=gettext("File an erasure request (CMP-2) for the person behind each of these subscribers? Staff then fulfil it; "
+                             "every project's record of that email or phone is erased."),
+            rows=[gettext("%(who)s, subscriber of %(project)s") % {"who": s.email or s.phone or gettext("(no email or phone)"), "project": s.project}
+                  for s in chosen],
+            submit=gettext("Yes, file them"))
+        if page is not None:
+            return page
         done, refused = 0, []
-        for subscriber in queryset:
+        for subscriber in chosen:
             if not (subscriber.email or subscriber.phone):
                 refused.append(gettext("Subscriber %(id)s: no email or phone to find the person by; erase the project's record instead.")
                                % {"id": subscriber.pk})
@@ -288,8 +298,17 @@ class SubscriberAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Unsubscribe the selected subscribers"), permissions=["change"])
     def unsubscribe(self, request, queryset):
+        active = list(queryset.filter(status=Subscriber.Status.ACTIVE).select_related("project"))
+        page, _reason = ask_first(
+            self, request, active, action="unsubscribe", title=gettext("Unsubscribe subscribers"),
+            question=gettext("Unsubscribe these subscribers (PRJ-3)? Their projects send them nothing more."),
+            rows=[gettext("%(who)s, of %(project)s") % {"who": s.email or s.phone or s.name or s.pk, "project": s.project} for s in active]
+            or [gettext("None of the selected subscribers is active.")],
+            submit=gettext("Yes, unsubscribe them"))
+        if page is not None:
+            return page
         done = 0
-        for subscriber in queryset.filter(status=Subscriber.Status.ACTIVE):
+        for subscriber in active:
             services.unsubscribe(subscriber=subscriber, actor=request.user)
             done += 1
         report(self, request, done, pgettext("admin action outcome", "Unsubscribed"), [])

@@ -66,7 +66,9 @@ def test_cmp2_a_request_with_no_way_to_find_the_person_is_refused_on_the_form_an
 def test_cmp2_the_subscriber_list_files_an_erasure_request_for_the_person(client, staff, subject):
     client.force_login(staff)
     chosen = Subscriber.objects.get(email=EMAIL)
-    client.post("/admin/projects/subscriber/", {"action": "file_erasure_request", "_selected_action": [chosen.pk]})
+    page = client.post("/admin/projects/subscriber/", {"action": "file_erasure_request", "_selected_action": [chosen.pk]})
+    assert EMAIL in page.content.decode() and not PrivacyRequest.objects.exists()  # the confirmation page first
+    client.post("/admin/projects/subscriber/", {"action": "file_erasure_request", "_selected_action": [chosen.pk], "post": "yes"})
     request = PrivacyRequest.objects.get()
     assert (request.kind, request.subject_email, request.status) == ("erasure", EMAIL, "open")
 

@@ -113,7 +113,10 @@ def test_admin_subscriber_list_does_not_count_a_million_rows(staff_browser, clie
 def test_prj3_staff_unsubscribe_action_is_audited(staff_browser, client_account, staff):
     project = make_project(owner=client_account)
     sub = make_subscriber(project=project, email="eve@example.org")
-    staff_browser.post(SUBSCRIBERS, {"action": "unsubscribe", "_selected_action": [sub.pk]})
+    page = staff_browser.post(SUBSCRIBERS, {"action": "unsubscribe", "_selected_action": [sub.pk]})
+    sub.refresh_from_db()
+    assert page.status_code == 200 and "eve@example.org" in page.content.decode() and sub.status == "active"  # asked first
+    staff_browser.post(SUBSCRIBERS, {"action": "unsubscribe", "_selected_action": [sub.pk], "post": "yes"})
     sub.refresh_from_db()
     assert sub.status == "unsubscribed"
     assert AuditLog.objects.filter(action="subscriber.unsubscribed", actor=staff).exists()
