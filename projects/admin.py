@@ -277,7 +277,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     def file_erasure_request(self, request, queryset):
         chosen = list(queryset.select_related("project"))
         page, _reason = ask_first(
-            self, request, chosen, action="file_erasure_request", title=gettext("File erasure requests"),
+            self, request, chosen, action=self.file_erasure_request.__name__, title=gettext("File erasure requests"),
             question=gettext("File an erasure request (CMP-2) for the person behind each of these subscribers? Staff then fulfil it; "
                              "every project's record of that email or phone is erased."),
             rows=[gettext("%(who)s, subscriber of %(project)s") % {"who": s.email or s.phone or gettext("(no email or phone)"), "project": s.project}
@@ -300,7 +300,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     def unsubscribe(self, request, queryset):
         active = list(queryset.filter(status=Subscriber.Status.ACTIVE).select_related("project"))
         page, _reason = ask_first(
-            self, request, active, action="unsubscribe", title=gettext("Unsubscribe subscribers"),
+            self, request, active, action=self.unsubscribe.__name__, title=gettext("Unsubscribe subscribers"),
             question=gettext("Unsubscribe these subscribers (PRJ-3)? Their projects send them nothing more."),
             rows=[gettext("%(who)s, of %(project)s") % {"who": s.email or s.phone or s.name or s.pk, "project": s.project} for s in active]
             or [gettext("None of the selected subscribers is active.")],
