@@ -10,9 +10,7 @@ compliance) are registered at the bottom of this module."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
@@ -22,6 +20,7 @@ from accounts.models import AccountStateChange, ApiKey, Client, Notice, Restrict
 from accounts.selectors import current_state
 from compliance import selectors as compliance_selectors
 from compliance.models import AuditLog, Complaint, LegalAcceptance, PrivacyRequest
+from core.admin import change_url, changelist_url
 
 LIMIT = 10  # rows per list: the last ones, the rest behind "see all"
 
@@ -88,21 +87,8 @@ def panels_for(client, user) -> list[dict]:
 # --- helpers for the providers ------------------------------------------------------------------
 
 
-def change_url(obj) -> str:
-    """The object's own admin page, or "" when its model has none."""
-    try:
-        return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    except NoReverseMatch:
-        return ""
 
 
-def changelist_url(model, **filters) -> str:
-    """The model's admin change list, filtered (`client__id__exact=7`)."""
-    try:
-        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-    except NoReverseMatch:
-        return ""
-    return f"{url}?{urlencode(filters)}" if filters else url
 
 
 def moment(value) -> str:

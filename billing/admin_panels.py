@@ -5,9 +5,10 @@ without a wallet reads $0.00 and gets none made; a fixed number of queries whate
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_panels import Fact, Listing, Row, change_url, changelist_url, last, moment, register_client_panel
+from accounts.admin_panels import Fact, Listing, Row, last, moment, register_client_panel
 from billing import selectors
 from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription, Wallet
+from core.admin import change_url, changelist_url
 from core.money import dollars
 
 

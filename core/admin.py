@@ -3,7 +3,9 @@ from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
+from django.utils.http import urlencode
 from django.utils.translation import gettext
 from unfold.admin import ModelAdmin
 
@@ -94,3 +96,35 @@ def confirmation(modeladmin, request, *, admin_action: str, title: str, question
         "submit": submit, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "reason_form": reason_form, **(extra or {}),
     }
     return TemplateResponse(request, "admin/confirm_action.html", context)
+
+
+def ask_first(modeladmin, request, objects: list, *, action: str, title: str, question: str, rows: list[str], submit: str,
+              ask_reason: bool = False):
+    """(the confirmation page, None) until the POST is confirmed (with its reason, when one is
+    asked); then (None, the reason or "")."""
+    if confirmed(request):
+        reason = reason_given(request) if ask_reason else ""
+        if reason is not None:
+            return None, reason
+    return confirmation(modeladmin, request, admin_action=action, title=title, question=question, rows=rows,
+                        ids=[obj.pk for obj in objects], submit=submit, ask_reason=ask_reason), None
+
+
+# --- links between admin pages ------------------------------------------------------------------
+
+
+def change_url(obj) -> str:
+    """The object's own admin page, or "" when its model has none."""
+    try:
+        return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return ""
+
+
+def changelist_url(model, **filters) -> str:
+    """The model's admin change list, filtered (`client__id__exact=7`), or "" when it has none."""
+    try:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    except NoReverseMatch:
+        return ""
+    return f"{url}?{urlencode(filters)}" if filters else url

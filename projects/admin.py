@@ -8,7 +8,7 @@ from unfold.admin import ModelAdmin, TabularInline
 import projects.admin_funnels  # noqa: F401  (registers the funnel and sending admins: PRJ-6, MSG-1)
 from accounts.models import normalize_email
 from compliance.services import receive_privacy_request
-from core.admin import CappedCountPaginator, ReadOnlyAdmin, confirmation, confirmed, reason_given, refusal, report
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, ask_first, refusal, report
 from core.exceptions import RuleRefused
 from projects import selectors, services
 from projects.access import SECTIONS
@@ -64,16 +64,6 @@ def open_restrictions():
     return Prefetch("restrictions", queryset=ProjectRestriction.objects.filter(lifted_at__isnull=True).order_by("starts_at"), to_attr="open_restrictions")
 
 
-def ask_first(modeladmin, request, objects: list, *, action: str, title: str, question: str, rows: list[str], submit: str,
-              ask_reason: bool = False):
-    """(the confirmation page, None) until the POST is confirmed (with its reason when one is
-    asked); then (None, the reason or "")."""
-    if confirmed(request):
-        reason = reason_given(request) if ask_reason else ""
-        if reason is not None:
-            return None, reason
-    return confirmation(modeladmin, request, admin_action=action, title=title, question=question, rows=rows,
-                        ids=[obj.pk for obj in objects], submit=submit, ask_reason=ask_reason), None
 
 
 @admin.register(Project)

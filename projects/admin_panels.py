@@ -4,7 +4,8 @@ panel registry from `ProjectsConfig.ready()`, read only, in a fixed number of qu
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_panels import Fact, Link, Listing, Row, change_url, changelist_url, last, moment, register_client_panel
+from accounts.admin_panels import Fact, Link, Listing, Row, last, moment, register_client_panel
+from core.admin import change_url, changelist_url
 from projects import selectors
 from projects.models import Project, ProjectMember, Subscriber
 

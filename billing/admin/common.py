@@ -74,12 +74,8 @@ def page(modeladmin, request, *, title: str, question: str, rows: list[str], sub
     return response
 
 
-def change_url(obj) -> str:
-    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
 
-def changelist_url(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
 def deny_unless(request, permission: str) -> None:

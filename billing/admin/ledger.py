@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
 
 from billing import services
-from billing.admin.common import AmountForm, ButtonsMixin, buttons, change_url, changelist_url, deny_unless, money, page
+from billing.admin.common import AmountForm, ButtonsMixin, buttons, deny_unless, money, page
 from billing.models import (
     Card,
     Invoice,
@@ -25,7 +25,7 @@ from billing.models import (
     Wallet,
 )
 from billing.pdf import invoice_pdf
-from core.admin import ReadOnlyAdmin, confirmed, reason_given, refusal
+from core.admin import ReadOnlyAdmin, change_url, changelist_url, confirmed, reason_given, refusal
 from core.exceptions import RuleRefused
 from core.money import dollars
 

@@ -12,12 +12,12 @@ from unfold.admin import TabularInline
 
 from accounts.models import Client
 from billing import night as night_module
-from billing.admin.common import ButtonsMixin, change_url, changelist_url, client_link, deny_unless, money, page
+from billing.admin.common import ButtonsMixin, client_link, deny_unless, money, page
 from billing.models import (
     NightlyRun,
     NightlyStep,
 )
-from core.admin import ReadOnlyAdmin, confirmed
+from core.admin import ReadOnlyAdmin, change_url, changelist_url, confirmed
 from core.money import dollars
 
 DRY_RUN_ROWS = 500  # rows shown per step of a dry run's table (the totals count them all)

@@ -12,14 +12,14 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import services
-from billing.admin.common import AmountForm, ButtonsMixin, buttons, change_url, changelist_url, deny_unless, money, page
+from billing.admin.common import AmountForm, ButtonsMixin, buttons, deny_unless, money, page
 from billing.gateways import GatewayUnavailable
 from billing.models import (
     IdempotencyRecord,
     PaymentAttempt,
     SandboxCharge,
 )
-from core.admin import ReadOnlyAdmin, confirmed, reason_given, refusal
+from core.admin import ReadOnlyAdmin, change_url, changelist_url, confirmed, reason_given, refusal
 from core.exceptions import RuleRefused
 from core.money import dollars
 

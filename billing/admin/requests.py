@@ -13,14 +13,14 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from billing import services
-from billing.admin.common import ButtonsMixin, NoteForm, buttons, change_url, changelist_url, deny_unless, money, page
+from billing.admin.common import ButtonsMixin, NoteForm, buttons, deny_unless, money, page
 from billing.models import (
     Dispute,
     FreeAccountFlag,
     PeriodChangeRequest,
     Subscription,
 )
-from core.admin import ReadOnlyAdmin, confirmed, reason_given, refusal
+from core.admin import ReadOnlyAdmin, change_url, changelist_url, confirmed, reason_given, refusal
 from core.clock import billing_date
 from core.exceptions import RuleRefused
 from core.money import dollars, prorate_formula

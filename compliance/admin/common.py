@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext, ngettext
 
-from core.admin import ReasonForm, confirmation, confirmed, reason_given, refusal
+from core.admin import ReasonForm, confirmation, confirmed, refusal
 from core.exceptions import RuleRefused
 
 # --- how every action here runs (issue 16) ---------------------------------------------------------
@@ -17,16 +17,6 @@ from core.exceptions import RuleRefused
 # in its own). The admin translates and calls; the services decide and write the audit log.
 
 
-def ask_first(modeladmin, request, objects: list, *, action: str, title: str, question: str, rows: list[str], submit: str,
-              ask_reason: bool = False):
-    """(the confirmation page, None) until the POST is confirmed (with its reason, when one is
-    asked); then (None, the reason or "")."""
-    if confirmed(request):
-        reason = reason_given(request) if ask_reason else ""
-        if reason is not None:
-            return None, reason
-    return confirmation(modeladmin, request, admin_action=action, title=title, question=question, rows=rows,
-                        ids=[obj.pk for obj in objects], submit=submit, ask_reason=ask_reason), None
 
 
 def prefill(request, page, objects: list, field: str):

@@ -8,7 +8,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from compliance.admin.common import ask_first, days_left, each, listed, prefill
+from compliance.admin.common import days_left, each, listed, prefill
 from compliance.models import (
     Complaint,
 )
@@ -16,6 +16,7 @@ from compliance.services import (
     decide_complaint,
     suspend_sending_for_complaint,
 )
+from core.admin import ask_first
 
 
 class DeadlineFilter(admin.SimpleListFilter):

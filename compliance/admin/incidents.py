@@ -10,7 +10,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from compliance.admin.common import ask_first, each, listed
+from compliance.admin.common import each, listed
 from compliance.models import (
     CookieConsent,
     Incident,
@@ -23,7 +23,7 @@ from compliance.services import (
     note_incident_saved,
     notify_incident,
 )
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ask_first
 
 
 class IncidentForm(forms.ModelForm):

@@ -10,7 +10,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from compliance.admin.common import ask_first, days_left, each, listed, prefill
+from compliance.admin.common import days_left, each, listed, prefill
 from compliance.admin.complaints import DeadlineFilter
 from compliance.models import (
     PrivacyRequest,
@@ -22,6 +22,7 @@ from compliance.services import (
     privacy_request_errors,
     receive_privacy_request,
 )
+from core.admin import ask_first
 
 
 class PrivacyRequestAddForm(forms.ModelForm):
