@@ -84,6 +84,18 @@ class BlockForm(StyledForm):
         return _written_reason(self.cleaned_data["note"])
 
 
+class TwoFactorOffForm(StyledForm):
+    """Confirming that staff turn off a client's second factors: on the client's request, and why
+    (ToU 6.3, 6.4), kept in the audit log. Its field is `note`, as the block pages': the action
+    form beside the menu already posts a `reason` (the block reason)."""
+
+    note = forms.CharField(label=_("The client's request (how it reached us, how we checked it is theirs)"), max_length=500,
+                           widget=forms.Textarea(attrs={"rows": 3}), error_messages={"required": _("Give a reason (plain text).")})
+
+    def clean_note(self) -> str:
+        return _written_reason(self.cleaned_data["note"])
+
+
 class UnblockForm(StyledForm):
     """Confirming a lift (ACC-3): which block (none chosen: every block) and why."""
 
@@ -279,11 +291,32 @@ class ClientAdmin(UserAdmin, ModelAdmin):
         }
         return TemplateResponse(request, "admin/accounts/client/confirm_block.html", context)
 
-    @admin.action(description=_("Turn off two-factor authentication (on the client's request)"), permissions=["reset_two_factor"])
+    @admin.action(description=_("Turn off two-factor authentication (on the client's request)…"), permissions=["reset_two_factor"])
     def turn_off_two_factor(self, request, queryset):
-        note = request.POST.get("note", "")
-        done = sum(services.turn_off_two_factor(client=client, actor=request.user, note=note) for client in queryset)
-        report(self, request, done, pgettext("admin action outcome", "Two-factor authentication turned off"), [])
+        """Confirmed first, with the request it answers: signing in then needs only the password."""
+        clients = list(queryset)
+        form = TwoFactorOffForm(request.POST) if confirmed(request) else TwoFactorOffForm(initial=_prefilled(request, "note"))
+        if not form.is_bound or not form.is_valid():
+            holding = set(Authenticator.objects.filter(user__in=clients).values_list("user_id", flat=True))
+            rows = [gettext("%(who)s — two-factor authentication on") % {"who": _who(c)} if c.pk in holding
+                    else gettext("%(who)s — has no second factor: nothing to turn off") % {"who": _who(c)} for c in clients]
+            question = gettext("Every second factor (authenticator app, recovery codes) of each account below is removed: from then on "
+                               "its sign-in asks only for the password, until the client sets one up again. Do this only on the client's "
+                               "own request, once you have checked that the request is theirs.")
+            page = confirmation(self, request, admin_action=self.turn_off_two_factor.__name__, title=gettext("Turn off two-factor authentication"),
+                                question=question, rows=rows, ids=[c.pk for c in clients], submit=gettext("Yes, turn it off"),
+                                extra={"block_form": form})
+            page.template_name = "admin/accounts/client/confirm_block.html"
+            return page
+        note = form.cleaned_data["note"]
+        done = [c for c in clients if services.turn_off_two_factor(client=c, actor=request.user, note=note)]
+        if done:
+            self.message_user(request, ngettext("Turned off two-factor authentication of %(count)s client: %(who)s.",
+                                                "Turned off two-factor authentication of %(count)s clients: %(who)s.", len(done))
+                              % {"count": len(done), "who": ", ".join(c.email for c in done)}, messages.SUCCESS)
+        else:
+            self.message_user(request, gettext("None of the selected clients had a second factor: nothing was turned off."), messages.WARNING)
+        return None
 
 
 @admin.register(Restriction)

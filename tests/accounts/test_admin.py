@@ -49,9 +49,22 @@ def test_acc3_admin_unblock_action(staff_browser, client_account, staff):
 
 def test_acc2_staff_turn_off_2fa_on_request(staff_browser, client_account, staff):
     TOTP.activate(client_account, generate_totp_secret())
-    staff_browser.post(CHANGELIST, {"action": "turn_off_two_factor", "_selected_action": [client_account.pk]})
+    # Issue 16: the first click only asks, saying what happens and to whom.
+    page = staff_browser.post(CHANGELIST, {"action": "turn_off_two_factor", "_selected_action": [client_account.pk]})
+    assert page.status_code == 200
+    assert "its sign-in asks only for the password" in page.content.decode()
+    assert f"{client_account.email}" in page.content.decode()
+    assert Authenticator.objects.filter(user=client_account).exists()
+    # Confirmed without the request it answers: asked again, nothing removed.
+    again = staff_browser.post(CHANGELIST, {"action": "turn_off_two_factor", "_selected_action": [client_account.pk], "post": "yes", "note": " "})
+    assert "Give a reason (plain text)." in again.content.decode()
+    assert Authenticator.objects.filter(user=client_account).exists()
+    done = staff_browser.post(CHANGELIST, {"action": "turn_off_two_factor", "_selected_action": [client_account.pk], "post": "yes",
+                                           "note": "Lost phone; asked by email from the address on file, ticket 41."}, follow=True)
+    assert f"Turned off two-factor authentication of 1 client: {client_account.email}." in done.content.decode()
     assert not Authenticator.objects.filter(user=client_account).exists()
-    assert AuditLog.objects.filter(action="account.2fa_disabled", actor=staff, client=client_account).exists()
+    entry = AuditLog.objects.get(action="account.2fa_disabled", actor=staff, client=client_account)
+    assert entry.details["note"].startswith("Lost phone")
 
 
 def test_admin_client_list_filters_and_search(staff_browser, client_account, other_account):
