@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -39,6 +39,30 @@ def client_link(client_id, label=None) -> str:
 def buttons(*links: tuple[str, str]) -> str:
     """A row's action links (already filtered by the staff member's permissions)."""
     return format_html_join(" ", '<a href="{}" class="text-primary-600 font-semibold underline">{}</a>', links) if links else "—"
+
+
+class DollarsField(forms.DecimalField):
+    """A cents field of a model form, typed and shown in dollars (12.50 for 1250 cents): staff
+    never count zeros. Its cleaned value is integer cents, what the model and services keep."""
+
+    def __init__(self, *, min_cents: int = 0, max_cents: int = 100_000_000, **kwargs):
+        kwargs.setdefault("help_text", _("in dollars, e.g. 12.50"))
+        super().__init__(min_value=Decimal(min_cents) / 100, max_value=Decimal(max_cents) / 100, max_digits=12, decimal_places=2, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{Decimal(value) / 100:.2f}"  # the initial value, in cents
+        return value
+
+    def clean(self, value):
+        amount = super().clean(value)
+        return None if amount is None else int(amount * 100)
+
+    def has_changed(self, initial, data) -> bool:
+        try:
+            return self.clean(data) != initial
+        except ValidationError:
+            return True
 
 
 class AmountForm(forms.Form):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from billing import services
-from billing.admin.common import money
+from billing.admin.common import DollarsField, money
 from billing.models import (
     Period,
     PolicySettings,
@@ -23,6 +23,11 @@ from core.money import dollars
 
 
 class PolicyForm(forms.ModelForm):
+    # Prices typed in dollars; the versions keep cents.
+    package_monthly_cents = DollarsField(label=_("Package a month"), help_text=_("in dollars, at least 10.00 (TAR-4)"))
+    setup_fee_cents = DollarsField(label=_("Set-up fee"))
+    late_fee_cents = DollarsField(label=_("Late fee"))
+
     class Meta:
         model = PolicySettings
         fields = [*services.POLICY_FIELDS, "note"]
@@ -86,7 +91,7 @@ class PolicySettingsAdmin(ModelAdmin):
             gettext("In force now: a package costs %(package)s a month; for a whole period: %(periods)s; set-up fee %(setup)s, late fee %(late)s.") % {
                 "package": dollars(policy.package_monthly_cents), "periods": period_prices(policy), "setup": dollars(policy.setup_fee_cents),
                 "late": dollars(policy.late_fee_cents)},
-            gettext("Amounts are typed in cents (1000 = $10.00); a package may not cost less than $10.00 a month (TAR-4)."),
+            gettext("Amounts are typed in dollars (12.50); a package may not cost less than $10.00 a month (TAR-4)."),
             gettext("A new price applies to periods that start from now: running periods keep the price they were paid at."),
             ngettext("If a package's price changes, the %(count)s PRO client is emailed before its next period (NTF-1, ToU 13.3).",
                      "If a package's price changes, the %(count)s PRO clients are emailed before their next period (NTF-1, ToU 13.3).", pro) % {"count": pro},

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from billing import services
-from billing.admin.common import ButtonsMixin, NoteForm, buttons, deny_unless, money, page
+from billing.admin.common import ButtonsMixin, DollarsField, NoteForm, buttons, deny_unless, money, page
 from billing.models import (
     Dispute,
     FreeAccountFlag,
@@ -172,6 +172,8 @@ class PeriodChangeRequestAdmin(ButtonsMixin, ModelAdmin):
 
 
 class DisputeAddForm(forms.ModelForm):
+    amount_cents = DollarsField(label=_("Amount disputed"), min_cents=1)
+
     class Meta:
         model = Dispute
         fields = ["client", "payment", "reference", "amount_cents", "note"]

@@ -64,7 +64,7 @@ def policy_form(**changes) -> dict:
     data = {name: getattr(policy, name) for name in billing.POLICY_FIELDS if name != "prorate_on_cancel"}
     if policy.prorate_on_cancel:
         data["prorate_on_cancel"] = "on"
-    return {**data, "note": "New prices", **changes}
+    return {name: f"{value / 100:.2f}" if name.endswith("_cents") else value for name, value in {**data, "note": "New prices", **changes}.items()}
 
 
 # --- the groups and the migration --------------------------------------------------------------------

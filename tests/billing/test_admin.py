@@ -15,11 +15,27 @@ def staff_browser(client, staff):
     return client
 
 
+def as_typed(form: dict) -> dict:
+    """The add page's fields as staff type them: amounts in dollars (issue 16), not cents."""
+    return {name: f"{value / 100:.2f}" if name.endswith("_cents") else value for name, value in form.items()}
+
+
 def policy_form(**changes) -> dict:
     policy = services.current_policy()
     form = {name: getattr(policy, name) for name in services.POLICY_FIELDS}
     form["prorate_on_cancel"] = "on" if policy.prorate_on_cancel else ""
-    return {**form, "note": "", **changes}
+    return as_typed({**form, "note": "", **changes})
+
+
+def test_tar4_the_price_page_takes_and_shows_dollars(staff_browser):
+    page = staff_browser.get("/admin/billing/policysettings/add/")
+    assert 'value="10.00"' in page.text and "typed in dollars" in page.text
+    done = staff_browser.post("/admin/billing/policysettings/add/", {**policy_form(), "package_monthly_cents": "12.50"})
+    assert done.status_code == 302
+    assert PolicySettings.objects.count() == 2 and services.current_policy().package_monthly_cents == 1250
+    refused = staff_browser.post("/admin/billing/policysettings/add/", {**policy_form(), "late_fee_cents": "2.505"})
+    assert refused.status_code == 200 and "decimal places" in refused.text
+    assert PolicySettings.objects.count() == 2
 
 
 def test_tar4_staff_set_a_new_price_and_the_old_one_stays_in_the_history(staff_browser, staff):

@@ -279,6 +279,17 @@ def test_cmp2_closing_a_dispute_asks_its_outcome_first(staff_browser, payer, sta
     assert Dispute.objects.get().outcome == "Won"
 
 
+def test_cmp2_a_dispute_is_recorded_in_dollars(staff_browser, payer):
+    """Issue 16: staff type the disputed amount in dollars; the dispute keeps cents."""
+    page = staff_browser.get("/admin/billing/dispute/add/")
+    assert page.status_code == 200 and "in dollars" in page.text
+    form = {"client": payer.pk, "payment": "", "reference": "CB-7", "amount_cents": "20.00", "note": ""}
+    assert staff_browser.post("/admin/billing/dispute/add/", {**form, "amount_cents": "0.001"}).status_code == 200
+    assert not Dispute.objects.exists()
+    assert staff_browser.post("/admin/billing/dispute/add/", form).status_code == 302
+    assert Dispute.objects.get().amount_cents == 2000
+
+
 def test_cmp2_the_dispute_page_is_403_without_the_permission(viewer, payer, staff):
     dispute = services.open_dispute(client=payer, amount_cents=2000, actor=staff)
     assert viewer.post(f"/admin/billing/dispute/{dispute.pk}/close/", {"post": "yes", "reason": "Won"}).status_code == 403
