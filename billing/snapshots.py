@@ -25,7 +25,7 @@ nothing, and its payers read as new or reactivated.
 import datetime
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Client
@@ -52,21 +52,25 @@ def _mrr_sql() -> str:
 
 
 def _write_month_mrr(month: datetime.date) -> None:
-    """This month's row of every client, in three statements: (1) each active subscription's MRR,
-    upserted, an unchanged row left as it is; (2) a row whose subscription is no longer active
-    goes to 0; (3) last month's payers without a row this month get one of 0 (their churn)."""
+    """This month's row of every client, in three statements, each touching only the rows that
+    change (after the month's first night, a night's few package changes): (1) each active
+    subscription whose MRR differs from its row (or has none) is upserted; (2) a row whose
+    subscription is no longer active goes to 0; (3) last month's payers without a row this month
+    get one of 0 (their churn). Anti-joins, not a conflict check per client."""
     quote = connection.ops.quote_name
     table = quote(ClientMonthMrr._meta.db_table)
     subscriptions = quote(Subscription._meta.db_table)
     this, last = connection.ops.adapt_datefield_value(month), connection.ops.adapt_datefield_value(previous_month(month))
+    mrr = _mrr_sql()
     with connection.cursor() as cursor:
         # (The SELECT has a WHERE: SQLite reads `ON CONFLICT` after a bare FROM as a join's ON.)
         cursor.execute(
             f"INSERT INTO {table} (client_id, month, mrr_cents) "  # noqa: S608 (names from the models)
-            f"SELECT s.client_id, %s, {_mrr_sql()} FROM {subscriptions} s WHERE s.status = %s "
-            f"ON CONFLICT (client_id, month) DO UPDATE SET mrr_cents = excluded.mrr_cents "
-            f"WHERE {table}.mrr_cents <> excluded.mrr_cents",
-            [this, Subscription.Status.ACTIVE],
+            f"SELECT s.client_id, %s, {mrr} FROM {subscriptions} s "
+            f"LEFT JOIN {table} m ON m.client_id = s.client_id AND m.month = %s "
+            f"WHERE s.status = %s AND (m.client_id IS NULL OR m.mrr_cents <> {mrr}) "
+            f"ON CONFLICT (client_id, month) DO UPDATE SET mrr_cents = excluded.mrr_cents",
+            [this, this, Subscription.Status.ACTIVE],
         )
     active = Subscription.objects.filter(client_id=OuterRef("client_id"), status=Subscription.Status.ACTIVE)
     ClientMonthMrr.objects.filter(~Exists(active), month=month, mrr_cents__gt=0).update(mrr_cents=0)
@@ -74,35 +78,38 @@ def _write_month_mrr(month: datetime.date) -> None:
         cursor.execute(
             f"INSERT INTO {table} (client_id, month, mrr_cents) "  # noqa: S608 (names from the model)
             f"SELECT p.client_id, %s, 0 FROM {table} p WHERE p.month = %s AND p.mrr_cents > 0 "
+            f"AND NOT EXISTS (SELECT 1 FROM {table} c WHERE c.client_id = p.client_id AND c.month = %s) "
             f"ON CONFLICT (client_id, month) DO NOTHING",
-            [this, last],
+            [this, last, this],
         )
 
 
 def month_movements(month: datetime.date) -> dict[str, int]:
     """The month's MRR, paying clients and movements (see the module's rules), in one aggregate
-    query over its rows; amounts in cents, lost ones positive."""
-    last = previous_month(month)
-    rows = ClientMonthMrr.objects.filter(month=month).annotate(
-        prev=Coalesce(Subquery(ClientMonthMrr.objects.filter(client_id=OuterRef("client_id"), month=last).values("mrr_cents")[:1]),
-                      Value(0), output_field=BigIntegerField()),
-        earlier=Exists(ClientMonthMrr.objects.filter(client_id=OuterRef("client_id"), month__lt=last, mrr_cents__gt=0)),
-    )
-    cur, prev = F("mrr_cents"), F("prev")
+    over its rows joined (hash joins, not a lookup per client) with last month's and with the
+    clients who paid before last month; amounts in cents, lost ones positive."""
+    table = connection.ops.quote_name(ClientMonthMrr._meta.db_table)
+    this, last = connection.ops.adapt_datefield_value(month), connection.ops.adapt_datefield_value(previous_month(month))
+    cur, prev = "c.mrr_cents", "COALESCE(p.mrr_cents, 0)"
 
-    def total(condition: Q, amount) -> Coalesce:
-        return Coalesce(Sum(Case(When(condition, then=amount), default=Value(0), output_field=BigIntegerField())), Value(0))
+    def total(condition: str, amount: str) -> str:
+        return f"COALESCE(SUM(CASE WHEN {condition} THEN {amount} ELSE 0 END), 0)"
 
-    back = Q(prev=0, mrr_cents__gt=0)
-    return rows.aggregate(
-        mrr=Coalesce(Sum("mrr_cents"), Value(0), output_field=BigIntegerField()),
-        paying=Count("pk", filter=Q(mrr_cents__gt=0)),
-        new=total(back & Q(earlier=False), cur),
-        reactivation=total(back & Q(earlier=True), cur),
-        expansion=total(Q(prev__gt=0, mrr_cents__gt=prev), cur - prev),
-        contraction=total(Q(prev__gt=0, mrr_cents__gt=0, mrr_cents__lt=prev), prev - cur),
-        churn=total(Q(prev__gt=0, mrr_cents=0), prev),
-    )
+    back = f"{prev} = 0 AND {cur} > 0"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COALESCE(SUM({cur}), 0), {total(f'{cur} > 0', '1')}, "  # noqa: S608 (names from the model)
+            f"{total(f'{back} AND e.client_id IS NULL', cur)}, {total(f'{back} AND e.client_id IS NOT NULL', cur)}, "
+            f"{total(f'{prev} > 0 AND {cur} > {prev}', f'{cur} - {prev}')}, "
+            f"{total(f'{prev} > 0 AND {cur} > 0 AND {cur} < {prev}', f'{prev} - {cur}')}, "
+            f"{total(f'{prev} > 0 AND {cur} = 0', prev)} "
+            f"FROM {table} c LEFT JOIN {table} p ON p.client_id = c.client_id AND p.month = %s "
+            f"LEFT JOIN (SELECT DISTINCT client_id FROM {table} WHERE month < %s AND mrr_cents > 0) e ON e.client_id = c.client_id "
+            f"WHERE c.month = %s",
+            [last, last, this],
+        )
+        row = cursor.fetchone()
+    return dict(zip(("mrr", "paying", "new", "reactivation", "expansion", "contraction", "churn"), (int(v) for v in row), strict=True))
 
 
 def _clients() -> tuple[dict[str, int], dict[str, int]]:
