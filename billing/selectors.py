@@ -9,7 +9,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from billing.ledger import balances
-from billing.models import Card, Invoice, LedgerEntry, PeriodChangeRequest, Subscription
+from billing.models import Card, Invoice, LedgerEntry, NightlyRun, PeriodChangeRequest, Subscription
 from billing.payments import live_card
 from billing.policy import FREE_LIMIT, PACKAGE_SIZE, current_policy, packages_needed
 from billing.subscriptions.lifecycle import activation_quote, deactivation_plan
@@ -170,3 +170,10 @@ def activation_terms(*, client, period: str) -> dict:
     quote = activation_quote(client=client, period=period)
     wallet, card = _split(quote.total_cents, balance_of(client))
     return {"quote": quote, "packages_total": quote.packages * quote.package_cents, "from_wallet": wallet, "from_card": card}
+
+
+def last_night() -> NightlyRun | None:
+    """The latest real run of the night (dry runs left out), whatever its status: what the health
+    check reads (issue 17, item 6)."""
+    return NightlyRun.objects.filter(dry_run=False).order_by("-started_at", "-id").first()
+

@@ -12,6 +12,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A night chunk says when a worker starts it: the night tells a chunk lost with its worker (started,
+# never back) from one still queued (issue 17; billing/night/fanout.py). Its time limits come with
+# each chunk's message, from NIGHT_CHUNK_TIME_LIMIT.
+app.conf.task_annotations = {"billing.tasks.night_chunk": {"track_started": True}}
 
 
 @signals.worker_process_init.connect  # a prefork child, once Django is set up
@@ -22,6 +26,23 @@ def freeze_at_worker_start(**kwargs) -> None:
     freeze_startup_objects()
 
 app.conf.beat_schedule = {
+    # The outbox (issue 17, item 5): tasks a committed change needs that the broker did not take
+    # at once (Redis was down) are sent again until it does.
+    "relay-outbox": {
+        "task": "core.tasks.relay_outbox",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    # Notices whose email did not go (SMTP down, retries spent) are mailed again (NTF-1).
+    "send-pending-notices": {
+        "task": "accounts.tasks.send_pending_notices",
+        "schedule": crontab(minute="*/10"),
+    },
+    # A new legal version's batches, resumed should a chain have stopped (CMP-1).
+    "resume-document-notices": {
+        "task": "compliance.tasks.resume_document_notices",
+        "schedule": crontab(minute="*/15"),
+    },
     # Timed blocks (ACC-3) end on time even between nights.
     "lift-expired-blocks": {
         "task": "accounts.tasks.lift_expired_blocks",

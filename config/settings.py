@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -75,7 +76,18 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer, even a redirect to HTTPS or an outage's 503, has its X-Request-ID and
+    # its access log line (issue 17, item 6).
+    "core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy of every page (SECURE_CSP below), its nonce in `csp_nonce`.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "core.middleware.ContentSecurityPolicyOverrides",  # the staff console's own policy
+    # An outage (database, Redis, broker unreachable) answers 503, never a bare 500 (issue 17).
+    "core.outage.OutageMiddleware",
+    # Bad characters in the path, query or headers are 400, a body method without its trailing
+    # slash 308, and every error under /api/ JSON, before the session or APPEND_SLASH (issue 17).
+    "core.edge.EdgeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The browser's language first (Accept-Language, or the cookie the switch sets) ...
     "django.middleware.locale.LocaleMiddleware",
@@ -88,12 +100,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "core.middleware.RequestContextMiddleware",
 ]
 
 if PRODUCTION:
     # Static files are served by the app itself behind the proxy; runserver serves them in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -106,6 +117,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",  # csp_nonce, for inline scripts and styles
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.site",
@@ -122,6 +134,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60 if PRO
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# On Redis, the cache fails open when Redis is down (rate limits and lockouts count nothing for that
+# long) rather than answering 500 (issue 17, item 5): core/cache.py says why.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "core.cache.ResilientRedisCache"
 
 # Django 6.1's MAILERS, built from one URL (smtp://user:pass@host:587 , smtp+tls://..., consolemail://).
 _email = env.email_url("EMAIL_URL", default="smtp://localhost:25" if PRODUCTION else "consolemail://")
@@ -144,6 +160,12 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@platform.local")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# The largest body read (issue 17): Django's own check for forms, core.api's parsers for the API and
+# the Telegram webhook alike. A 10,000-row import is about 1 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+# The technical 500 page of development hides addresses with credentials and the process environment.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.edge.SafeReporterFilter"
 
 AUTH_USER_MODEL = "accounts.Client"
 AUTHENTICATION_BACKENDS = [
@@ -233,6 +255,11 @@ STORAGES = {
     },
 }
 
+# How many proxies of ours stand before the app: the caller is the Nth X-Forwarded-For address from
+# the right; 0, the socket's address (core/client_ip.py, issue 17 item 4).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so that a missing credential answers 401 with WWW-Authenticate: Bearer.
@@ -241,6 +268,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiKeyRateThrottle"],
+    # DRF's own get_ident (any throttle not ours) trusts the whole X-Forwarded-For when unset.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     # Per IP, for the endpoints that take no key. Loose outside production, where one machine
     # (a developer, a test suite) is every visitor; the per-email sign-in lockout holds everywhere.
     "DEFAULT_THROTTLE_RATES": {
@@ -256,8 +285,13 @@ REST_FRAMEWORK = {
     # JSON only: the API is read in Swagger UI (/api/docs/). DRF's browsable pages would need a
     # serializer on every view, which ours (serializers per method) do not declare.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # ... and a caller asking for another type (a browser's text/html) gets the JSON, not a 406.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.parsers.JsonFallbackNegotiation",
+    # Bodies bounded in size, depth, text and integers before a serializer reads them (issue 17).
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser", "core.parsers.FormParser", "core.parsers.MultiPartParser"],
     "DEFAULT_METADATA_CLASS": "core.api.Metadata",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with every error status an operation can answer (issue 17).
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -271,6 +305,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The Telegram webhook (a plain Django view, not DRF) in the schema too (issue 17).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "projects.schema.telegram_webhook"],
     "ENUM_NAME_OVERRIDES": {
         "PeriodEnum": "billing.models.Period",
         "BlockReasonEnum": "accounts.models.Client.BlockReason",
@@ -282,6 +318,8 @@ SPECTACULAR_SETTINGS = {
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=180)
 API_KEY_LOCK_STEP_SECONDS = 60
 API_KEY_LOCK_MAX_SECONDS = 720
+# The pop-up form's limit per project, whatever the callers' addresses (issue 17, item 4).
+POPUP_PROJECT_RATE = env.str("POPUP_PROJECT_RATE", default="60/min")
 
 # Celery: inline (eager) unless a broker is named.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
@@ -295,6 +333,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish to a dead broker fails within about a second (issue 17, item 5): what `enqueue` could
+# not hand over stays in the outbox (core/outbox.py) and beat's `relay-outbox` sends it once Redis
+# is back. A request never waits on the broker's reconnection loop.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 
 # Payments (CARD-3): the sandbox behaves like a real gateway in test mode.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox")
@@ -309,6 +351,21 @@ BILLING_COLLECTION_CONCURRENCY = env.int("BILLING_COLLECTION_CONCURRENCY", defau
 # own (`celery worker -Q night`): on a shared queue a chunk waits behind the mail the chunks
 # before it queued (a worst night's 20,000 renewal notices), and the night with it.
 NIGHT_QUEUE = env.str("NIGHT_QUEUE", default="")
+# A night chunk takes seconds (bench/README.md: 2,000 renewals ~1 s; 1,000 collections at a real
+# gateway's 300 ms, 16 at once, ~20 s): killed past the hard limit. A chunk seen started and not
+# back that long after (its worker killed), or no chunk moving for as long (no worker left), is run
+# by the night itself: chunks are idempotent (ClientNight), so a late copy finds it done (issue 17).
+NIGHT_CHUNK_TIME_LIMIT = env.int("NIGHT_CHUNK_TIME_LIMIT", default=300)
+NIGHT_CHUNK_LOST_AFTER = env.int("NIGHT_CHUNK_LOST_AFTER", default=NIGHT_CHUNK_TIME_LIMIT + 30)
+# A running night's record with no sign of life this long (and, on PostgreSQL, its lock free) was
+# killed: the next run closes it as interrupted with its true counts.
+NIGHT_STALE_AFTER = env.int("NIGHT_STALE_AFTER", default=15 * 60)
+# Redis hands an unacknowledged task (its worker killed) to another worker after this long, the
+# default an hour: longer than any chunk may run (a running one is never handed out twice), short
+# enough that a lost one is back within minutes, should the night not have run it itself already.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=15 * 60)}
+# Connecting to Redis takes a second at most (issue 17, item 5: no request hangs on a dead broker).
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = 1
 
 # Messaging (MSG-1): the channel port's Telegram adapter, its limits and the shared limiter.
 MESSAGING_CHANNEL = env.str("MESSAGING_CHANNEL", default="telegram")
@@ -329,23 +386,93 @@ MESSAGING_LIMITER_URL = env.str(
 # Bot tokens are encrypted at rest (core.crypto): the first key encrypts, all decrypt (rotation).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
+# Logs (issue 17, item 6, core.logging): JSON lines in production or with LOG_FORMAT=json, plain
+# text otherwise; every line with its request id, client id and night chunk, secrets redacted.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'text', not {LOG_FORMAT!r}.")
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=True)  # one access line a request (core.middleware)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "context": {"()": "core.logging.RequestContext"},
+        "redact": {"()": "core.logging.RedactSecrets"},
+    },
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}, "text": {"()": "core.logging.TextFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context", "redact"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # httpx logs every request it makes at INFO: a broadcast's every message. Its failures show.
-    "loggers": {"httpx": {"level": "WARNING"}},
+    "loggers": {
+        # Django's loggers through ours only (its own console handler would print them again, unredacted).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # httpx logs every request it makes at INFO: a broadcast's every message. Its failures show.
+        "httpx": {"level": "WARNING"},
+    },
 }
+# Workers log through the same handler (JSON in production) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# /health/ for the load balancer (issue 17, item 6; core.health): 200, or 503 naming what failed.
+HEALTH_CHECKS = [
+    "core.health.Database",
+    "core.health.Cache",
+    "core.health.Broker",
+    "core.health.MigrationsApplied",
+    "billing.health.LastNight",
+]
+
+# Headers of every page, in every environment (issue 17, item 6): no framing, no MIME sniffing,
+# the referrer kept to our own pages, a window of ours never shared with another site's.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy (Django's own, django.middleware.csp): our scripts and styles only,
+# inline ones by the request's nonce (`csp_nonce` in templates); style="…" attributes allowed
+# (the dashboard's bars set their width so). Enforced in production; report-only in development,
+# where a violation shows in the browser's console (tests/browser/test_csp.py enforces it) yet breaks
+# nothing, Django's debug pages included. CSP_MODE=enforce|report-only|off overrides.
+_SOCIAL_SIGN_IN_ORIGINS = {
+    "google": ["https://accounts.google.com"],
+    "facebook": ["https://www.facebook.com"],
+    "twitter_oauth2": ["https://twitter.com", "https://x.com"],
+}
+CONTENT_SECURITY_POLICY = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    # Sign-in with a provider posts here, then goes to the provider's page.
+    "form-action": [CSP.SELF, *(o for p in SOCIALACCOUNT_PROVIDERS for o in _SOCIAL_SIGN_IN_ORIGINS.get(p, []))],
+}
+# The staff console's theme (django-unfold) runs Alpine.js, which evaluates its attributes as code,
+# and sets inline styles: 'unsafe-eval' and inline styles there, under /admin/ only.
+CSP_PATH_OVERRIDES = {
+    "/admin/": {
+        **CONTENT_SECURITY_POLICY,
+        "script-src": [CSP.SELF, CSP.NONCE, CSP.UNSAFE_EVAL],
+        "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    },
+}
+CSP_MODE = env.str("CSP_MODE", default="enforce" if PRODUCTION else "report-only")
+if CSP_MODE not in ("enforce", "report-only", "off"):
+    raise ImproperlyConfigured(f"CSP_MODE must be 'enforce', 'report-only' or 'off', not {CSP_MODE!r}.")
+SECURE_CSP = CONTENT_SECURITY_POLICY if CSP_MODE == "enforce" else {}
+SECURE_CSP_REPORT_ONLY = CONTENT_SECURITY_POLICY if CSP_MODE == "report-only" else {}
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # The load balancer probes over plain HTTP inside the network: answered, not redirected.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
-    X_FRAME_OPTIONS = "DENY"

@@ -4,9 +4,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import choose_language
 from compliance.views import cookie_choice, legal_accept, legal_document, privacy_download
+from core.health import HealthView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health/", HealthView.as_view(), name="health"),  # for the load balancer (issue 17, item 6)
     path("accounts/", include("allauth.urls")),
     path("legal/accept/", legal_accept, name="legal_accept"),
     path("cookies/", cookie_choice, name="cookie_choice"),
@@ -14,7 +16,8 @@ urlpatterns = [
     path("privacy/download/<str:token>/", privacy_download, name="privacy_download"),
     path("legal/<str:kind>/", legal_document, name="legal_document"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # No OPTIONS metadata: the page's HTML renderer has no template for it (a 500); 405 instead (issue 17).
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", metadata_class=None), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("projects.urls")),
     path("api/v1/", include("billing.urls")),
