@@ -303,6 +303,9 @@ class Notice(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["client", "event"], name="notice_once_per_event")]
+        # The sweep of notices not yet emailed (issue 17: an email that failed is sent again)
+        # reads only these: a few rows, not every notice ever written.
+        indexes = [models.Index(fields=["created_at"], condition=models.Q(emailed_at__isnull=True), name="notice_not_emailed")]
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.client_id})"

@@ -1,4 +1,5 @@
 import datetime
+import logging
 import re
 import secrets
 from collections.abc import Iterable
@@ -22,9 +23,12 @@ from compliance.erasure import erase_person
 from compliance.models import Complaint, CookieConsent, Incident, LegalAcceptance, LegalDocument, LegalNotice, MarketingConsent, PrivacyExport, PrivacyRequest
 from compliance.privacy import export_person
 from compliance.signals import spam_complaint_decided, spam_complaint_received
+from core.emails import send_mail_later
 from core.exceptions import RuleRefused
 from core.request_context import current_request
-from core.tasks import enqueue
+from core.tasks import enqueue, enqueue_at
+
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -53,6 +57,12 @@ def accept_documents(*, client, documents: Iterable[LegalDocument], ip: str | No
 
 
 NOTICE_BATCH = 200
+NOTIFY_TASK = "compliance.tasks.notify_document"  # by name: the tasks module imports this one
+# A batch that could not mail (SMTP down) is tried again this long after, attempt by attempt; after
+# the last, beat's `resume-document-notices` picks the chain up again.
+NOTICE_RETRY_SECONDS = (30, 60, 120, 300, 600, 1800, 3600)
+NOTICE_MAX_ATTEMPTS = 12
+RESUME_WITHIN_DAYS = 30
 
 
 @transaction.atomic
@@ -68,7 +78,7 @@ def publish_document(*, kind: str, version: str, title: str, body: str, actor=No
     document.save()
     record(action=Audit.LEGAL_PUBLISHED, actor=actor, target=document, details={"kind": kind, "version": version})
 
-    enqueue("compliance.tasks.notify_document", document.pk)  # by name: the tasks module imports this one
+    enqueue(NOTIFY_TASK, document.pk)  # through the outbox, in this transaction: never lost (issue 17, item 5)
     return document
 
 
@@ -81,22 +91,59 @@ def _mail_document(client, document: LegalDocument) -> None:
     send_mail(f"[{django_settings.SITE_NAME}] {document.title} {document.version}", body, None, [client.email])
 
 
-def notify_document_batch(*, document_id: int, batch: int = NOTICE_BATCH) -> int:
-    """Email one batch of the clients not yet told about this version; returns how many. Each
-    notice is marked in the same transaction as its sending is decided, so a rerun tells nobody
-    twice."""
-    document = LegalDocument.objects.get(pk=document_id)
+def untold_clients(document: LegalDocument):
+    """The clients to tell of this version (CMP-1): active ones who had an account when it was
+    published (a later one accepted it at registration) and were not emailed about it yet."""
     told = LegalNotice.objects.filter(document=document).values("client_id")
-    clients = list(
-        get_user_model().objects.filter(is_active=True, is_staff=False).exclude(pk__in=told).order_by("pk")[:batch]
-    )
-    for client in clients:
-        with transaction.atomic():
-            _notice, created = LegalNotice.objects.get_or_create(client=client, document=document)
-            if not created:
-                continue
-            transaction.on_commit(lambda c=client: _mail_document(c, document))
-    return len(clients)
+    return (get_user_model().objects.filter(is_active=True, is_staff=False, date_joined__lte=document.published_at)
+            .exclude(pk__in=told).order_by("pk"))
+
+
+def notify_document_batch(*, document_id: int, batch: int | None = None, attempt: int = 0) -> int:
+    """Email one batch of the clients not yet told about this version (CMP-1); returns how many
+    were told. A client is marked told only once its email went, and the rest of the chain is
+    queued through the outbox in the batch's own transaction (issue 17, item 5): an email that
+    fails stops the batch, keeps what went and tries the rest again later; a broker down between
+    batches loses nothing. One batch of a document runs at a time (its row locked), so a rerun or
+    a second chain never tells anyone twice."""
+    with transaction.atomic():
+        # NO KEY: a client accepting the document meanwhile (a row pointing at it) is not held up.
+        document = LegalDocument.objects.select_for_update(no_key=True, skip_locked=True).filter(pk=document_id).first()
+        if document is None:
+            return 0  # no such document, or one of its batches is running: that one carries the chain on
+        batch = batch or NOTICE_BATCH
+        clients = list(untold_clients(document)[:batch])
+        told = 0
+        for client in clients:
+            try:
+                _mail_document(client, document)
+            except Exception as exc:  # noqa: BLE001 (what went stays marked; the rest is tried again)
+                _retry_notices_later(document, attempt=attempt, error=exc)
+                return told
+            LegalNotice.objects.create(client=client, document=document)
+            told += 1
+        if len(clients) == batch:  # maybe more: the next batch, queued with this one's marks
+            enqueue(NOTIFY_TASK, document.pk)
+    return told
+
+
+def _retry_notices_later(document: LegalDocument, *, attempt: int, error: Exception) -> None:
+    log.warning("legal notices of document %s stopped (attempt %s): %r", document.pk, attempt + 1, error)
+    if attempt + 1 >= NOTICE_MAX_ATTEMPTS:
+        return  # beat's resume_document_notices starts the chain again
+    delay = NOTICE_RETRY_SECONDS[min(attempt, len(NOTICE_RETRY_SECONDS) - 1)]
+    enqueue_at(NOTIFY_TASK, document.pk, attempt + 1, eta=timezone.now() + datetime.timedelta(seconds=delay))
+
+
+def resume_document_notices(*, now=None) -> int:
+    """Start the notices again of every version published lately whose clients are not all told
+    (CMP-1, issue 17 item 5: a rerun picks up the untold). Returns how many documents."""
+    now = now or timezone.now()
+    documents = [d for d in LegalDocument.objects.filter(published_at__gte=now - datetime.timedelta(days=RESUME_WITHIN_DAYS))
+                 if untold_clients(d).exists()]
+    for document in documents:
+        enqueue(NOTIFY_TASK, document.pk)
+    return len(documents)
 
 
 COMPLAINT_WORKING_DAYS = 30  # CMP-4, ToU 21.10
@@ -346,13 +393,13 @@ def notify_incident(*, incident, actor) -> int:
         incident.notified_at, incident.notified_by = timezone.now(), actor
         incident.save(update_fields=["notified_at", "notified_by"])
         record(action=Audit.INCIDENT_NOTIFIED, actor=actor, target=incident, details={"clients": len(clients)})
-        for client in clients:
-            transaction.on_commit(lambda c=client: send_mail(
+        for client in clients:  # through the outbox with the mark: sent after the commit, retried until it went
+            send_mail_later(
                 f"[{django_settings.SITE_NAME}] A security incident may concern your account",
-                f"Hello {c.name},\n\nOn {incident.discovered_at:%Y-%m-%d} we discovered a security incident that may concern your data:\n\n"
+                f"Hello {client.name},\n\nOn {incident.discovered_at:%Y-%m-%d} we discovered a security incident that may concern your data:\n\n"
                 f"{incident.description}\n\nWrite to us with any question.\n",
-                None, [c.email],
-            ))
+                [client.email],
+            )
     return len(clients)
 
 
@@ -367,11 +414,11 @@ def _send_export(request) -> None:
     )
     client = request.client
     link = f"{django_settings.SITE_URL}/privacy/download/{export.token}/"
-    transaction.on_commit(lambda: send_mail(
+    send_mail_later(
         f"[{django_settings.SITE_NAME}] Your data",
         f"Hello {client.name},\n\nYour data is ready as one JSON document: {link}\nThe link works for {EXPORT_LINK_DAYS} days.\n",
-        None, [client.email],
-    ))
+        [client.email],
+    )
 
 
 def export_data(*, client) -> dict:

@@ -1,7 +1,11 @@
 """Thin Celery tasks: each calls one service. Every one is idempotent (acks_late)."""
 
-from celery import shared_task
+from datetime import timedelta
 
+from celery import shared_task
+from django.utils import timezone
+
+from core.tasks import enqueue_at
 from projects import services
 from projects.funnels import runtime
 from projects.models import Project
@@ -37,7 +41,7 @@ def send_messages(message_ids: list[int]) -> int:
     """Send a funnel's messages in order (MSG-1); what must wait is sent again later."""
     later = messages.send_in_order(message_ids)
     if later is not None:
-        send_messages.apply_async(args=(later.ids,), countdown=later.seconds)
+        enqueue_at(send_messages, later.ids, eta=timezone.now() + timedelta(seconds=later.seconds))
         return len(message_ids) - len(later.ids)
     return len(message_ids)
 
@@ -58,7 +62,7 @@ def send_broadcast_chunk(broadcast_id: int, message_ids: list[int]) -> int:
     messages are marked so as they come up."""
     later = messages.send_in_order(message_ids)
     if later is not None:
-        send_broadcast_chunk.apply_async(args=(broadcast_id, later.ids), countdown=later.seconds)
+        enqueue_at(send_broadcast_chunk, broadcast_id, later.ids, eta=timezone.now() + timedelta(seconds=later.seconds))
         return len(message_ids) - len(later.ids)
     broadcasts.after_chunk(broadcast_id)
     return len(message_ids)

@@ -15,7 +15,7 @@ from accounts.services.api_keys import (
     set_api_key_limit,
     sign_in_key,
 )
-from accounts.services.notices import Draft, notify, notify_many, send_notice, send_notices_of
+from accounts.services.notices import Draft, notify, notify_many, send_notice, send_notices_of, send_pending_notices
 from accounts.services.preferences import NOT_A_LANGUAGE, is_language, language_of, set_language
 from accounts.services.recovery import approve_access_recovery, refuse_access_recovery, request_access_recovery
 from accounts.services.registration import (
@@ -92,6 +92,7 @@ __all__ = [
     "send_email_verification",
     "send_notice",
     "send_notices_of",
+    "send_pending_notices",
     "set_api_key_limit",
     "sign_in_key",
     "sign_in_lockout_remaining",
