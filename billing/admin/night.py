@@ -5,7 +5,9 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import localize
 from django.utils.html import format_html_join
+from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import TabularInline
@@ -17,6 +19,7 @@ from billing.models import (
     NightlyRun,
     NightlyStep,
 )
+from billing.night.recount import stale_before
 from core.admin import ReadOnlyAdmin, change_url, changelist_url, confirmed
 from core.money import dollars
 
@@ -106,12 +109,12 @@ class NightlyRunAdmin(ButtonsMixin, ReadOnlyAdmin):
     """Each night and each step: when, how long, how many clients, charges, credits, failures;
     tonight's dry run and tonight's run from the list (`billing.run_night`)."""
 
-    list_display = ["__str__", "night", "at", "dry_run", "status", "charged", "credited", "collected", "failures", "started_at", "finished_at"]
+    list_display = ["__str__", "night", "at", "dry_run", "state", "charged", "credited", "collected", "failures", "started_at", "finished_at"]
     list_filter = ["status", "dry_run", "night"]
     search_fields = ["error"]
     search_help_text = _("Search the error of a night that stopped.")
     date_hierarchy = "night"
-    fields = ["night", "at", "dry_run", "status", "started_at", "finished_at", "totals", "error"]
+    fields = ["night", "at", "dry_run", "state", "started_at", "heartbeat_at", "finished_at", "totals", "error"]
     readonly_fields = fields
     inlines = [NightlyStepInline]
     actions = ["rerun"]
@@ -120,6 +123,16 @@ class NightlyRunAdmin(ButtonsMixin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("steps")
+
+    @admin.display(description=_("status"), ordering="status")
+    def state(self, run) -> str:
+        """Its status; a running night with no sign of life for NIGHT_STALE_AFTER was killed, and
+        the next run closes it as interrupted with its true counts (issue 17)."""
+        alive = run.heartbeat_at or run.started_at
+        if run.status == NightlyRun.Status.RUNNING and not run.dry_run and alive < stale_before():
+            return gettext("Running, no sign of life since %(since)s: killed? The next run closes it as interrupted") % {
+                "since": localize(localtime(alive))}
+        return run.get_status_display()
 
     @admin.display(description=_("failures"))
     def failures(self, run) -> int:

@@ -16,12 +16,16 @@ class NightlyRun(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Stopped by an error"
+        # Killed (a process or a machine gone mid-run): closed by the next run, which recounted what
+        # it had done from the rows it wrote (issue 17, item 5).
+        INTERRUPTED = "interrupted", "Interrupted (closed by the next run)"
 
     night = models.DateField(help_text=_("The billing day whose night this is."))
     at = models.DateTimeField(help_text=_("The instant the night ran as of."))
     dry_run = models.BooleanField(default=False)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=11, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text=_("Last sign of life of a running night (each chunk, each wait)."))
     finished_at = models.DateTimeField(null=True, blank=True)
     report = models.JSONField(default=dict, blank=True, help_text=_("The decisions of a dry run; totals otherwise."))
     error = models.TextField(blank=True)

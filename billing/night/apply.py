@@ -18,6 +18,7 @@ from billing.policy import current_policy
 from billing.subscriptions.renewals import Written
 from core.batches import at_once_or_each
 from core.bulk import insert_rows
+from core.request_context import log_context
 from projects import services as projects
 
 logger = logging.getLogger("billing.night")
@@ -56,8 +57,10 @@ def apply(step: str, client_ids: list[int], night: Night) -> tuple[int, int, Wri
 def process(step: str, client_ids: list[int], night: Night) -> dict:
     """One chunk of one step: the whole chunk at once; if that fails, each client alone. Every
     failure is logged and returned with its client (None for the chunk) for the night's record."""
-    if step == "dunning":
-        return dunning.collect_chunk(client_ids, day=night.day, at=night.at)
-    results, failures = at_once_or_each(lambda ids: apply(step, ids, night), client_ids, logger=logger, what=f"night of {night.day}, {step}")
+    # Every log line of the chunk, inline or in a worker, names it (issue 17, item 6).
+    with log_context(night=night.day.isoformat(), step=step, chunk=f"{client_ids[0]}-{client_ids[-1]} ({len(client_ids)})" if client_ids else None):
+        if step == "dunning":
+            return dunning.collect_chunk(client_ids, day=night.day, at=night.at)
+        results, failures = at_once_or_each(lambda ids: apply(step, ids, night), client_ids, logger=logger, what=f"night of {night.day}, {step}")
     return {"done": sum(done for done, _, _ in results), "skipped": sum(skipped for _, skipped, _ in results),
             "charged": sum(w.charged_cents for _, _, w in results), "credited": sum(w.credited_cents for _, _, w in results), "failures": failures}

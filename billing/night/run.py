@@ -3,19 +3,21 @@ in chunks, inline or fanned out to Celery workers, every count and failure on th
 
 import contextlib
 import datetime
+import logging
 import traceback
 from dataclasses import asdict
 
 from celery import current_app as celery_app
-from celery import current_task, group, signature
-from django.conf import settings
+from celery import current_task
 from django.db import connection
 from django.utils import timezone
 
 from billing import dunning, payments, snapshots
 from billing.models import NightlyRun, NightlyStep
 from billing.night.apply import process
+from billing.night.fanout import beat, chunk_name, run_on_workers
 from billing.night.plan import Decision, Night, dunning_clients, plan, plan_packages, plan_retention, renewing_clients
+from billing.night.recount import close_interrupted
 from compliance.retention import run_retention
 from compliance.sealing import seal_audit_log
 from core.clock import billing_date
@@ -27,8 +29,8 @@ from projects import selectors as projects_selectors
 # by default, for every connection): 1,000 leaves room for several workers at once.
 CHUNK = 2000
 STEP_CHUNK = {"dunning": 1000}
-CHUNK_TIMEOUT = 3600  # seconds a step waits for its chunks on the workers
 LOCK_KEY = 0x6E6967687421  # "night!"
+logger = logging.getLogger("billing.night")
 
 
 @contextlib.contextmanager
@@ -54,21 +56,31 @@ def _fan_out(inline: bool) -> bool:
     return not (inline or in_worker or celery_app.conf.task_always_eager or not celery_app.conf.result_backend)
 
 
+def _run_chunk(step: str, chunk: list[int], night: Night) -> dict:
+    """A chunk in this process. Its clients' own failures come back in its outcome; should the
+    chunk itself raise (the broker, a bug), that is its clients' failure on the record and the
+    night goes on: a later run does them (issue 17)."""
+    try:
+        return process(step, chunk, night)
+    except Exception as exc:  # noqa: BLE001 (one chunk's failure must not stop the night)
+        logger.exception("night of %s, %s: chunk %s failed", night.day, step, chunk_name(chunk))
+        return {"done": 0, "skipped": 0, "charged": 0, "credited": 0, "failures": [
+            {"client": None, "chunk": chunk_name(chunk), "clients": chunk, "error": f"{type(exc).__name__}: {exc}"[:1000],
+             "trace": traceback.format_exc()[-2000:]}]}
+
+
 def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, inline: bool) -> NightlyStep:
     record_step = NightlyStep.objects.create(run=run, name=step)
     size = min(CHUNK, STEP_CHUNK.get(step, CHUNK))
     chunks = [client_ids[i : i + size] for i in range(0, len(client_ids), size)]
     if chunks and _fan_out(inline):
-        # The task by its name: the tasks module imports this one, not the other way round.
-        # Each task carries its own clients' counts, not the night's (a million entries at scale).
-        chunk_tasks = (signature("billing.tasks.night_chunk", args=(step, chunk, night.day.isoformat(), night.at.isoformat(),
-                                                                     {c: night.counts[c] for c in chunk if c in night.counts}),
-                                 options={"queue": settings.NIGHT_QUEUE} if settings.NIGHT_QUEUE else {})
-                       for chunk in chunks)
-        results = group(chunk_tasks).apply_async()
-        outcomes = results.get(disable_sync_subtasks=False, timeout=CHUNK_TIMEOUT)
+        outcomes, notes = run_on_workers(run, step, chunks, night, inline=lambda chunk: _run_chunk(step, chunk, night))
+        record_step.failures += notes
     else:
-        outcomes = [process(step, chunk, night) for chunk in chunks]
+        outcomes = []
+        for chunk in chunks:
+            outcomes.append(_run_chunk(step, chunk, night))
+            beat(run)
     for outcome in outcomes:
         record_step.clients += outcome["done"]
         record_step.skipped += outcome["skipped"]
@@ -77,7 +89,19 @@ def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, i
         record_step.failures += outcome["failures"]
     record_step.finished_at = timezone.now()
     record_step.save()
+    beat(run)
     return record_step
+
+
+def _phase(run: NightlyRun, name: str, work) -> None:
+    """One of the night's closing phases (retention, the snapshot, the audit seal): its error is
+    logged and kept on the run, and the phases after it still run (issue 17)."""
+    try:
+        work()
+    except Exception as exc:  # noqa: BLE001 (retention's error must not keep the audit log unsealed)
+        logger.exception("night of %s: %s failed", run.night, name)
+        run.error += f"{name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()[-1500:]}\n"
+    beat(run)
 
 
 def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, inline: bool = False) -> NightlyRun:
@@ -90,7 +114,11 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
         report["totals"] = _totals(decisions)
         return NightlyRun.objects.create(night=night.day, at=at, dry_run=True, status=NightlyRun.Status.DONE, finished_at=timezone.now(), report=report)
     with night_lock():
-        run = NightlyRun.objects.create(night=night.day, at=at)
+        try:  # a killed night's record closed with its true counts (issue 17) ...
+            close_interrupted(locked=connection.vendor == "postgresql")
+        except Exception:  # ... but its recount's failure must not keep tonight from running
+            logger.exception("closing the interrupted nights failed; tonight runs all the same")
+        run = NightlyRun.objects.create(night=night.day, at=at, heartbeat_at=timezone.now())
         try:
             # PER-7: what a killed run (or a lost answer) left taken but not booked reaches the
             # wallets, and unanswered attempts are asked of the gateway, before any debt is read.
@@ -104,10 +132,11 @@ def run_nightly(*, at: datetime.datetime | None = None, dry_run: bool = False, i
                 planned = planner(night)
                 ids = planned if step in ("renewals", "dunning") else sorted({d.client_id for d in planned})
                 _run_step(run, step, ids, night, inline)
-            run_retention(now=at)  # CMP-7: what every app keeps for a window only
-            snapshots.write_snapshot(day=night.day, at=at, run=run, active_subscribers=sum(night.counts.values()))  # the staff index's figures of the day (issue 16)
-            seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1))  # the days fully past
-            run.status = NightlyRun.Status.DONE
+            _phase(run, "retention", lambda: run_retention(now=at))  # CMP-7: what every app keeps for a window only
+            # The staff index's figures of the day (issue 16).
+            _phase(run, "snapshot", lambda: snapshots.write_snapshot(day=night.day, at=at, run=run, active_subscribers=sum(night.counts.values())))
+            _phase(run, "audit seal", lambda: seal_audit_log(through=at.astimezone(datetime.UTC).date() - datetime.timedelta(days=1)))  # the days fully past
+            run.status = NightlyRun.Status.FAILED if run.error else NightlyRun.Status.DONE
         except BaseException:  # an error, or the process being interrupted: the next run finishes the rest
             run.status, run.error = NightlyRun.Status.FAILED, traceback.format_exc()[-4000:]
             raise

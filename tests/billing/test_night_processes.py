@@ -92,7 +92,7 @@ def test_the_nights_chunks_go_to_their_own_queue_when_one_is_set(worker, monkeyp
 
     settings.NIGHT_QUEUE = current_app.conf.task_default_queue  # the one the test's worker reads
     monkeypatch.setattr(night_module, "CHUNK", 1)
-    monkeypatch.setattr(night_module, "CHUNK_TIMEOUT", 30)  # a lost chunk fails the run in 30 s, not an hour
+    settings.NIGHT_CHUNK_LOST_AFTER = 30  # a lost chunk is run by the night itself after 30 s, not an hour
     clients = due_clients(2)
     current_app.conf.task_default_queue = "nobody-reads-this"
     try:
