@@ -1,6 +1,7 @@
 """The one exception handler of the API: every error in the shape API.md gives."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -9,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.exceptions import RuleRefused
+from core.parsers import BodyTooLarge, body_limit
 
 
 class Metadata(SimpleMetadata):
@@ -41,6 +43,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = BodyTooLarge(body_limit() or 0)
+    elif isinstance(exc, SuspiciousOperation):  # too many form fields, a malformed multipart body
+        exc = exceptions.ParseError(str(exc) or "The request is malformed.")
 
     response = drf_exception_handler(exc, context)
     if response is None:

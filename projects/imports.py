@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from accounts.models import Client
 from compliance.services import record
 from core.exceptions import RuleRefused
+from core.validation import text_problem
 from projects.audit_actions import Audit
 from projects.contacts import Reason, check_contact
 from projects.models import AddressBook, Contact, Project, Subscriber
@@ -25,6 +26,22 @@ LOOKUP_BATCH = 2_000
 class ImportResult:
     created: int = 0
     rejected: list[dict] = field(default_factory=list)
+
+
+# The longest address the columns hold: Django's validator takes up to 320 characters.
+EMAIL_MAX_LENGTH = min(Subscriber._meta.get_field("email").max_length, Contact._meta.get_field("email").max_length)
+
+
+def _check_row(row) -> tuple[dict | None, str | None]:
+    """`check_contact`, and what only storing would find (issue 17): text PostgreSQL refuses (a NUL,
+    an unpaired surrogate) from any source, a CSV file's as a request's, and an address longer
+    than its column."""
+    if isinstance(row, dict) and any(isinstance(value, str) and text_problem(value) for value in row.values()):
+        return None, Reason.INVALID_ROW
+    contact, reason = check_contact(row)
+    if contact is not None and len(contact["email"]) > EMAIL_MAX_LENGTH:
+        return None, Reason.INVALID_EMAIL
+    return contact, reason
 
 
 def _existing(queryset, key: str, values: list[str]) -> set[str]:
@@ -45,7 +62,7 @@ def _sort_rows(rows, existing_queryset) -> tuple[list[dict], list[dict]]:
     checked, rejected = [], []
     seen_emails, seen_phones = set(), set()
     for index, row in enumerate(rows):
-        contact, reason = check_contact(row)
+        contact, reason = _check_row(row)
         if contact is not None and (contact["email"] in seen_emails or contact["phone"] in seen_phones):
             contact, reason = None, Reason.DUPLICATE_IN_FILE
         if contact is None:

@@ -4,7 +4,6 @@ project's settings, reasons, participants and subscribers. Access is decided whe
 where its level is `view`."""
 
 import hmac
-import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -33,8 +32,10 @@ def telegram_webhook(request, token: str):
     """Telegram's Bot API posts each Update here (API.md). A plain view, not DRF: it is the hot
     path, it checks its own secret, and it calls nobody outside before answering.
 
-    403 for a wrong or missing secret and 400 for a body that is not an Update, both storing
-    nothing; 200 for everything else, ignored updates included, so that Telegram stops re-sending."""
+    403 for a wrong or missing secret and 400 (413 if too large) for a body that is not an Update,
+    storing nothing; 200 for everything else, ignored updates included, so that Telegram stops
+    re-sending; an Update refused for its content (a NUL in a name, an id out of range: issue 17)
+    is 200 with `{"code": "refused", "detail"}` and stores nothing either."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     project = selectors.project_for_webhook(token=token)
@@ -44,13 +45,14 @@ def telegram_webhook(request, token: str):
     if not hmac.compare_digest(secret.encode(), project.telegram_secret.encode()):
         return JsonResponse({"code": "permission_denied", "detail": "Wrong or missing secret token."}, status=403)
     try:
-        update = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"code": "parse_error", "detail": "The body is not JSON."}, status=400)
-    if not isinstance(update, dict) or type(update.get("update_id")) is not int:
-        return JsonResponse({"code": "invalid", "detail": "Not a Telegram Update: no integer update_id."}, status=400)
-    telegram.handle_telegram_update(project=project, update=update)
-    return HttpResponse(status=200)
+        update = telegram.read_update(request)
+    except telegram.NotAnUpdate as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=exc.status)
+    try:
+        telegram.handle_telegram_update(project=project, update=update)
+    except telegram.UpdateRefused as exc:  # acknowledged, so that Telegram stops re-sending it (issue 17)
+        return JsonResponse({"code": "refused", "detail": f"Update refused, nothing stored: {exc}"}, status=200)
+    return HttpResponse(status=200, content_type="text/plain; charset=utf-8")  # empty: Telegram reads no body (schema: text/plain)
 
 
 

@@ -90,7 +90,7 @@ def test_wal5_keys_are_kept_whole_up_to_255_characters(payer):
 @pytest.mark.parametrize("key", ["k" * 256, "bad\x01key", "\ud800"])
 def test_wal5_a_key_too_long_or_not_printable_is_refused_and_nothing_is_charged(payer, key):
     response = api_as(payer).post(TOPUP, {"amount_cents": 1000}, HTTP_IDEMPOTENCY_KEY=key)
-    assert response.status_code == 400 and "Idempotency-Key" in response.json()
+    assert response.status_code == 400 and "Idempotency-Key" in response.content.decode()
     assert card_paid(payer) == 100 and balance(payer) == 100
     assert not IdempotencyRecord.objects.exists() and not PaymentAttempt.objects.filter(kind="charge").exists()
 
