@@ -1,6 +1,11 @@
+import datetime
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Max, Min, Prefetch
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
@@ -8,9 +13,9 @@ from unfold.admin import ModelAdmin, TabularInline
 import projects.admin_funnels  # noqa: F401  (registers the funnel and sending admins: PRJ-6, MSG-1)
 from accounts.models import normalize_email
 from compliance.services import receive_privacy_request
-from core.admin import CappedCountPaginator, ReadOnlyAdmin, ask_first, refusal, report
+from core.admin import CappedCountPaginator, ReadOnlyAdmin, ReasonForm, ask_first, confirmation, confirmed, refusal, report
 from core.exceptions import RuleRefused
-from projects import selectors, services
+from projects import popup, selectors, services
 from projects.access import SECTIONS
 from projects.contacts import clean_phone
 from projects.models import AddressBook, Contact, Project, ProjectMember, ProjectRestriction, Subscriber
@@ -224,6 +229,51 @@ class ProjectAdmin(ModelAdmin):
         return None
 
 
+# --- undoing a flood of the pop-up form (issue 17, item 4) --------------------------------------
+
+WINDOW_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+FLOOD_PROJECTS_AT_ONCE = 20
+
+
+class FloodForm(ReasonForm):
+    """The window of a pop-up flood, both ends included, and why it goes. `shown` is the window the
+    page counted for: a window changed on the page is counted again before anything is done."""
+
+    start = forms.DateTimeField(label=_("Added from"), input_formats=WINDOW_FORMATS, help_text=_("YYYY-MM-DD HH:MM:SS, in your time zone."))
+    end = forms.DateTimeField(label=_("Added until (included)"), input_formats=WINDOW_FORMATS)
+    shown = forms.CharField(widget=forms.HiddenInput, required=False)
+    field_order = ["start", "end", "reason"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            self.add_error("end", gettext("The end of the window must not be before its start."))
+        return data
+
+    def window(self) -> tuple[datetime.datetime, datetime.datetime] | None:
+        """(start, end), the end's whole second included; None while either is missing or wrong."""
+        data = getattr(self, "cleaned_data", {})
+        if not (data.get("start") and data.get("end")):
+            return None
+        return data["start"], data["end"] + datetime.timedelta(microseconds=999_999)
+
+
+def window_key(window) -> str:
+    return "|".join(str(int(moment.timestamp())) for moment in window)
+
+
+def prefilled_window(queryset) -> tuple[dict, tuple[datetime.datetime, datetime.datetime]]:
+    """The selected pop-up subscribers' span in whole seconds (the last one included), or the last
+    hour: the form's initial values and the window they say."""
+    made = Coalesce("created_at", "subscribed_at")
+    span = queryset.filter(source=Subscriber.Source.POPUP).order_by().aggregate(first=Min(made), last=Max(made))
+    end = (span["last"] or timezone.now()).replace(microsecond=0)
+    start = (span["first"] or end - datetime.timedelta(hours=1)).replace(microsecond=0)
+    window = (timezone.localtime(start), timezone.localtime(end) + datetime.timedelta(microseconds=999_999))
+    initial = {"start": window[0].strftime(WINDOW_FORMATS[0]), "end": window[1].strftime(WINDOW_FORMATS[0]), "shown": window_key(window)}
+    return initial, window
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(ReadOnlyAdmin):
     """Usable at a million rows: no full count, exact search on indexed columns only, raw IDs.
@@ -238,7 +288,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
-    actions = ["unsubscribe", "file_erasure_request"]
+    actions = ["unsubscribe", "file_erasure_request", "remove_popup_flood"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("projects.change_subscriber")
@@ -302,6 +352,57 @@ class SubscriberAdmin(ReadOnlyAdmin):
             services.unsubscribe(subscriber=subscriber, actor=request.user)
             done += 1
         report(self, request, done, pgettext("admin action outcome", "Unsubscribed"), [])
+
+    @admin.action(description=_("Remove pop-up subscribers added between … and …"), permissions=["change"])
+    def remove_popup_flood(self, request, queryset):
+        """The projects of the selected subscribers; the window prefilled from the selected pop-up
+        subscribers, changeable; the counts per project, then `popup.remove_popup_flood`."""
+        picks = list(queryset.order_by().values("project_id").annotate(pick=Min("pk")).values_list("pick", flat=True))
+        if len(picks) > FLOOD_PROJECTS_AT_ONCE:
+            self.message_user(request, gettext("Select subscribers of at most %(count)s projects at once.") % {"count": FLOOD_PROJECTS_AT_ONCE},
+                              messages.ERROR)
+            return None
+        projects = list(Project.objects.filter(subscribers__pk__in=picks).select_related("owner").order_by("pk"))
+        if confirmed(request):
+            form = FloodForm(request.POST)
+            valid, window = form.is_valid(), form.window()
+            if valid and form.cleaned_data["shown"] == window_key(window):
+                return self._remove_flood(request, projects, form)
+            if window is not None and form.cleaned_data.get("shown") != window_key(window):
+                # A window changed on the page: counted anew below, to be confirmed again.
+                form = FloodForm({**request.POST.dict(), "shown": window_key(window)})
+                form.is_valid()
+        else:
+            initial, window = prefilled_window(queryset)
+            form = FloodForm(initial=initial)
+
+        def row(project) -> str:
+            names = {"project": project, "id": project.pk, "owner": owner_of(project)}
+            if window is None:
+                return gettext("“%(project)s” (%(id)s) of %(owner)s") % names
+            flood = popup.popup_flood(project=project, start=window[0], end=window[1])
+            return gettext("“%(project)s” (%(id)s) of %(owner)s: pop-up subscribers deleted: %(removed)s; re-subscribed by the form, "
+                           "unsubscribed again: %(unsubscribed)s.") % {**names, "removed": flood.removed, "unsubscribed": flood.unsubscribed}
+
+        page = confirmation(
+            self, request, admin_action=self.remove_popup_flood.__name__, title=gettext("Remove pop-up subscribers"),
+            question=gettext("The active subscribers the pop-up form added to these projects in the window are deleted, with what funnels and "
+                             "messages kept of them; people it subscribed again then are unsubscribed again. Unsubscribed ones stay. Counted "
+                             "for the window below; a changed window is counted again first."),
+            rows=[row(p) for p in projects], ids=picks, submit=gettext("Yes, remove them"), extra={"flood_form": form},
+        )
+        page.template_name = "admin/projects/subscriber/confirm_flood.html"
+        return page
+
+    def _remove_flood(self, request, projects, form):
+        start, end = form.window()
+        removed = unsubscribed = 0
+        for project in projects:
+            flood = popup.remove_popup_flood(project=project, start=start, end=end, actor=request.user, reason=form.cleaned_data["reason"])
+            removed, unsubscribed = removed + flood.removed, unsubscribed + flood.unsubscribed
+        self.message_user(request, gettext("Pop-up subscribers deleted: %(removed)s; unsubscribed again: %(unsubscribed)s; from %(projects)s.")
+                          % {"removed": removed, "unsubscribed": unsubscribed, "projects": ", ".join(f"“{p}”" for p in projects)}, messages.SUCCESS)
+        return None
 
 
 @admin.register(AddressBook)

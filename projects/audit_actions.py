@@ -18,6 +18,7 @@ class Audit:
     MEMBER_ADDED = "project.member_added"
     MEMBER_CHANGED = "project.member_changed"
     MEMBER_REMOVED = "project.member_removed"
+    POPUP_FLOOD_REMOVED = "subscribers.popup_flood_removed"
     PROJECTS_ARCHIVED = "projects.archived"
     PROJECTS_PURGED_AFTER_RETENTION = "projects.purged_after_retention"
     PROJECTS_RESTORED = "projects.restored"

@@ -3,7 +3,7 @@
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -359,7 +359,9 @@ def remove_member(*, granter: ProjectAccess, member: ProjectMember, actor: Clien
 # --- subscribers (PRJ-3, PRJ-5) ----------------------------------------------------------------
 
 
-def _clean_person(*, name: str, email: str, phone: str) -> dict:
+def clean_person(*, name: str, email: str, phone: str) -> dict:
+    """A person as the API and the pop-up form give it, cleaned (PRJ-5: one email and phone
+    spelling, no role address), or ValidationError field by field."""
     errors = {}
     cleaned = {"name": (name or "").strip(), "email": "", "phone": ""}
     if (email or "").strip():
@@ -382,7 +384,9 @@ def _clean_person(*, name: str, email: str, phone: str) -> dict:
     return cleaned
 
 
-def _find_person(project: Project, person: dict):
+def find_person(project: Project, person: dict):
+    """The project's subscriber with the same email or phone (cleaned), locked; the one rule by
+    which the API and the pop-up form know a person again (the unique constraints back it)."""
     queryset = Subscriber.objects.select_for_update().filter(project=project)
     for key in ("email", "phone"):
         if person[key] and (found := queryset.filter(**{key: person[key]}).first()):
@@ -397,8 +401,8 @@ def add_subscriber(*, project: Project, actor: Client, name: str = "", email: st
     check_project_writable(project=project, actor=actor)
     if consent is not True:
         raise ValidationError({"consent": ["Confirm that this person consented to receive messages."]})
-    person = _clean_person(name=name, email=email, phone=phone)
-    if existing := _find_person(project, person):
+    person = clean_person(name=name, email=email, phone=phone)
+    if existing := find_person(project, person):
         if existing.status == Subscriber.Status.UNSUBSCRIBED:
             raise RuleRefused("subscriber_unsubscribed", "This person unsubscribed; only they can subscribe again.")
         raise RuleRefused("subscriber_exists", "A subscriber with this email or phone is already in the project.")
@@ -407,37 +411,6 @@ def add_subscriber(*, project: Project, actor: Client, name: str = "", email: st
         project=project, **person, source=Subscriber.Source.API, consent_at=now,
         consent_source=f"Stated through the API by client {actor.pk}", subscribed_at=now,
     )
-
-
-@transaction.atomic
-def subscribe_from_popup(*, project: Project, name: str = "", email: str = "", phone: str = "", consent: bool, page: str = "") -> Subscriber | None:
-    """A person subscribes through the pop-up form on the client's site, consenting explicitly
-    (PRJ-3). Subscribing again re-subscribes; an active subscriber is left as it is."""
-    if consent is not True:
-        raise ValidationError({"consent": ["Consent is required to subscribe."]})
-    if not takes_new_subscribers(project):
-        raise RuleRefused("project_not_accepting", "This project is not taking subscribers right now.")
-    person = _clean_person(name=name, email=email, phone=phone)
-    now = timezone.now()
-    consent_source = "Pop-up form" + (f" on {page[:150]}" if page else "")
-    existing = _find_person(project, person)
-    if existing is None:
-        try:
-            with transaction.atomic():
-                return Subscriber.objects.create(
-                    project=project, **person, source=Subscriber.Source.POPUP, consent_at=now,
-                    consent_source=consent_source, subscribed_at=now,
-                )
-        except IntegrityError:  # the same person sent the form twice at once
-            return _find_person(project, person)
-    if existing.status == Subscriber.Status.UNSUBSCRIBED:
-        existing.status = Subscriber.Status.ACTIVE
-        existing.subscribed_at = existing.consent_at = now
-        existing.unsubscribed_at = None
-        existing.consent_source = consent_source
-        existing.name = person["name"] or existing.name
-        existing.save(update_fields=["status", "subscribed_at", "consent_at", "unsubscribed_at", "consent_source", "name"])
-    return existing
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -231,6 +232,10 @@ class Subscriber(models.Model):
     consent_source = models.CharField(max_length=200, help_text=_("How the person consented (PRJ-3)."))
     subscribed_at = models.DateTimeField()
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # When the row was made, by the database (imports insert by COPY), so that a flood of pop-up
+    # subscribers can be told from people re-subscribing (issue 17, item 4). Empty on rows made
+    # before it was kept.
+    created_at = models.DateTimeField(null=True, blank=True, db_default=Now(), editable=False)
 
     class Meta:
         ordering = ["-id"]
