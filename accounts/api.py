@@ -40,7 +40,8 @@ class RegisterApi(APIView):
     @extend_schema(
         operation_id="auth_register",
         request=RegisterInput,
-        responses={201: RegisterOutput, 400: OpenApiResponse(description="Invalid input, field by field")},
+        responses={201: RegisterOutput, 400: OpenApiResponse(description="Invalid input, field by field"),
+                   409: OpenApiResponse(ErrorSerializer, description="`legal_documents_missing`: the Terms and Privacy Policy are not published yet")},
         auth=[],
     )
     def post(self, request):

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import normalize_email
 from core.pagination import CursorPagination
 from core.throttling import PerIpThrottle
-from projects import imports, selectors, services
+from projects import imports, popup, selectors, services
 from projects.access import SECTIONS, Level, Section
 from projects.contacts import clean_phone
 from projects.models import AddressBook, Contact, Industry, Project, ProjectMember, ProjectRestriction, Subscriber
@@ -101,6 +101,9 @@ class ProjectScopedApi(generics.GenericAPIView):
 
     permission_classes = [IsAuthenticated, ProjectAccessPermission]
     access_rules: dict = {}
+    # In the schema (core.schema): the access check refuses any method (403), the write guard an
+    # archived project (409 `project_archived`).
+    schema_refusals = {"read": {403}, "write": {403, 409}}
     project_access: selectors.ProjectAccess
 
     @property
@@ -417,7 +420,8 @@ class ContactImportApi(AddressBookScopedApi):
 
 
 class PopupSubscribeApi(APIView):
-    """Called by the pop-up form on a client's own site: no key, rate-limited per IP."""
+    """Called by the pop-up form on a client's own site: no key, rate-limited per IP and per
+    project, a honeypot field (issue 17, item 4: `projects.popup`)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -431,6 +435,10 @@ class PopupSubscribeApi(APIView):
         phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
         consent = serializers.BooleanField(help_text="Must be true: the person ticked the consent box.")
         page = serializers.CharField(max_length=500, required=False, allow_blank=True, default="", help_text="The page the form was on.")
+        website = serializers.CharField(
+            max_length=500, required=False, allow_blank=True, default="",
+            help_text="Leave empty: a field of the form that people never see. Filled in, the answer is the same and nothing is stored.",
+        )
 
     class PopupOutput(serializers.Serializer):
         status = serializers.CharField()
@@ -453,5 +461,5 @@ class PopupSubscribeApi(APIView):
         project = selectors.project_for_public_key(public_key=fields.pop("public_key"))
         if project is None:
             raise Http404
-        services.subscribe_from_popup(project=project, **fields)
+        popup.subscribe_from_popup(project=project, trap=fields.pop(popup.TRAP_FIELD), **fields)
         return Response(self.PopupOutput({"status": "subscribed"}).data)
