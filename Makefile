@@ -16,7 +16,7 @@ PYTHON := $(shell for v in 3.14 3.13 3.12; do \
 # The Ukrainian catalogue is kept as .po in git and compiled here (msgfmt, Debian's gettext).
 MESSAGES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
 
-.PHONY: run test lint bench bench-night night venv migrate seed worker beat clean messages
+.PHONY: run test lint bench bench-night bench-load night venv migrate seed worker beat clean messages
 
 $(BIN)/.installed: requirements.txt
 	@if [ ! -x $(BIN)/python ]; then \
@@ -62,6 +62,10 @@ bench: venv
 
 bench-night: venv
 	$(BIN)/python bench/night.py $(BENCH_ARGS)
+
+# The webhook and the API's busiest reads at once, on gunicorn, PostgreSQL and its own Redis (issue 17).
+bench-load: venv
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 night: migrate
 	$(BIN)/python manage.py run_nightly $(NIGHT_ARGS)
