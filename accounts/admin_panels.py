@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccountStateChange, ApiKey, Client, Notice, Restriction
@@ -133,7 +133,7 @@ def state_panel(client) -> dict:
             details.append(gettext("lifted %(at)s by %(who)s") % {"at": moment(r.lifted_at), "who": r.lifted_by or gettext("the platform")})
             if r.lift_note:
                 details.append(r.lift_note)
-        restrictions.append(Row(what, change_url(r), details, flag=gettext("holds") if r.holds(now) else gettext("ended")))
+        restrictions.append(Row(what, change_url(r), details, flag=pgettext("restriction in force", "holds") if r.holds(now) else gettext("ended")))
     history = []
     for change in last(AccountStateChange.objects.filter(client=client).select_related("actor").order_by("-created_at", "-id")):
         details = [moment(change.created_at), gettext("by %(who)s") % {"who": change.actor or gettext("the platform")}]

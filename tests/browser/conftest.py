@@ -45,7 +45,9 @@ class Visits:
     def __init__(self, page, base_url: str):
         self.page, self.base_url, self.problems, self.downloads = page, base_url, [], set()
         page.on("download", lambda download: self.downloads.add(download.url))
-        page.on("console", lambda message: self.problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+        # A report-only CSP violation (development's policy) comes as "info": a problem too (issue 17).
+        page.on("console", lambda message: self.problems.append(f"console {message.type}: {message.text}")
+                if message.type == "error" or "Content Security Policy" in message.text else None)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}"))
         page.on("response", lambda r: self.problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
