@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import PLACEHOLDER, Flow, Get, Load, Updates, drive, show  # noqa: E402 (the path above first)
+from bench.webhook import fresh_database, wait_for_port  # noqa: E402
 
 P99_GOAL_MS, RATIO_GOAL = 50.0, 0.5
 FUNNEL_QUEUE = "celery"  # the default queue the funnel's task goes to
@@ -153,26 +154,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    sys.exit(f"{what} did not start on port {port}")
-
-
-def recreate_database(url: str, *, create: bool = True) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if create:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def start_redis(port: int, workdir: str) -> subprocess.Popen:
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -270,7 +251,7 @@ def main(argv=None) -> None:
     redis_server = start_redis(args.redis_port, workdir)
     server = None
     try:
-        recreate_database(args.database)
+        fresh_database(args.database)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         import django
 
@@ -297,7 +278,7 @@ def main(argv=None) -> None:
             from django.db import connections
 
             connections.close_all()
-            recreate_database(args.database, create=False)
+            fresh_database(args.database, create=False)
     sys.exit(0 if ok else 1)
 
 

@@ -76,23 +76,25 @@ def need_wrk() -> str:
     return found
 
 
-def fresh_database(url: str) -> None:
+def fresh_database(url: str, *, create: bool = True) -> None:
+    """The database of `url` dropped (its sessions closed) and, unless `create` is false, made anew."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def wait_for_port(port: int, timeout: float = 30) -> None:
+def wait_for_port(port: int, what: str = "gunicorn", timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    sys.exit(f"gunicorn did not start on port {port}")
+    sys.exit(f"{what} did not start on port {port}")
 
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}

@@ -2,10 +2,9 @@
 item 5): an SMTP server that is down delays an email, never drops it nor fails the request that
 asked for it."""
 
-from celery import current_app
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
-from core.outbox import enqueue
+from core.outbox import enqueue, kept
 
 SEND_TASK = "core.tasks.send_email"
 
@@ -44,7 +43,7 @@ def send_now_or_later(message: EmailMessage) -> None:
     """For a message sent from a request that is not in a transaction of ours (allauth's): with
     the inline Celery (tests, `make run`) sent at once, as before; with a broker, kept in the
     outbox and sent by a worker, so that a mail server that is down never fails the request."""
-    if current_app.conf.task_always_eager:
+    if not kept():
         message.send()
     else:
         send_later(message)
