@@ -420,6 +420,12 @@ HEALTH_CHECKS = [
     "core.health.MigrationsApplied",
     "billing.health.LastNight",
 ]
+# /health/ready/ for the load balancer's probe: what this node needs to serve requests. Not the
+# broker, the cache or the night: their outage is every node's at once, and requests still work.
+HEALTH_READY_CHECKS = [
+    "core.health.Database",
+    "core.health.MigrationsApplied",
+]
 
 # Headers of every page, in every environment (issue 17, item 6): no framing, no MIME sniffing,
 # the referrer kept to our own pages, a window of ours never shared with another site's.
@@ -470,7 +476,7 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # The load balancer probes over plain HTTP inside the network: answered, not redirected.
-    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+    SECURE_REDIRECT_EXEMPT = [r"^health/(ready/)?$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

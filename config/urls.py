@@ -4,11 +4,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import choose_language
 from compliance.views import cookie_choice, legal_accept, legal_document, privacy_download
-from core.health import HealthView
+from core.health import HealthView, ReadyView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("health/", HealthView.as_view(), name="health"),  # for the load balancer (issue 17, item 6)
+    path("health/", HealthView.as_view(), name="health"),  # every check, for monitoring (issue 17, item 6)
+    path("health/ready/", ReadyView.as_view(), name="health-ready"),  # this node can serve: the load balancer's probe
     path("accounts/", include("allauth.urls")),
     path("legal/accept/", legal_accept, name="legal_accept"),
     path("cookies/", cookie_choice, name="cookie_choice"),

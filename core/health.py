@@ -4,7 +4,11 @@ JSON for `Accept: application/json` (or `?format=json`), plain text, or a page.
 
 The checks are listed in `settings.HEALTH_CHECKS` (the night's is billing's, `billing.health`):
 the database, the cache, the broker (nothing to reach when tasks run inline), the last night, and
-the migrations, all applied."""
+the migrations, all applied: what monitoring reads. `/health/ready/` (`settings.HEALTH_READY_CHECKS`:
+the database and the migrations) is what a load balancer should probe: whether this node can serve.
+A broker or cache outage, or a failed night, is the whole platform's (every node would fail it at
+once, and a balancer would take them all out) while requests still work: the outbox keeps the
+tasks, the cache fails open."""
 
 import dataclasses
 import datetime
@@ -115,10 +119,11 @@ class HealthView(HealthCheckView):
     under its name, and its page from our template (its style under the CSP's nonce)."""
 
     template_name = "health.html"
-    checks = ()  # settings.HEALTH_CHECKS unless as_view() is given others
+    checks = ()  # the setting's unless as_view() is given others
+    checks_setting = "HEALTH_CHECKS"
 
     def get_checks(self):
-        self.checks = self.checks or settings.HEALTH_CHECKS
+        self.checks = self.checks or getattr(settings, self.checks_setting)
         return super().get_checks()
 
     async def get(self, request, *args, **kwargs):
@@ -140,3 +145,9 @@ class HealthView(HealthCheckView):
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "statuses": self._statuses()}
+
+
+class ReadyView(HealthView):
+    """`/health/ready/`: only what this node needs to serve (the load balancer's probe)."""
+
+    checks_setting = "HEALTH_READY_CHECKS"

@@ -149,7 +149,8 @@ PLAIN_ROUTES = {
     "api-consent-cookies": Plain("a visitor's own cookie answer, found only by its own cookie (CMP-8)"),
     "api-schema": Plain("the public API's documentation"),
     "api-docs": Plain("the public API's documentation"),
-    "health": Plain("the load balancer's health check (item 6): states, no client's data"),
+    "health": Plain("the platform's health for monitoring (item 6): states, no client's data"),
+    "health-ready": Plain("the load balancer's probe (item 6): the database and migrations' states, no client's data"),
     # The dashboard and the other pages.
     "dashboard:overview": SIGNED_IN, "dashboard:billing": SIGNED_IN, "dashboard:billing-card": SIGNED_IN,
     "dashboard:billing-card-remove": SIGNED_IN, "dashboard:billing-top-up": SIGNED_IN, "dashboard:billing-activate": SIGNED_IN,

@@ -188,3 +188,54 @@ def test_issue17_long_night_with_a_recent_heartbeat_is_healthy(client):
 
     assert response.status_code == 200, body
     assert body["checks"]["last_night"].startswith("OK (the night of")
+
+
+# --- /health/ready/: the load balancer's probe --------------------------------------------------
+
+
+def ready(client):
+    response = client.get("/health/ready/", **JSON)
+    return response, response.json()
+
+
+@pytest.mark.django_db
+def test_issue17_ready_probe_checks_only_what_this_node_needs(client):
+    response, body = ready(client)
+
+    assert response.status_code == 200, body
+    assert body == {"status": "healthy", "failed": [], "checks": {"database": "OK", "migrations": "OK"}}
+
+
+@pytest.mark.django_db
+def test_issue17_ready_probe_stays_200_when_the_broker_or_the_night_fails(client, settings):
+    """Every node fails those at once: a balancer probing /health/ would take them all out while
+    requests still work (the outbox keeps the tasks). /health/ still says so, for monitoring."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:9/0"  # nothing listens
+    with time_machine.travel(NOW, tick=False):
+        night(NightlyRun.Status.FAILED, started=NOW - datetime.timedelta(hours=1))
+        full, full_body = health(client)
+        probe, probe_body = ready(client)
+
+    assert full.status_code == 503 and sorted(full_body["failed"]) == ["broker", "last_night"]
+    assert probe.status_code == 200 and probe_body["failed"] == []
+
+
+@pytest.mark.django_db
+def test_issue17_ready_probe_answers_503_on_a_pending_migration(client):
+    recorder = MigrationRecorder(connection)
+    latest = recorder.migration_qs.filter(app="projects").order_by("-id").first()
+    recorder.migration_qs.filter(pk=latest.pk).delete()  # this node's code is newer than its database
+
+    response, body = ready(client)
+
+    assert response.status_code == 503
+    assert body["failed"] == ["migrations"]
+    assert body["checks"]["migrations"] == f"Unavailable: 1 migration(s) not applied: projects.{latest.name}"
+
+
+@pytest.mark.django_db
+def test_issue17_ready_probe_as_text_and_get_only(client):
+    text = client.get("/health/ready/", HTTP_ACCEPT="text/plain")
+    assert text.status_code == 200 and text.content.decode() == "database: OK\nmigrations: OK\n"
+    assert client.post("/health/ready/").status_code == 405

@@ -125,6 +125,7 @@ def test_issue17_health_has_the_production_headers_and_no_https_redirect(client,
 
     # The load balancer's probe over plain HTTP is answered, where every page goes to HTTPS.
     assert client.get("/health/").status_code == 200
+    assert client.get("/health/ready/").status_code == 200
     redirected = client.get("/accounts/login/")
     assert redirected.status_code == 301 and redirected["Location"].startswith("https://")
 
