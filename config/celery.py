@@ -7,6 +7,8 @@ import os
 from celery import Celery, signals
 from celery.schedules import crontab
 
+from core.request_context import bind_log_fields, current_client_id, current_request_id, unbind_log_fields, valid_client_id, valid_request_id
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("platform")
@@ -24,6 +26,48 @@ def freeze_at_worker_start(**kwargs) -> None:
     from core.process import freeze_startup_objects  # core imports Django's settings, ready only now
 
     freeze_startup_objects()
+
+
+# A task's log lines name the request that queued it (issue 17, item 6): its id and client id go
+# with the message as headers (the outbox sets them from its row; a task sent directly inside a
+# request gets them here), and the worker binds them while the task runs.
+REQUEST_HEADERS = ("request_id", "client_id")
+
+
+@signals.before_task_publish.connect
+def add_request_headers(headers=None, **kwargs) -> None:
+    if headers is None or any(key in headers for key in REQUEST_HEADERS):
+        return  # set by the sender (the outbox, from its row): kept as it is
+    request_id, client_id = current_request_id(), current_client_id()
+    if request_id:
+        headers["request_id"] = request_id
+    if client_id is not None:
+        headers["client_id"] = client_id
+
+
+def _header(request, name: str):
+    # A worker's task.request has a message's custom headers as attributes and in `headers`; an
+    # eager apply(headers=...) in `headers` only.
+    return (getattr(request, "headers", None) or {}).get(name, getattr(request, name, None))
+
+
+@signals.task_prerun.connect
+def bind_request_headers(task=None, **kwargs) -> None:
+    request = getattr(task, "request", None)
+    if request is None:
+        return
+    # Held to the X-Request-ID's pattern: a forged header is dropped, not written into log lines.
+    request_id, client_id = valid_request_id(_header(request, "request_id")), valid_client_id(_header(request, "client_id"))
+    if request_id or client_id is not None:
+        request.log_fields_token = bind_log_fields(request_id=request_id or None, client_id=client_id)
+
+
+@signals.task_postrun.connect
+def unbind_request_headers(task=None, **kwargs) -> None:
+    token = getattr(getattr(task, "request", None), "log_fields_token", None)
+    if token is not None:
+        unbind_log_fields(token)
+
 
 app.conf.beat_schedule = {
     # The outbox (issue 17, item 5): tasks a committed change needs that the broker did not take

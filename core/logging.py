@@ -14,7 +14,7 @@ from functools import cache
 from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from core.request_context import client_id_of, current_request, log_fields
+from core.request_context import client_id_of, current_request, current_request_id, log_fields
 
 REDACTED = "[redacted]"
 
@@ -140,15 +140,17 @@ class RedactSecrets(logging.Filter):
 
 class RequestContext(logging.Filter):
     """Adds request_id and client_id (None outside a request) and the fields a block bound with
-    `core.request_context.log_context` (the night's chunk) to every record."""
+    `core.request_context.log_context` (the night's chunk) to every record. Outside a request, a
+    task's lines take the request_id and client_id its worker bound: the request that queued it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = _request_of(record)
+        bound = log_fields()
         if not hasattr(record, "request_id"):
-            record.request_id = getattr(request, "request_id", None)
+            record.request_id = getattr(request, "request_id", None) or current_request_id() or None
         if not hasattr(record, "client_id"):
-            record.client_id = client_id_of(request)
-        for key, value in log_fields().items():
+            record.client_id = client_id_of(request) if request is not None else bound.get("client_id")
+        for key, value in bound.items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True

@@ -31,6 +31,11 @@ class OutboxMessage(models.Model):
     last_error = models.CharField(max_length=300, blank=True)
     # Set by a task that must not act twice (an email) when a double relay runs it again.
     done_at = models.DateTimeField(null=True, blank=True)
+    # The request that queued it, and the client it acted as (issue 17, item 6): sent with the
+    # task as message headers, so that the task's log lines name them too. No foreign key: a log
+    # field, kept as it was even once the client is gone.
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    client_id = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("outbox message")

@@ -7,7 +7,10 @@ BROKER_PAUSE_SECONDS after a failure this process does not try again (the relay 
 (`core.tasks.relay_outbox` on beat, or `manage.py relay_outbox`) sends every row not yet handed
 over. A row is marked relayed only once `apply_async` succeeded, so a crash between the two sends
 it twice: every task sent this way is idempotent, and one that must not act twice (an email) marks
-its row done (`once`)."""
+its row done (`once`).
+
+A row keeps the id of the request that queued it and the client it acted as (issue 17, item 6):
+they go with the task as message headers (`task_headers`), for its worker's log lines."""
 
 import json
 import logging
@@ -24,6 +27,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from kombu.utils.json import JSONEncoder
 
 from core.models import OutboxMessage
+from core.request_context import current_client_id, current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +55,28 @@ def task_named(task):
     return task
 
 
+def task_headers(request_id: str, client_id: int | None) -> dict:
+    """The message headers a task is sent with: the request that queued it, the client it acted
+    as (read back by the worker's `task_prerun`, config.celery). Empty ones are left out."""
+    headers = {}
+    if request_id:
+        headers["request_id"] = request_id
+    if client_id is not None:
+        headers["client_id"] = client_id
+    return headers
+
+
 def write(task, args, kwargs, eta=None) -> OutboxMessage:
     """Keep the task in the current transaction; hand it to Celery once that commits."""
     name = task if isinstance(task, str) else task.name
     args, kwargs = list(args), dict(kwargs)
-    message = OutboxMessage.objects.create(task=name, args=args, kwargs=kwargs, eta=eta)
+    headers = task_headers(current_request_id(), current_client_id())
+    message = OutboxMessage.objects.create(task=name, args=args, kwargs=kwargs, eta=eta,
+                                           request_id=headers.get("request_id", ""), client_id=headers.get("client_id"))
     # Published from memory after the commit, marked with one UPDATE: no second read, no lock in
     # the request (bench: the relay was most of the webhook's time). A failure is logged: the
     # relay sends it later.
-    transaction.on_commit(lambda: relay_now(message.pk, name, args, kwargs, eta), robust=True)
+    transaction.on_commit(lambda: relay_now(message.pk, name, args, kwargs, eta, headers), robust=True)
     return message
 
 
@@ -99,11 +116,17 @@ def kept() -> bool:
 def insert_from(source: str) -> str:
     """For a hot path written in SQL (the Telegram webhook): an INSERT of one outbox row per row of
     `source` (a CTE's name), so the change and its task are one statement. Its parameters are
-    `outbox_task`, `outbox_args` (`arguments_json`) and `now`; it returns the rows' ids, which go
-    to `relay_after_commit`. PostgreSQL only (jsonb)."""
+    `outbox_task`, `outbox_args` (`arguments_json`), `now` and those of `context_params()`; it
+    returns the rows' ids, which go to `relay_after_commit`. PostgreSQL only (jsonb)."""
     table = OutboxMessage._meta.db_table
-    return (f"INSERT INTO {table} (task, args, kwargs, eta, created_at, relayed_at, attempts, last_error, done_at) "  # noqa: S608 (names from the model)
-            f"SELECT %(outbox_task)s, %(outbox_args)s::jsonb, '{{}}'::jsonb, NULL, %(now)s, NULL, 0, '', NULL FROM {source} RETURNING id")
+    return (f"INSERT INTO {table} (task, args, kwargs, eta, created_at, relayed_at, attempts, last_error, done_at, request_id, client_id) "  # noqa: S608 (names from the model)
+            f"SELECT %(outbox_task)s, %(outbox_args)s::jsonb, '{{}}'::jsonb, NULL, %(now)s, NULL, 0, '', NULL, "
+            f"%(outbox_request_id)s, %(outbox_client_id)s FROM {source} RETURNING id")
+
+
+def context_params() -> dict:
+    """`insert_from`'s parameters for the request being served: its id and client id."""
+    return {"outbox_request_id": current_request_id(), "outbox_client_id": current_client_id()}
 
 
 def arguments_json(args: list) -> str:
@@ -112,15 +135,17 @@ def arguments_json(args: list) -> str:
 
 
 def relay_after_commit(message_id: int, task: str, args: list) -> None:
-    """What `write` does after its INSERT, for a row `insert_from` wrote."""
-    transaction.on_commit(lambda: relay_now(message_id, task, list(args), {}, None), robust=True)
+    """What `write` does after its INSERT, for a row `insert_from` wrote (in this request: the
+    same `context_params`)."""
+    headers = task_headers(current_request_id(), current_client_id())
+    transaction.on_commit(lambda: relay_now(message_id, task, list(args), {}, None, headers), robust=True)
 
 
 def broker_paused() -> bool:
     return time.monotonic() < _broker_down_until
 
 
-def relay_now(message_id: int, task: str, args: list, kwargs: dict, eta=None) -> str:
+def relay_now(message_id: int, task: str, args: list, kwargs: dict, eta=None, headers: dict | None = None) -> str:
     """The first attempt, right after the commit, unless the broker was just found down. The
     relay leaves a row alone while this may still be at work on it (never tried, younger than
     RELAY_GRACE), so the two do not both send it."""
@@ -128,7 +153,7 @@ def relay_now(message_id: int, task: str, args: list, kwargs: dict, eta=None) ->
         _note_failure(message_id, "broker down a moment ago: left for the relay")
         return BROKER_UNREACHABLE
     try:
-        _publish(message_id, task, args, kwargs, eta)
+        _publish(message_id, task, args, kwargs, eta, headers)
     except Exception as exc:  # noqa: BLE001 (whatever it was, the row is kept and tried again by the relay)
         return _failed(message_id, task, exc)
     OutboxMessage.objects.filter(pk=message_id, relayed_at__isnull=True).update(relayed_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
@@ -176,9 +201,9 @@ def pending_count() -> int:
     return OutboxMessage.objects.filter(relayed_at__isnull=True).count()
 
 
-def _publish(message_id: int, task: str, args: list, kwargs: dict, eta) -> None:
+def _publish(message_id: int, task: str, args: list, kwargs: dict, eta, headers: dict | None = None) -> None:
     task_named(task).apply_async(
-        args=args, kwargs=kwargs, eta=eta, task_id=f"outbox-{message_id}",
+        args=args, kwargs=kwargs, eta=eta, task_id=f"outbox-{message_id}", headers=headers or {},
         # No result is waited on, and a result backend on a dead Redis would hang the call.
         ignore_result=True, retry=True, retry_policy=PUBLISH_RETRY_POLICY,
     )
@@ -205,7 +230,7 @@ def _relay_one(message_id: int) -> str:
         if message is None:
             return TAKEN
         try:
-            _publish(message.pk, message.task, message.args, message.kwargs, message.eta)
+            _publish(message.pk, message.task, message.args, message.kwargs, message.eta, task_headers(message.request_id, message.client_id))
         except Exception as exc:  # noqa: BLE001 (whatever it was, the row is kept and tried again by the relay)
             return _failed(message.pk, message.task, exc)
         message.relayed_at, message.last_error, message.attempts = timezone.now(), "", message.attempts + 1

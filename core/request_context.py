@@ -1,6 +1,8 @@
 """The request being served, if any, so that the audit log can note its IP without every service
 taking the request as an argument; and the fields every log line carries (issue 17, item 6): the
-request's id, the signed-in client's id, and the night's chunk while a worker does one."""
+request's id, the signed-in client's id, and the night's chunk while a worker does one. A task
+queued by a request carries the request's id and client id with it (Celery message headers, see
+`config.celery`), and its worker binds them for the task's lines."""
 
 import contextlib
 import re
@@ -44,14 +46,36 @@ def reset_current_request(token) -> None:
 
 def request_id_from(incoming: str | None) -> str:
     """The caller's (or the proxy's) X-Request-ID if well formed, else a new one."""
-    if incoming and REQUEST_ID_PATTERN.fullmatch(incoming):
-        return incoming
-    return uuid.uuid4().hex
+    return valid_request_id(incoming) or uuid.uuid4().hex
+
+
+def valid_request_id(value) -> str:
+    """`value` if it is a well-formed request id, else "": what came in a task's message header
+    is held to the same pattern as an X-Request-ID (a forged one must not break log lines)."""
+    if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
+        return value
+    return ""
+
+
+def valid_client_id(value) -> int | None:
+    """`value` if it can be a client's id (a positive bigint), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    return None
+
+
+def current_request_id() -> str:
+    """The id of the request being served; in a task, that of the request that queued it; else ""."""
+    return getattr(_current.get(), "request_id", "") or log_fields().get("request_id") or ""
 
 
 def current_client_id() -> int | None:
-    """The id of the client the current request acts as, if it is known already."""
-    return client_id_of(getattr(_current.get(), "http_request", None))
+    """The id of the client the current request acts as, if it is known already; in a task, that
+    of the request that queued it."""
+    request = _current.get()
+    if request is not None:
+        return client_id_of(request.http_request)
+    return log_fields().get("client_id")
 
 
 def client_id_of(request) -> int | None:
@@ -74,11 +98,22 @@ def log_fields() -> dict:
     return _log_fields.get() or {}
 
 
+def bind_log_fields(**fields):
+    """Every log line from here on carries these fields (None ones left out), until
+    `unbind_log_fields` with the token returned: for work whose start and end are two calls (a
+    task's prerun and postrun signals)."""
+    return _log_fields.set({**log_fields(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def unbind_log_fields(token) -> None:
+    _log_fields.reset(token)
+
+
 @contextlib.contextmanager
 def log_context(**fields):
     """Every log line inside the block carries these fields (the night binds its chunk)."""
-    token = _log_fields.set({**log_fields(), **{k: v for k, v in fields.items() if v is not None}})
+    token = bind_log_fields(**fields)
     try:
         yield
     finally:
-        _log_fields.reset(token)
+        unbind_log_fields(token)

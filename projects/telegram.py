@@ -196,7 +196,7 @@ def handle_telegram_update(*, project: Project, update: dict) -> str:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and kind == "start" and runs_funnels and outbox.kept():
             event = [project.pk, {"kind": kind, "user": uid, "payload": payload[:64]}]
-            cursor.execute(_START_TO_FUNNEL, {**params, "outbox_task": FUNNEL_TASK, "outbox_args": outbox.arguments_json(event)})
+            cursor.execute(_START_TO_FUNNEL, {**params, "outbox_task": FUNNEL_TASK, "outbox_args": outbox.arguments_json(event), **outbox.context_params()})
             claimed = cursor.fetchone()
             if claimed is None:
                 return TelegramOutcome.DUPLICATE
