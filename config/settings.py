@@ -351,6 +351,11 @@ BILLING_COLLECTION_CONCURRENCY = env.int("BILLING_COLLECTION_CONCURRENCY", defau
 # own (`celery worker -Q night`): on a shared queue a chunk waits behind the mail the chunks
 # before it queued (a worst night's 20,000 renewal notices), and the night with it.
 NIGHT_QUEUE = env.str("NIGHT_QUEUE", default="")
+# A night run in one process (the beat's, in its worker; `run_nightly --inline`) applies this
+# many chunks at once, each on its own database connection: while one waits on PostgreSQL another
+# builds its rows (bench/README.md). 1: one after another. Always 1 on SQLite and inside a
+# transaction (a test's), where other connections would not see its rows.
+NIGHT_INLINE_CONCURRENCY = env.int("NIGHT_INLINE_CONCURRENCY", default=2)
 # A night chunk takes seconds (bench/README.md: 2,000 renewals ~1 s; 1,000 collections at a real
 # gateway's 300 ms, 16 at once, ~20 s): killed past the hard limit. A chunk seen started and not
 # back that long after (its worker killed), or no chunk moving for as long (no worker left), is run

@@ -134,19 +134,20 @@ def active_subscribers_of_owner(*, owner_id: int) -> int:
     ).count()
 
 
+_ACTIVE_BY_OWNER = (
+    f"SELECT p.owner_id, count(*) FROM {Subscriber._meta.db_table} s JOIN {Project._meta.db_table} p ON p.id = s.project_id "  # noqa: S608 (names from the models)
+    "WHERE s.status = %s AND p.deleted_at IS NULL AND p.status <> %s GROUP BY p.owner_id"
+)
+
+
 def active_subscribers_by_owner() -> dict[int, int]:
     """Active subscribers (TAR-1, TAR-3) per owning client over all its projects, in one aggregate
     query on the partial index; clients with none are absent. Deleted and archived projects count
-    for nothing (TAR-5: an archived project sends nothing)."""
-    rows = (
-        Subscriber.objects.filter(status=Subscriber.Status.ACTIVE, project__deleted_at__isnull=True)
-        .exclude(project__status=Project.Status.ARCHIVED)
-        .order_by()
-        .values("project__owner_id")
-        .annotate(n=Count("pk"))
-        .values_list("project__owner_id", "n")
-    )
-    return dict(rows)
+    for nothing (TAR-5: an archived project sends nothing). Written out: the night reads one row
+    per client (100,000), and the ORM's rows cost a third more than the query (bench/README.md)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_BY_OWNER, [Subscriber.Status.ACTIVE, Project.Status.ARCHIVED])
+        return dict(cursor.fetchall())
 
 
 _WEBHOOK_LOOKUP = (

@@ -2,13 +2,17 @@
 in chunks, inline or fanned out to Celery workers, every count and failure on the night's record."""
 
 import contextlib
+import contextvars
 import datetime
 import logging
+import queue
+import threading
 import traceback
 from dataclasses import asdict
 
 from celery import current_app as celery_app
 from celery import current_task
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -69,6 +73,62 @@ def _run_chunk(step: str, chunk: list[int], night: Night) -> dict:
              "trace": traceback.format_exc()[-2000:]}]}
 
 
+def _concurrency(chunks: int) -> int:
+    """How many chunks this process applies at once (NIGHT_INLINE_CONCURRENCY): one on SQLite and
+    inside a transaction (a test's), whose rows other connections could not see."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, min(settings.NIGHT_INLINE_CONCURRENCY, chunks))
+
+
+def _run_here(run: NightlyRun, step: str, chunks: list[list[int]], night: Night) -> list[dict]:
+    """The chunks in this process, `_concurrency` at a time, each thread on its own connection
+    (closed when it ends). Chunks are independent by design (disjoint clients, their done-marks
+    with them; the invoice sequences are locked last and in order), as on several workers."""
+    threads = _concurrency(len(chunks))
+    if threads == 1:
+        outcomes = []
+        for chunk in chunks:
+            outcomes.append(_run_chunk(step, chunk, night))
+            beat(run)
+        return outcomes
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for chunk in chunks:
+        todo.put(chunk)
+    answers: queue.SimpleQueue = queue.SimpleQueue()
+
+    def work() -> None:
+        try:
+            while True:
+                try:
+                    chunk = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    answers.put((_run_chunk(step, chunk, night), None))
+                except BaseException as exc:  # noqa: BLE001 (raised again in the night's thread)
+                    answers.put((None, exc))
+                    return
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"night-{step}-{n}", daemon=True) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    outcomes = []
+    try:
+        for _ in chunks:
+            outcome, error = answers.get()
+            if error is not None:
+                raise error
+            outcomes.append(outcome)
+            beat(run)
+    finally:
+        for worker in workers:
+            worker.join()
+    return outcomes
+
+
 def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, inline: bool) -> NightlyStep:
     record_step = NightlyStep.objects.create(run=run, name=step)
     size = min(CHUNK, STEP_CHUNK.get(step, CHUNK))
@@ -77,10 +137,7 @@ def _run_step(run: NightlyRun, step: str, client_ids: list[int], night: Night, i
         outcomes, notes = run_on_workers(run, step, chunks, night, inline=lambda chunk: _run_chunk(step, chunk, night))
         record_step.failures += notes
     else:
-        outcomes = []
-        for chunk in chunks:
-            outcomes.append(_run_chunk(step, chunk, night))
-            beat(run)
+        outcomes = _run_here(run, step, chunks, night)
     for outcome in outcomes:
         record_step.clients += outcome["done"]
         record_step.skipped += outcome["skipped"]

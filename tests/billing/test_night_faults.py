@@ -275,7 +275,9 @@ def test_issue17_a_night_process_killed_mid_step_is_closed_as_interrupted_by_the
     charged — and renews the other two."""
     clients = due_clients(4)
     marker, log_path = tmp_path / "stalled", tmp_path / "night.log"
-    env = _env(own_redis, "unused")
+    # One chunk at a time, so that the kill comes after exactly two (with two at once, a third
+    # may finish beside the one that stalls).
+    env = _env(own_redis, "unused", NIGHT_INLINE_CONCURRENCY="1")
     log = log_path.open("w")
     statement = NIGHT_STATEMENT.format(chunk=1, night=NIGHT, inline=", inline=True")
     killed = subprocess.Popen([sys.executable, "tests/billing/stalling.py", "billing.subscriptions.renew", "3", str(marker), "exec", statement],

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from compliance.models import AuditLog
 from projects import selectors
 from projects.models import AddressBook, Contact, Subscriber
-from tests.factories import api_as, make_client, make_project, make_subscriber
+from tests.factories import api_as, make_client, make_project, make_subscriber, on_pro
 
 pytestmark = pytest.mark.django_db
 
@@ -272,3 +272,24 @@ def test_list_endpoints_run_the_same_queries_for_1_and_50_rows(api, project, kin
     with CaptureQueriesContext(connection) as fifty:
         assert len(api.get(url).json()["results"]) == 50
     assert len(one) == len(fifty)
+
+
+def test_tar1_tar5_the_nights_count_leaves_out_deleted_and_archived_projects_per_owner(client_account, other_account):
+    from django.utils import timezone
+
+    on_pro(client_account)  # three projects
+    live, archived, deleted = (make_project(owner=client_account, name=n) for n in ("Live", "Archived", "Deleted"))
+    for n, project in enumerate((live, archived, deleted)):
+        make_subscriber(project=project, email=f"s{n}@example.org")
+    make_subscriber(project=live, email="second@example.org")
+    make_subscriber(project=make_project(owner=other_account), email="theirs@example.org")
+    archived.status, archived.archived_at = "archived", timezone.now()
+    archived.save()
+    deleted.deleted_at = timezone.now()
+    deleted.save()
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = selectors.active_subscribers_by_owner()
+
+    assert counts == {client_account.pk: 2, other_account.pk: 1}
+    assert len(queries) == 1
