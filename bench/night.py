@@ -253,6 +253,13 @@ def night(day: datetime.date) -> dict:
     from core.process import freeze_startup_objects
 
     freeze_startup_objects()
+    # …and every app's tasks imported, its producer made, as a worker has (the night's notices
+    # are handed to Celery after each chunk's commit).
+    from celery import current_app
+
+    current_app.loader.import_default_modules()
+    with current_app.producer_or_acquire():
+        pass
 
     # The clock at that night, ticking, as the beat would run it (entries dated that night, the
     # audit log sealed through the day before, as every night does).

@@ -41,9 +41,13 @@ def back_under_free_limit(counts: dict[int, int], client_ids: list[int] | None =
 def block_over_free_limit(client_ids: list[int], *, counts: dict[int, int], at: datetime.datetime) -> None:
     """TAR-5: a Free client over the limit is blocked (`free_limit`) and told; activating PRO
     lifts it, and so does the next night once it is back under the limit."""
-    for client in over_free_limit(counts, client_ids):  # few: one by one, with the account's history
-        accounts.block(client=client, reason=Client.BlockReason.FREE_LIMIT, note=f"{counts[client.pk]} active subscribers on Free (TAR-5).", now=at)
-        emails.enqueue_email(client.pk, emails.FREE_LIMIT)
+    over = list(over_free_limit(counts, client_ids).values_list("pk", flat=True))
+    by_count: dict[int, list[int]] = {}  # the note names each one's count: one batch per count
+    for client_id in over:
+        by_count.setdefault(counts[client_id], []).append(client_id)
+    for count, blocked in sorted(by_count.items()):
+        accounts.block_many(blocked, reason=Client.BlockReason.FREE_LIMIT, note=f"{count} active subscribers on Free (TAR-5).", now=at)
+    emails.enqueue_emails(over, emails.FREE_LIMIT)
     for client in back_under_free_limit(counts, client_ids):
         accounts.unblock(client=client, reason=Client.BlockReason.FREE_LIMIT,
                          note=f"{counts.get(client.pk, 0)} active subscribers: under the Free limit again (TAR-5).", now=at)

@@ -118,3 +118,29 @@ def test_tar7_only_the_owner_pays_for_its_project(payer):
     assert Subscription.objects.get(client=payer).packages == 2
     assert Subscription.objects.get(client=helper).packages == 1
     assert list(LedgerEntry.objects.filter(wallet__client=helper).values_list("pk", flat=True)) == helper_ledger
+
+
+def test_tar5_free_clients_over_the_limit_the_same_night_are_each_blocked_with_their_count_and_told_once(db, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from accounts.models import Restriction
+
+    over = [verified(f"over{n}@example.com") for n in range(3)]
+    for client, count in zip(over, (501, 501, 640), strict=True):
+        subscribers(make_project(owner=client), count)
+    under = verified("under@example.com")
+    subscribers(make_project(owner=under), 500)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_night(D(2027, 5, 2))
+
+    for client, count in zip(over, (501, 501, 640), strict=True):
+        client.refresh_from_db()
+        assert (client.status, client.block_reason) == ("blocked", "free_limit")
+        block = Restriction.objects.get(client=client, reason="free_limit", lifted_at__isnull=True)
+        assert block.note == f"{count} active subscribers on Free (TAR-5)."
+    under.refresh_from_db()
+    assert under.status == "active"
+    told = sorted(m.to[0] for m in mail.outbox if "500 active subscribers" in m.body)
+    assert told == sorted(c.email for c in over)
