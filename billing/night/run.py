@@ -124,6 +124,11 @@ def _run_here(run: NightlyRun, step: str, chunks: list[list[int]], night: Night)
             outcomes.append(outcome)
             beat(run)
     finally:
+        # Interrupted (a chunk's thread raised, or this one was stopped): the chunks not started
+        # stay for the next run; those started finish, as a worker's do.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                todo.get_nowait()
         for worker in workers:
             worker.join()
     return outcomes

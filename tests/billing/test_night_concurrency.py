@@ -10,7 +10,7 @@ import threading
 import pytest
 import time_machine
 
-from billing.models import ClientNight, Invoice, LedgerEntry, NightlyStep, PaymentAttempt, Subscription
+from billing.models import ClientNight, Invoice, LedgerEntry, NightlyRun, NightlyStep, PaymentAttempt, Subscription
 from billing.night import run as night_module
 from core.clock import night_of
 from tests.billing.conftest import balance
@@ -130,3 +130,40 @@ def test_issue12_inside_a_transaction_the_chunks_run_one_after_another_on_the_ni
     assert NightlyStep.objects.get(run=run, name="renewals").clients == 3
     assert {thread for thread, step, _ in seen if step == "renewals"} == {threading.current_thread().name}
     assert [Subscription.objects.get(client=c).period_index for c in clients] == [2, 2, 2]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_issue12_a_night_stopped_on_one_thread_stops_taking_chunks_and_the_next_run_does_the_rest(monkeypatch, settings):
+    """A chunk's thread stopped (SystemExit, as a worker's shutdown): the night's record says
+    failed, no chunk is left half-written, and the next run renews the clients left."""
+    from django.db import connection
+
+    require_service("PostgreSQL (DATABASE_URL)", connection.vendor == "postgresql")
+    clients = due_clients(6)
+    settings.NIGHT_INLINE_CONCURRENCY = 2
+    monkeypatch.setattr(night_module, "CHUNK", 1)
+    real, first = night_module.process, clients[0].pk
+
+    def process(step, client_ids, night):
+        if step == "renewals" and client_ids == [first]:
+            raise SystemExit("worker shutting down")
+        return real(step, client_ids, night)
+
+    monkeypatch.setattr(night_module, "process", process)
+    with time_machine.travel(night_of(NIGHT), tick=False), pytest.raises(SystemExit):
+        night_module.run_nightly(at=night_of(NIGHT), inline=True)
+
+    stopped = NightlyRun.objects.get(night=NIGHT)
+    assert stopped.status == "failed" and "SystemExit" in stopped.error
+    renewed = [c for c in clients if Subscription.objects.get(client=c).period_index == 2]
+    assert clients[0] not in renewed and len(renewed) < 5  # the chunks not started were left
+    for client in renewed:  # each chunk whole: its invoice, its entry and its mark together
+        assert Invoice.objects.filter(client=client, reference__startswith="renewal:").count() == 1
+        assert ClientNight.objects.filter(night=NIGHT, step="renewals", client_id=client.pk).exists()
+
+    monkeypatch.setattr(night_module, "process", real)
+    with time_machine.travel(night_of(NIGHT), tick=False):
+        again = night_module.run_nightly(at=night_of(NIGHT), inline=True)
+    assert again.status == "done"
+    assert [Subscription.objects.get(client=c).period_index for c in clients] == [2] * 6
+    assert Invoice.objects.filter(reference__startswith="renewal:").count() == 6
