@@ -146,17 +146,23 @@ def test_issue17_running_night_is_healthy_until_silent(client):
     assert "is marked running but silent since" in body["checks"]["last_night"]
 
 
+def unapply_latest_migration(app: str) -> str:
+    """As if the code shipped before `migrate` ran: the app's latest migration not recorded."""
+    recorder = MigrationRecorder(connection)
+    latest = recorder.migration_qs.filter(app=app).order_by("-id").first()
+    recorder.migration_qs.filter(pk=latest.pk).delete()
+    return f"{app}.{latest.name}"
+
+
 @pytest.mark.django_db
 def test_issue17_pending_migration_answers_503_naming_it(client):
-    recorder = MigrationRecorder(connection)
-    latest = recorder.migration_qs.filter(app="billing").order_by("-id").first()
-    recorder.migration_qs.filter(pk=latest.pk).delete()  # as if the code shipped before `migrate` ran
+    pending = unapply_latest_migration("billing")
 
     response, body = health(client)
 
     assert response.status_code == 503
     assert body["failed"] == ["migrations"]
-    assert body["checks"]["migrations"] == f"Unavailable: 1 migration(s) not applied: billing.{latest.name}"
+    assert body["checks"]["migrations"] == f"Unavailable: 1 migration(s) not applied: {pending}"
 
 
 @pytest.mark.django_db
@@ -223,15 +229,13 @@ def test_issue17_ready_probe_stays_200_when_the_broker_or_the_night_fails(client
 
 @pytest.mark.django_db
 def test_issue17_ready_probe_answers_503_on_a_pending_migration(client):
-    recorder = MigrationRecorder(connection)
-    latest = recorder.migration_qs.filter(app="projects").order_by("-id").first()
-    recorder.migration_qs.filter(pk=latest.pk).delete()  # this node's code is newer than its database
+    pending = unapply_latest_migration("projects")  # this node's code is newer than its database
 
     response, body = ready(client)
 
     assert response.status_code == 503
     assert body["failed"] == ["migrations"]
-    assert body["checks"]["migrations"] == f"Unavailable: 1 migration(s) not applied: projects.{latest.name}"
+    assert body["checks"]["migrations"] == f"Unavailable: 1 migration(s) not applied: {pending}"
 
 
 @pytest.mark.django_db
