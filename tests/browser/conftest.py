@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -37,6 +38,10 @@ def browser(monkeypatch):
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield launched
         launched.close()
+        # The test's own database connections live in the loop's context (Django keeps them per
+        # context): closed while they are reachable, or they outlive the test session and its
+        # test database cannot be dropped.
+        connections.close_all()
 
 
 class Visits:
