@@ -15,6 +15,7 @@ from tests.billing.conftest import verified
 from tests.factories import make_client, make_project
 
 D = datetime.date
+FUNDED = 5000  # what `due_clients` tops up
 
 
 def travel(day: D, hour: int = 9):
@@ -43,6 +44,20 @@ def subscribers(project, count: int, start: int = 0) -> None:
 
 def renewals(client) -> list[str]:
     return list(Invoice.objects.filter(client=client, reference__startswith="renewal:").order_by("sequence").values_list("lines__description", flat=True))
+
+
+def due_clients(count: int, prefix: str = "due") -> list[Client]:
+    """PRO clients with a verified card and $50 topped up, whose monthly period (01.05–01.06 2027)
+    the night of 02.06 renews from the wallet."""
+    clients = []
+    for n in range(count):
+        client = verified(f"{prefix}{n}@example.com")
+        services.attach_card(client=client, token="tok_visa")
+        with time_machine.travel(datetime.datetime(2027, 5, 1, 9, tzinfo=datetime.UTC), tick=False):
+            services.top_up(client=client, amount_cents=FUNDED, idempotency_key="fund")
+            services.activate_pro(client=client, period="monthly")
+        clients.append(client)
+    return clients
 
 
 def failing_pro(email: str = "failing@example.com") -> Client:

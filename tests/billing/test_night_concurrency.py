@@ -14,8 +14,8 @@ from billing.models import ClientNight, Invoice, LedgerEntry, NightlyRun, Nightl
 from billing.night import run as night_module
 from core.clock import night_of
 from tests.billing.conftest import balance
-from tests.billing.nights import D, failing_pro, run_night
-from tests.billing.test_night_processes import NIGHT, due_clients
+from tests.billing.nights import D, due_clients, failing_pro, run_night
+from tests.billing.test_night_processes import NIGHT
 from tests.conftest import require_service
 
 

@@ -21,31 +21,18 @@ from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
-from billing import services
 from billing.models import Invoice, NightlyRun, Subscription
 from billing.night import run as night_run
 from core.clock import night_of
-from tests.billing.conftest import balance, verified
+from tests.billing.conftest import balance
+from tests.billing.nights import FUNDED, due_clients
 from tests.conftest import require_service
 from tests.own_services import OwnRedis, available
 
 NIGHT = datetime.date(2027, 6, 2)
 REDIS_PORT = 56380
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FUNDED, FEE = 5000, 1000  # each client's top-up, and a monthly package's renewal
-
-
-def due_clients(count: int, prefix: str = "fault") -> list:
-    """PRO clients whose period (01.05–01.06) is renewed the night of 02.06, paid from the wallet."""
-    clients = []
-    for n in range(count):
-        client = verified(f"{prefix}{n}@example.com")
-        services.attach_card(client=client, token="tok_visa")
-        with time_machine.travel(datetime.datetime(2027, 5, 1, 9, tzinfo=datetime.UTC), tick=False):
-            services.top_up(client=client, amount_cents=FUNDED, idempotency_key="fund")
-            services.activate_pro(client=client, period="monthly")
-        clients.append(client)
-    return clients
+FEE = 1000  # a monthly package's renewal
 
 
 def assert_each_renewed_once(clients) -> None:

@@ -8,30 +8,17 @@ import sys
 import time
 
 import pytest
-import time_machine
 from django.db import connection
 
-from billing import services
 from billing.models import Invoice, NightlyRun, NightlyStep, Subscription
 from core.clock import night_of
-from tests.billing.conftest import balance, verified
+from tests.billing.conftest import balance
+from tests.billing.nights import due_clients
 from tests.conftest import require_service
 from tests.core.test_celery_round_trip import ROOT, worker  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 NIGHT = datetime.date(2027, 6, 2)
-
-
-def due_clients(count: int) -> list:
-    clients = []
-    for n in range(count):
-        client = verified(f"proc{n}@example.com")
-        services.attach_card(client=client, token="tok_visa")
-        with time_machine.travel(datetime.datetime(2027, 5, 1, 9, tzinfo=datetime.UTC), tick=False):
-            services.top_up(client=client, amount_cents=5000, idempotency_key="fund")
-            services.activate_pro(client=client, period="monthly")  # 01.05–01.06, renewed the night of 02.06
-        clients.append(client)
-    return clients
 
 
 def database_url() -> str:
